@@ -33,7 +33,7 @@ class _Context:
     memo: dict[str, str] = {}
 
 
-_scan = _json.make_scanner(_Context())
+_scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
 
 
 def loads(text: str | bytes) -> Any:

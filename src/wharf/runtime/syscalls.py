@@ -16,7 +16,7 @@ _libc.syscall.restype = ctypes.c_long
 
 _MACHINE = os.uname().machine
 # System call numbers glibc has no wrapper for (or had none in older releases).
-_SYSNO: dict[str, dict[str, int]] = {
+_SYSNO: dict[str, int] = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "pidfd_open": 434},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "pidfd_open": 434},
 }.get(_MACHINE, {})
@@ -92,7 +92,9 @@ def setns(fd: int, nstype: int = 0) -> None:
     _check(_libc.setns(fd, nstype))
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     _check(_libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), target)
 
 
@@ -136,3 +138,26 @@ def pidfd_open(pid: int) -> int:
 
 def umask(mask: int) -> None:
     os.umask(mask)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+_SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new-style syscall table)
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+
+
+def mount_setattr_recursive(path: str, attr_set: int, attr_clr: int) -> None:
+    """mount_setattr(2) with AT_RECURSIVE: the runtime spec's "rro", "rnosuid", ... options."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    ret = _libc.syscall(
+        _SYS_MOUNT_SETATTR, _AT_FDCWD, _b(path), _AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)
+    )
+    _check(ret, path)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything wharf and its tests need on a Debian bookworm machine (run as root).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=$(pwd)
+
+export DEBIAN_FRONTEND=noninteractive
+pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    apt-get update -q
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing
+fi
+
+py=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
+if [ ! -x .venv/bin/python ]; then
+    "$py" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.lock
+.venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+
+# wharf-runtime is started once per container operation, like runc: its launcher skips site
+# processing (-S) and isolates from the environment (-I); it needs only the stdlib and src/.
+cat > .venv/bin/wharf-runtime <<LAUNCHER
+#!$here/.venv/bin/python -IS
+import sys
+sys.path.insert(0, "$here/src")
+from wharf.runtime.cli import main
+sys.exit(main())
+LAUNCHER
+chmod 755 .venv/bin/wharf-runtime
+echo "installed: $here/.venv/bin/wharf-runtime"

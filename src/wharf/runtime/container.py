@@ -1,0 +1,204 @@
+"""The OCI lifecycle operations on an existing container, one function each.
+
+Status guards (what each operation accepts) follow runc:
+
+    operation   created  running  paused  stopped
+    start       yes      -        -       -
+    kill        yes      yes      yes     -  (--all may signal a stopped container's leftovers)
+    pause       -        yes      -       -
+    resume      -        -        yes     -
+    delete      kills    -/force  -/force yes
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
+from wharf.runtime import cgroups, hooks, log, state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _cgroup(st: dict[str, Any]) -> Any:
+    return cgroups.manager_from_state(st["cgroup"]) if st.get("cgroup") else None
+
+
+def current_status(st: dict[str, Any]) -> str:
+    cg = _cgroup(st)
+    alive = state.init_alive(st)
+    frozen = bool(alive and cg is not None and cg.frozen())
+    return state.status(st, frozen)
+
+
+def start(root: str, cid: str) -> None:
+    st = state.load(root, cid)
+    status = current_status(st)
+    if status != "created":
+        raise Conflict(
+            f"cannot start a container that has {status}"
+            if status == "stopped"
+            else f"cannot start an already {status} container"
+        )
+    fifo = f"{st['_dir']}/exec.fifo"
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"cannot start container {cid}: init is not waiting ({exc.strerror})"
+        ) from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+    err = hooks.run_logged(
+        "poststart", st["config"].get("hooks", {}).get("poststart"), state.oci_state(st, "running")
+    )
+    if err:
+        log.warning(err)
+
+
+_SIGNALS = {
+    "HUP": 1,
+    "INT": 2,
+    "QUIT": 3,
+    "ILL": 4,
+    "TRAP": 5,
+    "ABRT": 6,
+    "IOT": 6,
+    "BUS": 7,
+    "FPE": 8,
+    "KILL": 9,
+    "USR1": 10,
+    "SEGV": 11,
+    "USR2": 12,
+    "PIPE": 13,
+    "ALRM": 14,
+    "TERM": 15,
+    "STKFLT": 16,
+    "CHLD": 17,
+    "CONT": 18,
+    "STOP": 19,
+    "TSTP": 20,
+    "TTIN": 21,
+    "TTOU": 22,
+    "URG": 23,
+    "XCPU": 24,
+    "XFSZ": 25,
+    "VTALRM": 26,
+    "PROF": 27,
+    "WINCH": 28,
+    "IO": 29,
+    "POLL": 29,
+    "PWR": 30,
+    "SYS": 31,
+}
+
+
+def parse_signal(raw: str) -> int:
+    """ "9", "KILL", "SIGKILL", "SIGRTMIN+3" -> signal number, as runc accepts them."""
+    name = raw.upper().removeprefix("SIG")
+    if raw.isdigit():
+        num = int(raw)
+    elif name in _SIGNALS:
+        num = _SIGNALS[name]
+    elif name.startswith(("RTMIN", "RTMAX")):
+        base = 34 if name.startswith("RTMIN") else 64
+        off = name[5:]
+        num = base + (int(off) if off.lstrip("+-").isdigit() else 0) if off else base
+    else:
+        raise InvalidArgument(f"unknown signal {raw!r}")
+    if not 0 < num <= 64:
+        raise InvalidArgument(f"unknown signal {raw!r}")
+    return num
+
+
+def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
+    st = state.load(root, cid)
+    status = current_status(st)
+    if all_:
+        cg = _cgroup(st)
+        if cg is not None:
+            cg.kill_all(sig)
+            return
+    if status == "stopped":
+        raise Conflict("container not running")
+    try:
+        os.kill(st["pid"], sig)
+    except ProcessLookupError:
+        raise Conflict("container not running") from None
+
+
+def pause(root: str, cid: str) -> None:
+    st = state.load(root, cid)
+    status = current_status(st)
+    if status != "running":
+        raise Conflict(
+            f"container not running: {status}" if status != "paused" else "container already paused"
+        )
+    _cgroup(st).freeze()
+
+
+def resume(root: str, cid: str) -> None:
+    st = state.load(root, cid)
+    if current_status(st) != "paused":
+        raise Conflict("container not paused")
+    _cgroup(st).thaw()
+
+
+def _wait_dead(st: dict[str, Any], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while state.init_alive(st):
+        if time.monotonic() > deadline:
+            raise FailedPrecondition(f"container {st['id']}: init pid {st['pid']} did not die")
+        try:
+            os.waitpid(st["pid"], os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.002)
+
+
+def delete(root: str, cid: str, force: bool = False) -> None:
+    st = state.load(root, cid)
+    status = current_status(st)
+    cg = _cgroup(st)
+    if status in ("running", "paused") and not force:
+        raise Conflict(f"cannot delete container {cid} that is not stopped: {status}")
+    if status != "stopped":
+        if cg is not None:
+            cg.kill_all(9)
+            if status == "paused":
+                cg.thaw()
+        else:
+            os.kill(st["pid"], 9)
+        _wait_dead(st)
+    if cg is not None:
+        cg.kill_all(9)  # leftovers of exec'd processes that outlived init
+        cg.destroy()
+    for name in os.listdir(st["_dir"]):
+        os.unlink(f"{st['_dir']}/{name}")
+    os.rmdir(st["_dir"])
+    err = hooks.run_logged(
+        "poststop", st["config"].get("hooks", {}).get("poststop"), state.oci_state(st, "stopped")
+    )
+    if err:
+        log.warning(err)
+
+
+def runc_state(root: str, cid: str) -> dict[str, Any]:
+    """What `state` prints: the OCI state plus runc's rootfs/created/owner fields."""
+    st = state.load(root, cid)
+    status = current_status(st)
+    out = state.oci_state(st, status)
+    out.update({"rootfs": st["rootfs"], "created": st["created"], "owner": st.get("owner", "")})
+    return out
+
+
+def pids(root: str, cid: str) -> list[int]:
+    st = state.load(root, cid)
+    cg = _cgroup(st)
+    return sorted(cg.pids()) if cg is not None else [st["pid"]]

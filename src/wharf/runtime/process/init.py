@@ -1,0 +1,296 @@
+"""The container's init: runs inside the new namespaces, from fork to execve.
+
+This code runs in a freshly forked child of a single-threaded process, so no lock can be held
+by another thread; it uses only os, ctypes and small C modules. Every failure before the
+process is handed over is sent to the runtime as one ``error`` message naming the field or
+path, and the child exits 1; the runtime then removes what create made.
+
+Order: setsid → rootfs (mounts, devices) → [runtime runs prestart/createRuntime hooks] →
+createContainer hooks → pivot_root → masked/readonly paths → hostname, sysctl → console →
+check the executable → ``ready`` → wait on the exec fifo (until `start`) → startContainer hooks
+→ rlimits, bounding set, [seccomp], user, capabilities, no_new_privs, [seccomp] → execve.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
+from wharf.runtime import capabilities, hooks, rootfs
+from wharf.runtime import syscalls as s
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from wharf.runtime.namespaces import Plan
+    from wharf.runtime.process.channel import Receiver, Sender
+
+
+class InitContext:
+    """What the runtime hands to init through fork: nothing here is serialised."""
+
+    __slots__ = (
+        "spec",
+        "bundle",
+        "rootfs",
+        "plan",
+        "fifo_fd",
+        "console_fd",
+        "no_pivot",
+        "preserve_fds",
+        "to_parent",
+        "from_parent",
+        "run_runtime_hooks",
+        "state",
+    )
+
+    def __init__(self, spec: dict[str, Any], bundle: str, root: str, plan: Plan) -> None:
+        self.spec = spec
+        self.bundle = bundle
+        self.rootfs = root
+        self.plan = plan
+        self.fifo_fd = -1
+        self.console_fd = -1
+        self.no_pivot = False
+        self.preserve_fds = 0
+        self.to_parent: Sender
+        self.from_parent: Receiver
+        self.run_runtime_hooks = False
+        self.state: dict[str, Any] = {}
+
+
+def init_main(ctx: InitContext) -> None:
+    """Never returns: execs the container's process or exits 1 after reporting an error."""
+    try:
+        _setup(ctx)
+        ctx.to_parent.send("ready")
+        ctx.to_parent.close()
+        ctx.from_parent.close()
+        _wait_start(ctx.fifo_fd)
+        process = ctx.spec["process"]
+        hooks.run("startContainer", ctx.spec.get("hooks", {}).get("startContainer"), ctx.state)
+        exec_process(process, ctx.spec, ctx.preserve_fds)
+    except (WharfError, OSError) as exc:
+        _report(ctx, exc)
+    except BaseException as exc:  # the child must never return into the runtime's code
+        _report(ctx, exc)
+    os._exit(1)
+
+
+def _report(ctx: InitContext, exc: BaseException) -> None:
+    msg = str(exc) if isinstance(exc, WharfError) else f"{type(exc).__name__}: {exc}"
+    try:
+        ctx.to_parent.error(msg)
+    except OSError:
+        os.write(2, f"wharf-runtime init: {msg}\n".encode())
+
+
+def _setup(ctx: InitContext) -> None:
+    spec = ctx.spec
+    linux = spec.get("linux", {})
+    in_userns = "user" in ctx.plan.types
+    os.setsid()
+    if ctx.plan.has_new("mount"):
+        rootfs.prepare(spec, ctx.rootfs)
+        rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns)
+        rootfs.create_devices(spec, ctx.rootfs, in_userns)
+    if ctx.run_runtime_hooks:
+        ctx.to_parent.send("hooks")
+        from wharf.oci import fastjson
+
+        ctx.state = fastjson.loads(ctx.from_parent.expect("hooks-done"))
+    hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state)
+    if ctx.plan.has_new("mount"):
+        rootfs.pivot(ctx.rootfs, ctx.no_pivot)
+        rootfs.mask_paths(linux.get("maskedPaths") or [])
+        rootfs.readonly_paths(linux.get("readonlyPaths") or [])
+        rootfs.finalize(spec)
+    else:
+        rootfs.chroot_only(ctx.rootfs)
+    _set_names(spec, ctx.plan)
+    _write_sysctls(linux.get("sysctl") or {})
+    if spec["process"].get("terminal"):
+        _setup_console(ctx.console_fd, spec["process"])
+    resolve_executable(spec["process"])
+
+
+def _set_names(spec: dict[str, Any], plan: Plan) -> None:
+    for key, setter in (("hostname", s.sethostname), ("domainname", s.setdomainname)):
+        if spec.get(key):
+            if "uts" not in plan.types:
+                raise InvalidArgument(f"{key}: setting it needs a new uts namespace")
+            setter(spec[key])
+
+
+def _write_sysctls(sysctls: dict[str, str]) -> None:
+    for key, value in sysctls.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise FailedPrecondition(f"linux.sysctl: {key}={value}: {exc.strerror}") from None
+
+
+def _setup_console(console_fd: int, process: dict[str, Any]) -> None:
+    """Open a pty in the container's devpts, make it our terminal, send its master to the caller."""
+    import fcntl
+    import socket
+    import struct
+
+    if console_fd < 0:
+        raise InvalidArgument("process.terminal: a terminal needs --console-socket")
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+    num = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+    name = f"/dev/pts/{num}"
+    slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
+    size = process.get("consoleSize")
+    if size:
+        fcntl.ioctl(slave, 0x5414, struct.pack("HHHH", size["height"], size["width"], 0, 0))  # TIOCSWINSZ
+    fcntl.ioctl(slave, 0x540E, 0)  # TIOCSCTTY
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    sock = socket.socket(fileno=console_fd)
+    try:
+        socket.send_fds(sock, [name.encode()], [master])
+    finally:
+        sock.close()
+        os.close(master)
+
+
+def _wait_start(fifo_fd: int) -> None:
+    """Block until `start` writes to the exec fifo (we hold it O_RDWR, so no EOF can come)."""
+    while not os.read(fifo_fd, 1):
+        pass
+    os.close(fifo_fd)
+
+
+def resolve_executable(process: dict[str, Any]) -> str:
+    """The path execve will run, found as Go's exec.LookPath finds it; errors read like runc's."""
+    name = process["args"][0]
+    env = process.get("env") or []
+    candidates: list[str]
+    if "/" in name:
+        candidates = [name if name.startswith("/") else f"{process['cwd'].rstrip('/')}/{name}"]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), "")
+        candidates = [f"{d or '.'}/{name}" for d in path.split(":")] if path else []
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if not (st.st_mode & 0o170000 == 0o100000 and st.st_mode & 0o111):
+            if "/" in name:
+                raise FailedPrecondition(f'exec: "{name}": permission denied')
+            continue
+        return cand
+    if "/" in name:
+        raise FailedPrecondition(f'exec: "{name}": stat {name}: no such file or directory')
+    raise FailedPrecondition(f'exec: "{name}": executable file not found in $PATH')
+
+
+_RLIMITS = {
+    "RLIMIT_CPU": 0,
+    "RLIMIT_FSIZE": 1,
+    "RLIMIT_DATA": 2,
+    "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6,
+    "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15,
+}
+
+
+def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    import resource
+
+    for i, rl in enumerate(rlimits):
+        num = _RLIMITS.get(rl["type"])
+        if num is None:
+            raise InvalidArgument(f"process.rlimits[{i}].type: unknown rlimit {rl['type']!r}")
+        try:
+            resource.setrlimit(num, (_rlim(rl["soft"]), _rlim(rl["hard"])))
+        except (ValueError, OSError) as exc:
+            cur = resource.getrlimit(num)[1]
+            raise FailedPrecondition(
+                f"process.rlimits[{i}]: {rl['type']} soft={rl['soft']} hard={rl['hard']}: {exc}"
+                f" (the runtime's own hard limit is {cur}; raising it needs CAP_SYS_RESOURCE)"
+            ) from None
+
+
+def _rlim(v: int) -> int:
+    return -1 if v >= 2**64 - 1 or v < 0 else v
+
+
+def _close_fds(keep: int, also_keep: tuple[int, ...] = ()) -> None:
+    """Close everything above stdio and the preserved fds, as runc does before exec."""
+    low = 3 + keep
+    for fd in sorted(f for f in also_keep if f >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def exec_process(
+    process: dict[str, Any], spec: dict[str, Any], preserve_fds: int, keep_fds: tuple[int, ...] = ()
+) -> None:
+    """Become the container's process: drop privileges in runc's order, then execve."""
+    path = resolve_executable(process)
+    caps = capabilities.parse(process.get("capabilities"))
+    seccomp_spec = spec.get("linux", {}).get("seccomp")
+    nnp = bool(process.get("noNewPrivileges"))
+    if process.get("oomScoreAdj") is not None and spec.get("_exec"):
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process["oomScoreAdj"]))
+    if process.get("rlimits"):
+        set_rlimits(process["rlimits"])
+    _close_fds(preserve_fds, keep_fds)
+    capabilities.drop_bounding(caps)
+    if seccomp_spec and not nnp:
+        from wharf.runtime import seccomp
+
+        seccomp.load(seccomp_spec)
+    _set_user(process.get("user") or {"uid": 0, "gid": 0})
+    capabilities.apply(caps)
+    try:
+        os.chdir(process["cwd"])
+    except OSError as exc:
+        raise FailedPrecondition(f"process.cwd: {process['cwd']}: {exc.strerror}") from None
+    if "umask" in (process.get("user") or {}):
+        os.umask(process["user"]["umask"])
+    if nnp:
+        s.prctl(s.PR_SET_NO_NEW_PRIVS, 1)
+    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in process.get("env") or ())
+    if seccomp_spec and nnp:
+        from wharf.runtime import seccomp
+
+        seccomp.load(seccomp_spec)
+    os.execve(path, process["args"], env)
+
+
+def _set_user(user: dict[str, Any]) -> None:
+    uid, gid = user["uid"], user["gid"]
+    try:
+        os.setgroups(user.get("additionalGids") or [])
+    except PermissionError:
+        if user.get("additionalGids"):
+            raise
+    s.prctl(s.PR_SET_KEEPCAPS, 1)
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        raise FailedPrecondition(f"process.user: uid {uid} gid {gid}: {exc.strerror}") from None
+    s.prctl(s.PR_SET_KEEPCAPS, 0)

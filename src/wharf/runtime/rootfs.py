@@ -1,0 +1,352 @@
+"""The container's filesystem view, built by init inside its new mount namespace.
+
+Order (as runc does it, for the same reasons):
+1. ``prepare``: make ``/`` a slave (or the spec's rootfsPropagation) so nothing leaks back to the
+   host, and bind the rootfs onto itself so it is a mount point pivot_root accepts.
+2. ``mount_all``: the spec's mounts in order, each destination resolved inside the rootfs with
+   ``secure_join`` so a symlink in the image cannot redirect a mount onto the host.
+3. ``create_devices``: the default /dev nodes and symlinks when /dev is not a bind mount, plus
+   ``linux.devices`` (bind-mounted from the host inside a user namespace, where mknod is denied).
+4. ``pivot``: pivot_root(".", ".") and lazily detach the old root (or MS_MOVE + chroot).
+5. ``mask_paths`` / ``readonly_paths`` / ``finalize``: after pivot, in container paths.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from wharf.errors import FailedPrecondition, InvalidArgument
+from wharf.runtime import mountopts
+from wharf.runtime import syscalls as s
+from wharf.runtime.securejoin import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_LOCKED = s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_NOATIME | s.MS_NODIRATIME | s.MS_RELATIME
+
+DEFAULT_DEVICES = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
+DEV_SYMLINKS = (
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+)
+
+
+def _err(where: str, exc: OSError) -> FailedPrecondition:
+    path = f" {exc.filename}" if exc.filename else ""
+    return FailedPrecondition(f"{where}:{path}: {exc.strerror}")
+
+
+def rootfs_path(spec: dict[str, Any], bundle: str) -> str:
+    path: str = spec["root"]["path"]
+    if not path.startswith("/"):
+        path = f"{bundle}/{path}"
+    path = os.path.realpath(path)
+    if not os.path.isdir(path):
+        raise InvalidArgument(f"root.path: rootfs {path} does not exist or is not a directory")
+    return path
+
+
+def prepare(spec: dict[str, Any], rootfs: str) -> None:
+    prop = spec.get("linux", {}).get("rootfsPropagation") or "rslave"
+    if prop not in mountopts.PROPAGATION:
+        raise InvalidArgument(f"linux.rootfsPropagation: unknown propagation {prop!r}")
+    try:
+        s.mount(None, "/", None, mountopts.PROPAGATION[prop])
+        _make_parent_private(rootfs)
+        s.mount(rootfs, rootfs, None, s.MS_BIND | s.MS_REC)
+    except OSError as exc:
+        raise _err("prepare rootfs", exc) from None
+
+
+def _make_parent_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared: make that mount private."""
+    best = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split(" ", 5)[4]
+            if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+        if "shared:" in _mountinfo_line(best):
+            s.mount(None, best, None, s.MS_PRIVATE)
+
+
+def _mountinfo_line(point: str) -> str:
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if line.split(" ", 5)[4] == point:
+                return line
+    return ""
+
+
+def _locked_flags(path: str) -> int:
+    return os.statvfs(path).f_flag & _LOCKED
+
+
+def _ensure_dest(dest: str, is_dir: bool) -> None:
+    if is_dir:
+        os.makedirs(dest, 0o755, exist_ok=True)
+    elif not os.path.exists(dest):
+        os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+def mount_all(spec: dict[str, Any], rootfs: str, bundle: str, in_userns: bool) -> None:
+    for i, m in enumerate(spec.get("mounts") or ()):
+        where = f"mounts[{i}] ({m['destination']})"
+        try:
+            _mount_one(m, rootfs, bundle, in_userns, where)
+        except OSError as exc:
+            raise _err(where, exc) from None
+
+
+def _mount_one(m: dict[str, Any], rootfs: str, bundle: str, in_userns: bool, where: str) -> None:
+    typ = m.get("type") or ""
+    opts = mountopts.parse(m.get("options") or [], f"{where}.options")
+    src = m.get("source") or ""
+    dest = secure_join(rootfs, m["destination"])
+    if typ == "bind" or opts.is_bind:
+        _bind(src if src.startswith("/") else f"{bundle}/{src}", dest, opts, in_userns, where)
+    elif typ == "cgroup":
+        _mount_cgroup(dest, opts)
+    else:
+        _ensure_dest(dest, True)
+        data = ",".join(opts.data) or None
+        try:
+            s.mount(src or typ, dest, typ, opts.flags, data)
+        except PermissionError:
+            if typ != "sysfs":
+                raise
+            # sysfs needs a network namespace owned by our user namespace; fall back as runc does
+            s.mount("/sys", dest, None, s.MS_BIND | s.MS_REC)
+            s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY | _locked_flags(dest))
+    _apply_after(dest, opts)
+
+
+def _bind(src: str, dest: str, opts: mountopts.MountOptions, in_userns: bool, where: str) -> None:
+    try:
+        st = os.stat(src)
+    except FileNotFoundError:
+        raise FailedPrecondition(f"{where}: bind source {src} does not exist") from None
+    _ensure_dest(dest, stat.S_ISDIR(st.st_mode))
+    s.mount(src, dest, None, s.MS_BIND | (opts.flags & s.MS_REC))
+    extra = opts.flags & ~(s.MS_BIND | s.MS_REC | s.MS_REMOUNT)
+    if extra:
+        locked = _locked_flags(dest) if in_userns else 0
+        s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | extra | locked)
+
+
+def _apply_after(dest: str, opts: mountopts.MountOptions) -> None:
+    for prop in opts.propagation:
+        s.mount(None, dest, None, prop)
+    if opts.attr_set or opts.attr_clr:
+        s.mount_setattr_recursive(dest, opts.attr_set, opts.attr_clr)
+
+
+def _cgroup_mounts() -> list[tuple[str, str, str, str]]:
+    """(mount point, root, fstype, super options) of the host's cgroup hierarchies."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            head, _, tail = line.partition(" - ")
+            fields = head.split(" ")
+            fstype, _src, sopts = tail.split(" ", 2)
+            if fstype in ("cgroup", "cgroup2"):
+                out.append((fields[4], fields[3], fstype, sopts.strip()))
+    return out
+
+
+def _own_cgroups() -> dict[str, str]:
+    """hierarchy key ("" for v2, else its controller list) -> our cgroup path in it."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _id, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[ctrls] = path
+    return out
+
+
+def _mount_cgroup(dest: str, opts: mountopts.MountOptions) -> None:
+    """Show the container its own cgroups at ``dest``, read-only unless the mount says rw.
+
+    On a v2-only host this is a bind of our cgroup2 directory; on v1 and hybrid hosts a tmpfs
+    holding one bind per hierarchy (named as on the host, e.g. ``memory``, ``systemd``, ``unified``).
+    """
+    _ensure_dest(dest, True)
+    flags = opts.flags & (s.MS_RDONLY | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC)
+    own = _own_cgroups()
+    mounts = _cgroup_mounts()
+    if all(m[2] == "cgroup2" for m in mounts):
+        for point, root, _t, _o in mounts:
+            _bind_cgroup(point + own.get("", "/")[len(root.rstrip("/")) :], dest, flags)
+        return
+    s.mount("tmpfs", dest, "tmpfs", s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC, "mode=755")
+    for point, root, fstype, sopts in mounts:
+        key = "" if fstype == "cgroup2" else _v1_key(sopts, own)
+        if key is None or key not in own:
+            continue
+        sub = own[key][len(root.rstrip("/")) :] if root != "/" else own[key]
+        target = f"{dest}/{os.path.basename(point)}"
+        os.makedirs(target, 0o755, exist_ok=True)
+        _bind_cgroup(point + sub, target, flags)
+    if flags & s.MS_RDONLY:
+        s.mount(None, dest, None, s.MS_REMOUNT | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RDONLY)
+
+
+def _v1_key(sopts: str, own: dict[str, str]) -> str | None:
+    names = set(sopts.split(","))
+    for key in own:
+        if key and set(key.split(",")) <= names:
+            return key
+    return None
+
+
+def _bind_cgroup(src: str, target: str, flags: int) -> None:
+    s.mount(src, target, None, s.MS_BIND | s.MS_REC)
+    s.mount(None, target, None, s.MS_BIND | s.MS_REMOUNT | flags | _locked_flags(target))
+
+
+def needs_default_dev(spec: dict[str, Any]) -> bool:
+    for m in spec.get("mounts") or ():
+        if m["destination"].rstrip("/") == "/dev":
+            return m.get("type") != "bind" and "bind" not in (m.get("options") or ())
+    return False
+
+
+def create_devices(spec: dict[str, Any], rootfs: str, in_userns: bool) -> None:
+    default = needs_default_dev(spec)
+    devices: list[dict[str, Any]] = []
+    if default:
+        devices += [
+            {
+                "path": f"/dev/{n}",
+                "type": "c",
+                "major": ma,
+                "minor": mi,
+                "fileMode": 0o666,
+                "uid": 0,
+                "gid": 0,
+            }
+            for n, ma, mi in DEFAULT_DEVICES
+        ]
+    devices += spec.get("linux", {}).get("devices") or []
+    for i, dev in enumerate(devices):
+        try:
+            _make_device(dev, rootfs, in_userns)
+        except OSError as exc:
+            raise _err(f"linux.devices[{i}] ({dev['path']})", exc) from None
+    if default:
+        dev_dir = secure_join(rootfs, "/dev")
+        for target, name in DEV_SYMLINKS:
+            _symlink(target, f"{dev_dir}/{name}")
+        if os.path.exists("/proc/kcore"):
+            _symlink("/proc/kcore", f"{dev_dir}/core")
+        ptmx = f"{dev_dir}/ptmx"
+        if os.path.isdir(f"{dev_dir}/pts"):
+            if os.path.lexists(ptmx):
+                os.unlink(ptmx)
+            os.symlink("pts/ptmx", ptmx)
+
+
+def _symlink(target: str, path: str) -> None:
+    try:
+        os.symlink(target, path)
+    except FileExistsError:
+        pass
+
+
+_DEV_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _make_device(dev: dict[str, Any], rootfs: str, in_userns: bool) -> None:
+    kind = _DEV_TYPES.get(dev["type"])
+    if kind is None:
+        raise InvalidArgument(f"linux.devices: {dev['path']}: unknown device type {dev['type']!r}")
+    dest = secure_join(rootfs, dev["path"])
+    os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+    if in_userns:
+        _ensure_dest(dest, False)
+        s.mount(dev["path"], dest, None, s.MS_BIND)
+        return
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    mode = dev.get("fileMode", 0o666) & 0o7777
+    os.mknod(dest, mode | kind, os.makedev(dev.get("major", 0), dev.get("minor", 0)))
+    os.chmod(dest, mode)
+    os.chown(dest, dev.get("uid", 0), dev.get("gid", 0))
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    try:
+        if no_pivot:
+            os.chdir(rootfs)
+            s.mount(rootfs, "/", None, s.MS_MOVE)
+            os.chroot(".")
+            os.chdir("/")
+            return
+        old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchdir(new)
+            s.pivot_root(".", ".")
+            os.fchdir(old)
+            s.mount(None, ".", None, s.MS_SLAVE | s.MS_REC)
+            s.umount2(".", s.MNT_DETACH)
+            os.chdir("/")
+        finally:
+            os.close(old)
+            os.close(new)
+    except OSError as exc:
+        raise _err("pivot_root", exc) from None
+
+
+def chroot_only(rootfs: str) -> None:
+    """Without a mount namespace of its own the container can only be chrooted."""
+    os.chdir(rootfs)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    for path in paths:
+        try:
+            try:
+                s.mount("/dev/null", path, None, s.MS_BIND)
+            except NotADirectoryError:
+                s.mount("tmpfs", path, "tmpfs", s.MS_RDONLY, None)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _err("linux.maskedPaths", exc) from None
+
+
+def readonly_paths(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            s.mount(path, path, None, s.MS_BIND | s.MS_REC)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _err("linux.readonlyPaths", exc) from None
+        flags = s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY | s.MS_REC | _locked_flags(path)
+        s.mount(None, path, None, flags)
+
+
+def finalize(spec: dict[str, Any]) -> None:
+    if spec["root"].get("readonly"):
+        try:
+            s.mount(None, "/", None, s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY | _locked_flags("/"))
+        except OSError as exc:
+            raise _err("root.readonly", exc) from None

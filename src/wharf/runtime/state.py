@@ -1,0 +1,123 @@
+"""Per-container state on disk: ``<root>/<id>/state.json`` and the exec fifo.
+
+Layout of a state directory (``--root``, default ``/run/wharf-runtime``)::
+
+    <root>/<id>/
+        state.json    what `create` learned: init pid and its start time, bundle, cgroup dirs,
+                      the spec the container was created from (written tmp + fsync + rename)
+        exec.fifo     exists from `create` until `start`: init blocks reading it
+
+The OCI status is derived, never stored: a dead (or recycled) init pid means ``stopped``; a
+frozen cgroup ``paused``; a present exec.fifo ``created``; otherwise ``running``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wharf.errors import AlreadyExists, InvalidArgument, NotFound
+from wharf.oci import fastjson
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_ROOT = "/run/wharf-runtime"
+OCI_VERSION = "1.1.0"
+
+
+def _valid_id(cid: str) -> None:
+    if not cid or cid in (".", "..") or "/" in cid or len(cid) > 1024 or "\0" in cid:
+        raise InvalidArgument(f"invalid container id {cid!r}")
+
+
+def state_dir(root: str, cid: str) -> str:
+    _valid_id(cid)
+    return f"{root}/{cid}"
+
+
+def make_state_dir(root: str, cid: str) -> str:
+    """Create the directory for a new container; ``AlreadyExists`` if the id is taken."""
+    path = state_dir(root, cid)
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    try:
+        os.mkdir(path, 0o711)
+    except FileExistsError:
+        raise AlreadyExists(f"container with id exists: {cid}") from None
+    return path
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def save(path: str, state: dict[str, Any]) -> None:
+    atomic_write(f"{path}/state.json", fastjson.dumps(state).encode())
+
+
+def load(root: str, cid: str) -> dict[str, Any]:
+    path = state_dir(root, cid)
+    try:
+        with open(f"{path}/state.json", "rb") as f:
+            data: dict[str, Any] = fastjson.loads(f.read())
+    except FileNotFoundError:
+        raise NotFound(f"container does not exist: {cid}") from None
+    data["_dir"] = path
+    return data
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if os.path.exists(f"{root}/{n}/state.json"))
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or None for a dead or zombie pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def init_alive(state: dict[str, Any]) -> bool:
+    pid = state.get("pid") or 0
+    return pid > 0 and proc_start_time(pid) == state.get("pid_start")
+
+
+def status(state: dict[str, Any], frozen: bool = False) -> str:
+    if not init_alive(state):
+        return "stopped"
+    if frozen:
+        return "paused"
+    if os.path.exists(f"{state['_dir']}/exec.fifo"):
+        return "created"
+    return "running"
+
+
+def oci_state(state: dict[str, Any], status_: str) -> dict[str, Any]:
+    """The state the OCI spec defines: what `state` prints and hooks read on stdin."""
+    out: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "id": state["id"],
+        "status": status_,
+        "pid": state["pid"] if status_ != "stopped" else 0,
+        "bundle": state["bundle"],
+    }
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    return out

@@ -1,0 +1,55 @@
+"""Shared fixtures: a busybox rootfs from the host's busybox-static, runtime state roots,
+and a leak check that fails the run if a test left a mount or cgroup of wharf's behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wharf.fixtures.busybox import make_rootfs
+
+REPO = Path(__file__).resolve().parent.parent
+RUNTIME = str(REPO / ".venv" / "bin" / "wharf-runtime")
+TEST_CGROUP_PARENT = f"wharf-test-{os.getpid()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root")
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def rootfs_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return make_rootfs(str(tmp_path_factory.mktemp("template") / "rootfs"))
+
+
+def _mounts_under(prefix: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+
+
+def _cgroup_dirs() -> list[str]:
+    found = []
+    for hier in os.listdir("/sys/fs/cgroup"):
+        base = f"/sys/fs/cgroup/{hier}"
+        if os.path.isdir(base):
+            found += [f"{base}/{d}" for d in os.listdir(base) if d.startswith(TEST_CGROUP_PARENT)]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_check() -> Iterator[None]:
+    """After the whole session: no mount under the test tmp dir, no test cgroup left."""
+    yield
+    tmp = tempfile.gettempdir()
+    leaked = [m for m in _mounts_under(tmp) if "pytest-of" in m] + _cgroup_dirs()
+    assert not leaked, f"tests leaked mounts or cgroups: {leaked}"

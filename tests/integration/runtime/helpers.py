@@ -1,0 +1,57 @@
+"""Drive wharf-runtime (or runc) on busybox bundles built for one test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import RUNTIME, TEST_CGROUP_PARENT
+from wharf.fixtures.busybox import base_spec, make_bundle
+
+
+class Runtime:
+    """One runtime binary with a state root of the test's own; ``cleanup`` deletes leftovers."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        self.binary = binary
+        self.root = root
+        self.ids: list[str] = []
+
+    def cmd(self, *args: str, check: bool = False, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, "--root", str(self.root), *args],
+            capture_output=True, text=True, check=check, timeout=timeout, **kw,
+        )
+
+    def new_id(self) -> str:
+        cid = f"t{uuid.uuid4().hex[:10]}"
+        self.ids.append(cid)
+        return cid
+
+    def cleanup(self) -> None:
+        for cid in self.ids:
+            self.cmd("delete", "--force", cid)
+
+
+def spec_for(args: list[str], cid_hint: str = "") -> dict[str, Any]:
+    spec = base_spec(args)
+    spec["linux"]["cgroupsPath"] = f"/{TEST_CGROUP_PARENT}/{cid_hint or uuid.uuid4().hex[:8]}"
+    return spec
+
+
+def bundle(tmp: Path, spec: dict[str, Any], template: str) -> str:
+    path = tmp / f"bundle-{uuid.uuid4().hex[:6]}"
+    return make_bundle(str(path), spec, template)
+
+
+def write_spec(bundle_dir: str, spec: dict[str, Any]) -> None:
+    with open(os.path.join(bundle_dir, "config.json"), "w") as f:
+        json.dump(spec, f)
+
+
+def runtime_path() -> str:
+    return RUNTIME
