@@ -9,7 +9,7 @@ The tree::
     ├── InvalidArgument     the caller's input is wrong            (HTTP 400)
     ├── FailedPrecondition  the system is not in a state to do it  (HTTP 412/500)
     ├── Unavailable         a dependency cannot be reached now     (HTTP 503)
-    └── NotImplemented      wharf does not do this (yet)           (HTTP 501)
+    └── Unsupported         wharf does not do this (yet)           (HTTP 501)
 
 No module here knows about HTTP or exit codes: the API maps these once in ``api/errors.py``,
 the CLIs once each in their ``main``. Messages are lower-case, carry the path or value they are
@@ -46,5 +46,5 @@ class Unavailable(WharfError):
     pass
 
 
-class NotImplemented(WharfError):  # noqa: A001 - the errdefs name, shadowing is intended
+class Unsupported(WharfError):
     pass

@@ -15,7 +15,7 @@ from wharf.oci import fastjson
 from wharf.runtime import cgroups, namespaces, state
 from wharf.runtime import syscalls as s
 from wharf.runtime.process import channel
-from wharf.runtime.process.init import exec_process, resolve_executable
+from wharf.runtime.process.init import exec_process, preload, resolve_executable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ def _intermediate(
     inp: channel.Receiver,
 ) -> None:
     try:
+        preload(spec, proc)
         inp.expect("cgroup-ok")
         for kind, fd in plan.join:
             try:

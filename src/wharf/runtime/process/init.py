@@ -86,8 +86,26 @@ def _report(ctx: InitContext, exc: BaseException) -> None:
         os.write(2, f"wharf-runtime init: {msg}\n".encode())
 
 
+def preload(spec: dict[str, Any], process: dict[str, Any]) -> None:
+    """Import now what the process needs after pivot_root or setns(mnt): from then on the
+    host's Python library and libseccomp are out of reach."""
+    if process.get("rlimits"):
+        import resource  # noqa: F401
+    if process.get("terminal"):
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+    if (spec.get("linux") or {}).get("seccomp"):
+        from wharf.runtime import seccomp
+
+        seccomp.preload()
+    if (spec.get("hooks") or {}).get("startContainer"):
+        import subprocess  # noqa: F401
+
+
 def _setup(ctx: InitContext) -> None:
     spec = ctx.spec
+    preload(spec, spec["process"])
     linux = spec.get("linux", {})
     in_userns = "user" in ctx.plan.types
     os.setsid()

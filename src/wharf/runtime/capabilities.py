@@ -1,0 +1,180 @@
+"""Linux capabilities: the spec's five sets as bit masks, the bounding-set drop and capset(2).
+
+Runs in the container's init between fork and execve, so it imports only ``ctypes`` and the
+syscall wrappers. Unknown or unavailable capability names are skipped with a warning, as runc does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from wharf.runtime import syscalls as s
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# capability(7) numbers, in order; CAP_CHECKPOINT_RESTORE (40) is the newest this code knows.
+NAMES = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+_NUMBER = {name: i for i, name in enumerate(NAMES)}
+KINDS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def last_cap() -> int:
+    """The highest capability number the running kernel knows (and this code names)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return min(int(f.read()), len(NAMES) - 1)
+    except OSError:
+        return len(NAMES) - 1
+
+
+def all_mask() -> int:
+    return (1 << (last_cap() + 1)) - 1
+
+
+def names(mask: int) -> list[str]:
+    return [NAMES[i] for i in range(len(NAMES)) if mask >> i & 1]
+
+
+def to_mask(cap_names: list[str] | None, unknown: list[str] | None = None) -> int:
+    """Names → mask. Names the kernel lacks go to ``unknown`` (or are dropped) rather than failing."""
+    mask, top = 0, last_cap()
+    for name in cap_names or ():
+        key = name.upper()
+        if not key.startswith("CAP_"):
+            key = "CAP_" + key
+        n = _NUMBER.get(key)
+        if n is None or n > top:
+            if unknown is not None:
+                unknown.append(name)
+            continue
+        mask |= 1 << n
+    return mask
+
+
+class CapSets:
+    """The five sets of one process as bit masks. ``None`` means the spec gave no capabilities."""
+
+    __slots__ = ("ambient", "bounding", "effective", "inheritable", "permitted", "unknown")
+
+    def __init__(self, sets: dict[str, Any] | None) -> None:
+        self.unknown: list[str] = []
+        sets = sets or {}
+        self.bounding = to_mask(sets.get("bounding"), self.unknown)
+        self.effective = to_mask(sets.get("effective"), self.unknown)
+        self.permitted = to_mask(sets.get("permitted"), self.unknown)
+        self.inheritable = to_mask(sets.get("inheritable"), self.unknown)
+        self.ambient = to_mask(sets.get("ambient"), self.unknown)
+
+
+def parse(sets: dict[str, Any] | None) -> CapSets:
+    caps = CapSets(sets)
+    if caps.unknown:
+        from wharf.runtime import log
+
+        log.debug("ignoring unknown or unavailable capabilities: " + str(sorted(set(caps.unknown))))
+    return caps
+
+
+def drop_bounding(caps: CapSets) -> None:
+    """Drop every capability outside the bounding set (needs CAP_SETPCAP, so before setuid)."""
+    for n in range(last_cap() + 1):
+        if not caps.bounding >> n & 1:
+            try:
+                s.prctl(s.PR_CAPBSET_DROP, n)
+            except OSError as exc:
+                if exc.errno != 22:  # EINVAL: the kernel does not know this one
+                    raise
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def apply(caps: CapSets) -> None:
+    """capset(2) effective/permitted/inheritable, then set the ambient set exactly."""
+    hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    for i in range(2):
+        shift = 32 * i
+        data[i].effective = caps.effective >> shift & 0xFFFFFFFF
+        data[i].permitted = caps.permitted >> shift & 0xFFFFFFFF
+        data[i].inheritable = caps.inheritable >> shift & 0xFFFFFFFF
+    s.raw_syscall("capset", ctypes.byref(hdr), ctypes.byref(data))
+    try:
+        s.prctl(s.PR_CAP_AMBIENT, s.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        return  # kernel without ambient capabilities (< 4.3)
+    for n in range(last_cap() + 1):
+        if caps.ambient >> n & 1:
+            try:
+                s.prctl(s.PR_CAP_AMBIENT, s.PR_CAP_AMBIENT_RAISE, n)
+            except OSError:
+                # An ambient capability must also be permitted and inheritable; runc skips it too.
+                pass
+
+
+def current(pid: int | str = "self") -> dict[str, int]:
+    """The sets of a process as /proc/<pid>/status shows them."""
+    keys = {"CapInh": "inheritable", "CapPrm": "permitted", "CapEff": "effective", "CapBnd": "bounding"}
+    keys["CapAmb"] = "ambient"
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in keys:
+                out[keys[key]] = int(value.strip(), 16)
+    return out
