@@ -4,8 +4,6 @@ and a leak check that fails the run if a test left a mount or cgroup of wharf's 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import RUNTIME, TEST_CGROUP_PARENT
+
 from wharf.fixtures.busybox import base_spec, make_bundle
 
 
@@ -21,11 +23,21 @@ class Runtime:
         self.root = root
         self.ids: list[str] = []
 
-    def cmd(self, *args: str, check: bool = False, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, "--root", str(self.root), *args],
-            capture_output=True, text=True, check=check, timeout=timeout, **kw,
-        )
+    def cmd(
+        self, *args: str, check: bool = False, timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the runtime; output goes through files, not pipes, because a detached container
+        keeps the runtime's stdio open long after the runtime has returned."""
+        argv = [self.binary, "--root", str(self.root), *args]
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            kw.setdefault("stdin", subprocess.DEVNULL)
+            p = subprocess.run(argv, stdout=out, stderr=err, text=True, timeout=timeout, **kw)
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(argv, p.returncode, out.read(), err.read())
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r
 
     def new_id(self) -> str:
         cid = f"t{uuid.uuid4().hex[:10]}"
