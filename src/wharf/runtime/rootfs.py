@@ -23,6 +23,7 @@ from wharf.runtime.securejoin import secure_join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _LOCKED = s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_NOATIME | s.MS_NODIRATIME | s.MS_RELATIME
@@ -102,16 +103,27 @@ def _ensure_dest(dest: str, is_dir: bool) -> None:
         os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
-def mount_all(spec: dict[str, Any], rootfs: str, bundle: str, in_userns: bool) -> None:
+def mount_all(
+    spec: dict[str, Any], rootfs: str, bundle: str, in_userns: bool, cgroups: Callable[[], CgroupView]
+) -> None:
+    """Mount the spec's mounts in order. ``cgroups`` gives the host's view of the container's
+    cgroups, noted before a new cgroup namespace hides it."""
     for i, m in enumerate(spec.get("mounts") or ()):
         where = f"mounts[{i}] ({m['destination']})"
         try:
-            _mount_one(m, rootfs, bundle, in_userns, where)
+            _mount_one(m, rootfs, bundle, in_userns, where, cgroups)
         except OSError as exc:
             raise _err(where, exc) from None
 
 
-def _mount_one(m: dict[str, Any], rootfs: str, bundle: str, in_userns: bool, where: str) -> None:
+def _mount_one(
+    m: dict[str, Any],
+    rootfs: str,
+    bundle: str,
+    in_userns: bool,
+    where: str,
+    cgroups: Callable[[], CgroupView],
+) -> None:
     typ = m.get("type") or ""
     opts = mountopts.parse(m.get("options") or [], f"{where}.options")
     src = m.get("source") or ""
@@ -119,7 +131,7 @@ def _mount_one(m: dict[str, Any], rootfs: str, bundle: str, in_userns: bool, whe
     if typ == "bind" or opts.is_bind:
         _bind(src if src.startswith("/") else f"{bundle}/{src}", dest, opts, in_userns, where)
     elif typ == "cgroup":
-        _mount_cgroup(dest, opts)
+        _mount_cgroup(dest, opts, cgroups())
     else:
         _ensure_dest(dest, True)
         data = ",".join(opts.data) or None
@@ -177,7 +189,18 @@ def _own_cgroups() -> dict[str, str]:
     return out
 
 
-def _mount_cgroup(dest: str, opts: mountopts.MountOptions) -> None:
+class CgroupView:
+    """This process's cgroups as the host sees them, read before any cgroup namespace hides them."""
+
+    __slots__ = ("mounts", "own")
+
+    def __init__(self, with_v2: bool = True) -> None:
+        self.own = _own_cgroups()
+        # on a hybrid host a container outside cgroup2 would see the host's root cgroup there
+        self.mounts = [m for m in _cgroup_mounts() if with_v2 or m[2] != "cgroup2"]
+
+
+def _mount_cgroup(dest: str, opts: mountopts.MountOptions, view: CgroupView) -> None:
     """Show the container its own cgroups at ``dest``, read-only unless the mount says rw.
 
     On a v2-only host this is a bind of our cgroup2 directory; on v1 and hybrid hosts a tmpfs
@@ -185,8 +208,7 @@ def _mount_cgroup(dest: str, opts: mountopts.MountOptions) -> None:
     """
     _ensure_dest(dest, True)
     flags = opts.flags & (s.MS_RDONLY | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC)
-    own = _own_cgroups()
-    mounts = _cgroup_mounts()
+    own, mounts = view.own, view.mounts
     if all(m[2] == "cgroup2" for m in mounts):
         for point, root, _t, _o in mounts:
             _bind_cgroup(point + own.get("", "/")[len(root.rstrip("/")) :], dest, flags)

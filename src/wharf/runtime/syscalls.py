@@ -161,3 +161,22 @@ def mount_setattr_recursive(path: str, attr_set: int, attr_clr: int) -> None:
         _SYS_MOUNT_SETATTR, _AT_FDCWD, _b(path), _AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)
     )
     _check(ret, path)
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+
+
+RLIM_INFINITY = 2**64 - 1
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """setrlimit(2); ``resource`` (the module) would cost a shared-library load at start-up."""
+    lim = _Rlimit(soft & RLIM_INFINITY, hard & RLIM_INFINITY)
+    _check(_libc.setrlimit(resource, ctypes.byref(lim)))
+
+
+def getrlimit(resource: int) -> tuple[int, int]:
+    lim = _Rlimit()
+    _check(_libc.getrlimit(resource, ctypes.byref(lim)))
+    return lim.cur, lim.max

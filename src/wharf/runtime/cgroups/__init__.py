@@ -153,6 +153,19 @@ class Manager:
         for d in self.dirs():
             write(d, "cgroup.procs", str(pid))
 
+    def join_self(self) -> None:
+        """Move the calling (single-threaded) process into every directory.
+
+        On v1 it writes "0" to ``tasks``: moving only the current thread skips the kernel's
+        global threadgroup lock, whose write side waits for an RCU grace period (~10 ms here)
+        that a ``cgroup.procs`` write pays. cgroup v2 has no such path (``cgroup.threads``
+        only works inside threaded subtrees), so there it is ``cgroup.procs``.
+        """
+        for d in sorted(set(self.v1_paths.values())):
+            write(d, "tasks", "0")
+        if self.v2_path:
+            write(self.v2_path, "cgroup.procs", "0")
+
     def pids(self) -> list[int]:
         d = self._any_v1() if self.v1_paths else self.v2_path
         if d is None:
@@ -274,10 +287,19 @@ class Manager:
         return {"mode": self.host_mode, "v1": self.v1_paths, "v2": self.v2_path, "created": self.created}
 
 
-def open_manager(cgroups_path: str | None, cid: str) -> Manager:
-    """The manager for a new container; nothing is created until ``create()``."""
+def open_manager(cgroups_path: str | None, cid: str, resources: dict[str, Any] | None = None) -> Manager:
+    """The manager for a new container; nothing is created until ``create()``.
+
+    On a hybrid host the container joins the cgroup2 hierarchy only when its resources need a
+    controller that lives there: joining costs an RCU grace period per container start (see
+    ``join_self``) and the empty hierarchy limits nothing.
+    """
     path, relative = _resolve(cgroups_path, cid)
     ctrl, unified = _hierarchies()
+    if ctrl and unified and resources is not None:
+        res = resources or {}
+        if not res.get("unified") and not v2.needed_controllers(res, set(ctrl)):
+            unified = None
     own = _own_paths() if relative else {}
     v1_paths = {
         name: _join(point, root, own.get(name, "/"), path, relative) for name, (point, root) in ctrl.items()

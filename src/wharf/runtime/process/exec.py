@@ -106,14 +106,11 @@ def _spawn(
     if pid == 0:
         from_child.close()
         to_child.close()
-        _intermediate(plan, spec, proc, console_fd, preserve_fds, child_out, child_in)
+        _intermediate(plan, cg, spec, proc, console_fd, preserve_fds, child_out, child_in)
     child_out.close()
     child_in.close()
     plan.close()
     try:
-        if cg is not None:
-            cg.add_pid(pid)
-        to_child.send("cgroup-ok")
         target = int(from_child.expect("pid"))
         os.waitpid(pid, 0)
         pid = 0
@@ -134,6 +131,7 @@ def _spawn(
 
 def _intermediate(
     plan: namespaces.Plan,
+    cg: cgroups.Manager | None,
     spec: dict[str, Any],
     proc: dict[str, Any],
     console_fd: int,
@@ -143,7 +141,8 @@ def _intermediate(
 ) -> None:
     try:
         preload(spec, proc)
-        inp.expect("cgroup-ok")
+        if cg is not None:
+            cg.join_self()  # before setns: in the container's user namespace the files are not ours
         for kind, fd in plan.join:
             try:
                 s.setns(fd, 0)

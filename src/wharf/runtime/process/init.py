@@ -43,6 +43,8 @@ class InitContext:
         "from_parent",
         "run_runtime_hooks",
         "state",
+        "cgroup_view",
+        "cgroup_v2",
     )
 
     def __init__(self, spec: dict[str, Any], bundle: str, root: str, plan: Plan) -> None:
@@ -58,6 +60,8 @@ class InitContext:
         self.from_parent: Receiver
         self.run_runtime_hooks = False
         self.state: dict[str, Any] = {}
+        self.cgroup_view: rootfs.CgroupView | None = None
+        self.cgroup_v2 = True  # False on a hybrid host when the container stays out of cgroup2
 
 
 def init_main(ctx: InitContext) -> None:
@@ -89,8 +93,6 @@ def _report(ctx: InitContext, exc: BaseException) -> None:
 def preload(spec: dict[str, Any], process: dict[str, Any]) -> None:
     """Import now what the process needs after pivot_root or setns(mnt): from then on the
     host's Python library and libseccomp are out of reach."""
-    if process.get("rlimits"):
-        import resource  # noqa: F401
     if process.get("terminal"):
         import fcntl  # noqa: F401
         import socket  # noqa: F401
@@ -111,8 +113,9 @@ def _setup(ctx: InitContext) -> None:
     os.setsid()
     if ctx.plan.has_new("mount"):
         rootfs.prepare(spec, ctx.rootfs)
-        rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns)
+        rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, in_userns, lambda: _join_cgroup(ctx))
         rootfs.create_devices(spec, ctx.rootfs, in_userns)
+    _join_cgroup(ctx)
     if ctx.run_runtime_hooks:
         ctx.to_parent.send("hooks")
         from wharf.oci import fastjson
@@ -131,6 +134,19 @@ def _setup(ctx: InitContext) -> None:
     if spec["process"].get("terminal"):
         _setup_console(ctx.console_fd, spec["process"])
     resolve_executable(spec["process"])
+
+
+def _join_cgroup(ctx: InitContext) -> rootfs.CgroupView:
+    """Note where our cgroups are on the host, then enter a new cgroup namespace if asked (its
+    root is the cgroup we are in: the intermediate joined the container's before forking us)."""
+    if ctx.cgroup_view is None:
+        ctx.cgroup_view = rootfs.CgroupView(ctx.cgroup_v2)
+        if ctx.plan.has_new("cgroup"):
+            try:
+                s.unshare(s.CLONE_NEWCGROUP)
+            except OSError as exc:
+                raise FailedPrecondition(f"unshare cgroup namespace: {exc.strerror}") from None
+    return ctx.cgroup_view
 
 
 def _set_names(spec: dict[str, Any], plan: Plan) -> None:
@@ -232,24 +248,19 @@ _RLIMITS = {
 
 
 def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
-    import resource
-
     for i, rl in enumerate(rlimits):
         num = _RLIMITS.get(rl["type"])
         if num is None:
             raise InvalidArgument(f"process.rlimits[{i}].type: unknown rlimit {rl['type']!r}")
         try:
-            resource.setrlimit(num, (_rlim(rl["soft"]), _rlim(rl["hard"])))
-        except (ValueError, OSError) as exc:
-            cur = resource.getrlimit(num)[1]
+            s.setrlimit(num, rl["soft"], rl["hard"])
+        except OSError as exc:
+            cur = s.getrlimit(num)[1]
             raise FailedPrecondition(
-                f"process.rlimits[{i}]: {rl['type']} soft={rl['soft']} hard={rl['hard']}: {exc}"
-                f" (the runtime's own hard limit is {cur}; raising it needs CAP_SYS_RESOURCE)"
+                f"process.rlimits[{i}]: error setting rlimit {rl['type']} soft={rl['soft']}"
+                f" hard={rl['hard']}: {exc.strerror} (the runtime's own hard limit is"
+                f" {'unlimited' if cur == s.RLIM_INFINITY else cur}; raising it needs CAP_SYS_RESOURCE)"
             ) from None
-
-
-def _rlim(v: int) -> int:
-    return -1 if v >= 2**64 - 1 or v < 0 else v
 
 
 def _close_fds(keep: int, also_keep: tuple[int, ...] = ()) -> None:

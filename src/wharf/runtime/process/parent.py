@@ -6,15 +6,14 @@ Three processes, each with one job (as youki and runc split it):
     ─────────────────────        ───────────────────────────       ──────────────────────────
     validate spec, state dir,
     cgroup, exec fifo
-    fork ───────────────────────▶ wait "cgroup-ok"
-    put child in cgroup
-    send "cgroup-ok" ───────────▶ setns joined namespaces
+    fork ───────────────────────▶ join the cgroup itself
+                                 setns joined namespaces
                                  unshare(user) → "maps" ───▶
     write uid/gid maps ◀─────────
-    send "maps-ok" ─────────────▶ setresuid(0); unshare(rest)
+    send "maps-ok" ─────────────▶ setresuid(0); unshare(rest but cgroup)
                                  fork ──────────────────────────▶ (new pid namespace)
-    ◀────────────── "pid <n>" ── exit 0
-    oom_score_adj                                                 mounts, devices
+    ◀────────────── "pid <n>" ── exit 0                           unshare(cgroup), mounts,
+    oom_score_adj                                                 devices
     ◀──────────────────────────────────────────────────────────── "hooks" (if any)
     prestart + createRuntime hooks
     "hooks-done <state>" ────────────────────────────────────────▶ createContainer hooks,
@@ -73,10 +72,11 @@ def create(opts: CreateOptions) -> dict[str, Any]:
     try:
         fifo = f"{sdir}/exec.fifo"
         os.mkfifo(fifo, 0o622)
-        cg = cgroups.open_manager(linux.get("cgroupsPath"), opts.cid)
+        cg = cgroups.open_manager(linux.get("cgroupsPath"), opts.cid, linux.get("resources") or {})
         cg.create()
         cg.apply(linux.get("resources") or {})
         ctx = InitContext(spec, bundle, root_path, plan)
+        ctx.cgroup_v2 = cg.v2_path is not None
         ctx.fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         ctx.no_pivot = opts.no_pivot
         ctx.preserve_fds = opts.preserve_fds
@@ -139,13 +139,11 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         from_child.close()
         to_child.close()
         ctx.to_parent, ctx.from_parent = child_out, child_in
-        _intermediate(ctx, linux)
+        _intermediate(ctx, cg, linux)
     child_out.close()
     child_in.close()
     init_pid = 0
     try:
-        cg.add_pid(pid)
-        to_child.send("cgroup-ok")
         verb, arg = from_child.recv()
         if verb == "maps":
             try:
@@ -186,10 +184,10 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         to_child.close()
 
 
-def _intermediate(ctx: InitContext, linux: dict[str, Any]) -> None:
-    """Join and create namespaces, fork init, report its pid, exit. Never returns."""
+def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any]) -> None:
+    """Join the cgroup and namespaces, create namespaces, fork init, report its pid, exit."""
     try:
-        ctx.from_parent.expect("cgroup-ok")
+        cg.join_self()  # first: in a new user namespace the cgroup files are no longer ours
         plan = ctx.plan
         for kind, fd in plan.join:
             try:
@@ -202,7 +200,7 @@ def _intermediate(ctx: InitContext, linux: dict[str, Any]) -> None:
             ctx.from_parent.expect("maps-ok")
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        rest = plan.new & ~s.CLONE_NEWUSER
+        rest = plan.new & ~(s.CLONE_NEWUSER | s.CLONE_NEWCGROUP)  # init unshares cgroup, see _join_cgroup
         if rest:
             try:
                 s.unshare(rest)
