@@ -46,13 +46,24 @@ def loads(text: str | bytes) -> Any:
         idx += 1
     try:
         value, end = _scan(text, idx)
-    except StopIteration as exc:
-        raise ValueError(f"invalid JSON: expecting value at char {exc.value}") from None
+    except (StopIteration, ValueError, SystemError):
+        # the accelerator builds its error from json.decoder; on the error path only, let the
+        # json module parse again for its message (line, column)
+        return _slow_loads(text)
     while end < n and text[end] in _WS:
         end += 1
     if end != n:
-        raise ValueError(f"invalid JSON: extra data at char {end}")
+        return _slow_loads(text)
     return value
+
+
+def _slow_loads(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text, parse_constant=_not_allowed)
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
 
 
 def _default(obj: object) -> object:

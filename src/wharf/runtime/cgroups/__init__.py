@@ -172,7 +172,7 @@ class Manager:
             return []
         try:
             text = read(d, "cgroup.procs")
-        except FileNotFoundError:
+        except OSError:  # not created (yet), or a path through a file
             return []
         return [int(x) for x in text.split()]
 
@@ -204,7 +204,7 @@ class Manager:
                 return read(self.v1_paths["freezer"], "freezer.state").strip() != "THAWED"
             if self.v2_path:
                 return read(self.v2_path, "cgroup.freeze").strip() == "1"
-        except FileNotFoundError:
+        except OSError:
             pass
         return False
 
@@ -236,7 +236,7 @@ class Manager:
                 try:
                     os.rmdir(d)
                     break
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
                     break
                 except OSError as exc:
                     if exc.errno != 16 or attempt == 199:  # EBUSY: tasks still leaving

@@ -230,11 +230,12 @@ def _kill_quietly(pid: int) -> None:
 
 
 def _destroy_quietly(cg: Any) -> None:
-    try:
-        cg.kill_all(9)
-        cg.destroy()
-    except Exception as exc:  # best effort while already failing
-        log.warning(f"cleanup: {exc}")
+    """Best effort while already failing: each step runs even if the one before failed."""
+    for step in (lambda: cg.kill_all(9), cg.destroy):
+        try:
+            step()
+        except Exception as exc:
+            log.warning(f"cleanup: {exc}")
 
 
 def _remove_dir(path: str) -> None:
