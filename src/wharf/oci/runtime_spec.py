@@ -209,7 +209,7 @@ def load(bundle: str) -> Spec:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        raise InvalidArgument(f"open {path}: no such file or directory (a bundle holds config.json)") from None
+        raise InvalidArgument(f"open {path}: no such file or directory (no bundle there)") from None
     except OSError as exc:
         raise InvalidArgument(f"{path}: {exc.strerror}") from None
     try:

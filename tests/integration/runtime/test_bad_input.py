@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import TEST_CGROUP_PARENT
 from tests.integration.runtime.helpers import Runtime, bundle, spec_for
 
@@ -58,14 +57,14 @@ CASES = [
         "linux.namespaces[2].type",
         id="unknown-namespace",
     ),
-    pytest.param(_set("process.args", ["/no/such/binary"]), "no such file or directory", id="missing-binary"),
+    pytest.param(_set("process.args", ["/no/such/bin"]), "no such file or directory", id="missing-binary"),
     pytest.param(
         _set("process.args", ["nosuchcommand"]),
         'exec: "nosuchcommand": executable file not found in $PATH',
         id="binary-not-in-path",
     ),
     pytest.param(_set("root.path", "does-not-exist"), "does-not-exist", id="missing-rootfs"),
-    pytest.param(_set("process.cwd", "relative"), "process.cwd: must be an absolute path", id="relative-cwd"),
+    pytest.param(_set("process.cwd", "rel"), "process.cwd: must be an absolute path", id="relative-cwd"),
     pytest.param(
         _set("linux.cgroupsPath", f"/{TEST_CGROUP_PARENT}/cgroup.procs/x"),
         "cgroup.procs",
@@ -87,7 +86,7 @@ CASES = [
         id="unknown-seccomp-action",
     ),
     pytest.param(
-        _set("mounts", [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]}]),
+        _set("mounts", [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": []}]),
         "/no/such/dir",
         id="missing-bind-source",
     ),
