@@ -20,6 +20,10 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.lock
+# runtime dependencies of the engine (the OCI runtime itself needs none), pinned
+if [ -f requirements.lock ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+fi
 .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 
 # wharf-runtime is started once per container operation, like runc: its launcher skips site
