@@ -10,11 +10,30 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_in_bytes(raw: str) -> int:
+    """A memory size as docker/runc take it: "1024", "64M", "1.5g", "512kb"; "-1" is unlimited."""
+    text = raw.strip().lower()
+    if text == "-1":
+        return -1
+    num = text.rstrip("kmgtpb")
+    unit = text[len(num) :]
+    unit = unit[:-1] if len(unit) == 2 and unit.endswith("b") else unit
+    if unit not in _UNITS or not num:
+        raise ValueError(raw)
+    value = float(num)
+    if value < 0:
+        raise ValueError(raw)
+    return int(value * _UNITS[unit])
+
+
 # flag -> (section, key, kind)
 _FLAGS = {
-    "memory": ("memory", "limit", int),
-    "memory-swap": ("memory", "swap", int),
-    "memory-reservation": ("memory", "reservation", int),
+    "memory": ("memory", "limit", ram_in_bytes),
+    "memory-swap": ("memory", "swap", ram_in_bytes),
+    "memory-reservation": ("memory", "reservation", ram_in_bytes),
     "cpu-shares": ("cpu", "shares", int),
     "cpu-quota": ("cpu", "quota", int),
     "cpu-period": ("cpu", "period", int),

@@ -79,3 +79,28 @@ def test_signals(raw: str, num: int) -> None:
 def test_unknown_signal() -> None:
     with pytest.raises(InvalidArgument, match="unknown signal"):
         parse_signal("SIGFOO")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1024", 1024),
+        ("64M", 64 << 20),
+        ("64m", 64 << 20),
+        ("1.5g", 3 << 29),
+        ("512kb", 512 << 10),
+        ("-1", -1),
+    ],
+)
+def test_ram_in_bytes(raw: str, value: int) -> None:
+    from wharf.runtime.update import ram_in_bytes
+
+    assert ram_in_bytes(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["", "M", "12x", "-5", "1.2.3m"])
+def test_ram_in_bytes_rejects(raw: str) -> None:
+    from wharf.runtime.update import ram_in_bytes
+
+    with pytest.raises(ValueError):
+        ram_in_bytes(raw)
