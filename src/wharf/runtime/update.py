@@ -8,6 +8,7 @@ from wharf.runtime import cgroups, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -29,8 +30,8 @@ def ram_in_bytes(raw: str) -> int:
     return int(value * _UNITS[unit])
 
 
-# flag -> (section, key, kind)
-_FLAGS = {
+# flag -> (section, key, parser)
+_FLAGS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "memory": ("memory", "limit", ram_in_bytes),
     "memory-swap": ("memory", "swap", ram_in_bytes),
     "memory-reservation": ("memory", "reservation", ram_in_bytes),
