@@ -39,7 +39,7 @@ _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
 def loads(text: str | bytes) -> Any:
     """Parse one JSON document; ``ValueError`` names the position of the first problem."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8-sig")
+        text = (text[3:] if text.startswith(b"\xef\xbb\xbf") else text).decode()
     idx = 0
     n = len(text)
     while idx < n and text[idx] in _WS:

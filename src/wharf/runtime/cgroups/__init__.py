@@ -212,6 +212,8 @@ class Manager:
 
     def kill_all(self, sig: int) -> None:
         """Signal every process; frozen first so none can fork past the signal (runc does too)."""
+        if not self.pids():
+            return  # the usual case at delete: nothing left, no freeze round trip
         can_freeze = "freezer" in self.v1_paths or self.v2_path is not None
         was_frozen = self.frozen()
         if can_freeze and not was_frozen:
