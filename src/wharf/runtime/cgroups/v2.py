@@ -135,9 +135,9 @@ def apply(d: str, res: dict[str, Any], skip: set[str]) -> None:
             raise InvalidArgument(f"config.json: linux.resources.unified: invalid file name {key!r}")
         write(d, key, value)
     if res.get("devices") and "devices" not in skip:
-        from wharf.runtime import log
+        from wharf.runtime.cgroups import devicefilter
 
-        log.warning("linux.resources.devices: device rules are not enforced on cgroup v2 hosts yet")
+        devicefilter.attach(d, res["devices"])
 
 
 def _io(d: str, bio: dict[str, Any]) -> None:
