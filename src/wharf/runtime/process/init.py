@@ -291,6 +291,7 @@ def exec_process(
         from wharf.runtime import seccomp
 
         seccomp.load(seccomp_spec)
+    _apply_lsm_labels(process)
     _set_user(process.get("user") or {"uid": 0, "gid": 0})
     capabilities.apply(caps)
     try:
@@ -307,6 +308,39 @@ def exec_process(
 
         seccomp.load(seccomp_spec)
     os.execve(path, process["args"], env)
+
+
+def _lsm_enabled(name: str) -> bool:
+    if name == "apparmor":
+        try:
+            with open("/sys/module/apparmor/parameters/enabled") as f:
+                return f.read().strip() == "Y"
+        except OSError:
+            return False
+    return os.path.isdir("/sys/fs/selinux")
+
+
+def _apply_lsm_labels(process: dict[str, Any]) -> None:
+    """Ask the kernel to switch to the AppArmor profile / SELinux label on execve. On a kernel
+    without that LSM (this machine has neither) the field is ignored, as runc does."""
+    from wharf.runtime import log
+
+    for field, lsm, attr, value in (
+        ("apparmorProfile", "apparmor", "/proc/self/attr/apparmor/exec", "exec {}"),
+        ("selinuxLabel", "selinux", "/proc/self/attr/exec", "{}"),
+    ):
+        label = process.get(field)
+        if not label:
+            continue
+        if not _lsm_enabled(lsm):
+            log.debug(f"process.{field} {label!r} ignored: {lsm} is not enabled in this kernel")
+            continue
+        path = attr if os.path.exists(attr) else "/proc/self/attr/exec"
+        try:
+            with open(path, "w") as f:
+                f.write(value.format(label))
+        except OSError as exc:
+            raise FailedPrecondition(f"process.{field}: {label}: {exc.strerror}") from None
 
 
 def _set_user(user: dict[str, Any]) -> None:
