@@ -132,6 +132,10 @@ def raw_syscall(name: str, *args: object) -> int:
     return _check(_libc.syscall(_SYSNO[name], *args))
 
 
+def personality(persona: int) -> None:
+    _check(_libc.personality(ctypes.c_ulong(persona)))
+
+
 def pidfd_open(pid: int) -> int:
     return _check(_libc.syscall(_SYSNO["pidfd_open"], pid, 0))
 

@@ -227,3 +227,14 @@ def test_lsm_fields_ignored_without_the_lsm(rt: Runtime, tmp_path: Path, rootfs_
 
     r = run(rt, tmp_path, rootfs_template, ["echo", "ran"], mutate)
     assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+
+
+def test_personality_linux32(rt: Runtime, tmp_path: Path, rootfs_template: str) -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip("LINUX32 is checked on x86_64")
+
+    def mutate(spec):  # type: ignore[no-untyped-def]
+        spec["linux"]["personality"] = {"domain": "LINUX32"}
+
+    r = run(rt, tmp_path, rootfs_template, ["uname", "-m"], mutate)
+    assert r.returncode == 0 and r.stdout.strip() == "i686", (r.stdout, r.stderr)

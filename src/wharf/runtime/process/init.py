@@ -292,6 +292,7 @@ def exec_process(
 
         seccomp.load(seccomp_spec)
     _apply_lsm_labels(process)
+    _set_personality((spec.get("linux") or {}).get("personality"))
     _set_user(process.get("user") or {"uid": 0, "gid": 0})
     capabilities.apply(caps)
     try:
@@ -308,6 +309,19 @@ def exec_process(
 
         seccomp.load(seccomp_spec)
     os.execve(path, process["args"], env)
+
+
+_PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def _set_personality(pers: dict[str, Any] | None) -> None:
+    """linux.personality: the execution domain (LINUX32 makes `uname -m` say i686 on x86_64)."""
+    if not pers:
+        return
+    domain = _PERSONALITY_DOMAINS.get(pers["domain"])
+    if domain is None:
+        raise InvalidArgument(f"linux.personality.domain: unknown domain {pers['domain']!r}")
+    s.personality(domain)
 
 
 def _lsm_enabled(name: str) -> bool:
