@@ -67,3 +67,10 @@ def write_spec(bundle_dir: str, spec: dict[str, Any]) -> None:
 
 def runtime_path() -> str:
     return RUNTIME
+
+
+def run_detached(rt: Runtime, tmp: Path, template: str, args: list[str]) -> str:
+    """`run -d` a container of the test's own; returns its id (``rt.cleanup`` removes it)."""
+    cid = rt.new_id()
+    rt.cmd("run", "-d", "--bundle", bundle(tmp, spec_for(args, cid), template), cid, check=True)
+    return cid

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.runtime.helpers import Runtime, bundle, spec_for
+from tests.integration.runtime.helpers import Runtime, bundle, run_detached, spec_for
 
 pytestmark = pytest.mark.root
 
@@ -136,15 +136,7 @@ def test_join_namespaces_by_path(rt: Runtime, tmp_path: Path, rootfs_template: s
 
 
 def test_exec_with_process_json_and_detach(rt: Runtime, tmp_path: Path, rootfs_template: str) -> None:
-    cid = rt.new_id()
-    rt.cmd(
-        "run",
-        "-d",
-        "--bundle",
-        bundle(tmp_path, spec_for(["sleep", "60"], cid), rootfs_template),
-        cid,
-        check=True,
-    )
+    cid = run_detached(rt, tmp_path, rootfs_template, ["sleep", "60"])
     proc: dict[str, Any] = {
         "args": ["sh", "-c", "id -u; id -g; pwd; echo $ONLY"],
         "env": ["ONLY=this", "PATH=/bin"],
@@ -165,15 +157,7 @@ def test_exec_with_process_json_and_detach(rt: Runtime, tmp_path: Path, rootfs_t
 
 
 def test_update_changes_limits(rt: Runtime, tmp_path: Path, rootfs_template: str) -> None:
-    cid = rt.new_id()
-    rt.cmd(
-        "run",
-        "-d",
-        "--bundle",
-        bundle(tmp_path, spec_for(["sleep", "60"], cid), rootfs_template),
-        cid,
-        check=True,
-    )
+    cid = run_detached(rt, tmp_path, rootfs_template, ["sleep", "60"])
     rt.cmd("update", "--pids-limit", "42", "--memory", "64M", cid, check=True)
     r = rt.cmd(
         "exec",
