@@ -1,0 +1,1 @@
+"""Docker semantics on top of the runtime, images and network layers (see docs/architecture.md)."""
