@@ -41,9 +41,11 @@ def _hierarchies() -> tuple[dict[str, tuple[str, str]], tuple[str, str] | None]:
                 unified = (fields[4], fields[3])
             elif sfields[0] == "cgroup":
                 for opt in sfields[2].split(","):
-                    if opt in ("rw", "ro") or opt.startswith("name=") or opt in ctrl:
+                    if opt in ctrl:
                         continue
-                    if opt in v1.CONTROLLERS:
+                    # named hierarchies (name=systemd) are joined too, as runc does: otherwise the
+                    # container's /sys/fs/cgroup would show the host's root cgroup there
+                    if opt in v1.CONTROLLERS or opt.startswith("name="):
                         ctrl[opt] = (fields[4], fields[3])
     return ctrl, unified
 
