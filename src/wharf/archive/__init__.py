@@ -1,0 +1,1 @@
+"""Layer tars: decompression, safe apply (whiteouts, links, devices, metadata) and writing."""

@@ -1,0 +1,211 @@
+"""The part both snapshotters share: records in SQLite, one directory per snapshot.
+
+Schema of ``<root>/metadata.db`` (version 1)::
+
+    snapshots
+    ├── id       INTEGER PRIMARY KEY AUTOINCREMENT   -> <root>/snapshots/<id>/
+    ├── key      TEXT UNIQUE NOT NULL                key (active/view) or name (committed)
+    ├── kind     TEXT NOT NULL                       active | view | committed
+    ├── parent   TEXT NOT NULL DEFAULT ''            key of a committed snapshot, or ''
+    └── created  REAL NOT NULL                       unix time
+
+A record and its directory are created in one transaction (the directory first, the row
+committed last), so a crash leaves at most an orphan directory: ``_sweep_orphans`` removes
+directories without a row when the snapshotter opens. Removal deletes the row first, then the
+directory (renamed aside, so a half-deleted tree is never mistaken for a snapshot).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import sqlite3
+import stat
+import time
+
+from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from wharf.snapshots.mount import Mount
+from wharf.snapshots.snapshotter import KIND_ACTIVE, KIND_COMMITTED, KIND_VIEW, Info
+
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT UNIQUE NOT NULL,
+    kind TEXT NOT NULL,
+    parent TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent);
+"""
+
+
+class BaseSnapshotter:
+    driver = "base"
+    overlay_whiteouts = False
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(f"{root}/snapshots", exist_ok=True)
+        self._db = sqlite3.connect(f"{root}/metadata.db", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA_V1)
+        self._sweep_orphans()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- records
+
+    def _row(self, key: str) -> Info:
+        row = self._db.execute(
+            "SELECT key, kind, parent, created, id FROM snapshots WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"snapshot {key}: not found")
+        return Info(*row)
+
+    def stat(self, key: str) -> Info:
+        return self._row(key)
+
+    def exists(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM snapshots WHERE key = ?", (key,)).fetchone() is not None
+
+    def walk(self) -> list[Info]:
+        rows = self._db.execute("SELECT key, kind, parent, created, id FROM snapshots ORDER BY id")
+        return [Info(*r) for r in rows]
+
+    def children(self, key: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT key FROM snapshots WHERE parent = ?", (key,))]
+
+    def dir(self, info: Info) -> str:
+        return f"{self.root}/snapshots/{info.id}"
+
+    def fs_dir(self, key: str) -> str:
+        return f"{self.dir(self._row(key))}/fs"
+
+    def apply_dir(self, key: str) -> str:
+        return self.fs_dir(key)
+
+    def parent_chain(self, key: str) -> list[Info]:
+        """The committed ancestors of ``key``, nearest first."""
+        chain = []
+        parent = self._row(key).parent
+        while parent:
+            info = self._row(parent)
+            chain.append(info)
+            parent = info.parent
+        return chain
+
+    def lower_dirs(self, key: str) -> list[str]:
+        return [f"{self.dir(i)}/fs" for i in self.parent_chain(key)]
+
+    # --- lifecycle
+
+    def prepare(self, key: str, parent: str = "") -> list[Mount]:
+        self._create(key, parent, KIND_ACTIVE)
+        return self.mounts(key)
+
+    def view(self, key: str, parent: str = "") -> list[Mount]:
+        self._create(key, parent, KIND_VIEW)
+        return self.mounts(key)
+
+    def _create(self, key: str, parent: str, kind: str) -> None:
+        if not key:
+            raise InvalidArgument("snapshot key must not be empty")
+        if parent and self._row(parent).kind != KIND_COMMITTED:
+            raise FailedPrecondition(f"snapshot {parent}: parent is not committed")
+        with self._txn():
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO snapshots (key, kind, parent, created) VALUES (?, ?, ?, ?)",
+                    (key, kind, parent, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"snapshot {key}: already exists") from None
+            path = f"{self.root}/snapshots/{cur.lastrowid}"
+            shutil.rmtree(path, ignore_errors=True)
+            os.mkdir(path, 0o700)
+            self._populate(path, parent)
+
+    def _populate(self, path: str, parent: str) -> None:
+        os.mkdir(f"{path}/fs", 0o755)
+
+    def commit(self, name: str, key: str) -> None:
+        info = self._row(key)
+        if info.kind != KIND_ACTIVE:
+            raise FailedPrecondition(f"snapshot {key}: only an active snapshot can be committed")
+        _syncfs(self.fs_dir(key))
+        with self._txn():
+            try:
+                self._db.execute(
+                    "UPDATE snapshots SET key = ?, kind = ? WHERE key = ?", (name, KIND_COMMITTED, key)
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"snapshot {name}: already exists") from None
+
+    def remove(self, key: str) -> None:
+        info = self._row(key)
+        if self.children(key):
+            raise Conflict(f"snapshot {key}: cannot remove, it has children")
+        with self._txn():
+            self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+        self._remove_dir(self.dir(info))
+
+    def _remove_dir(self, path: str) -> None:
+        aside = f"{self.root}/snapshots/rm-{os.path.basename(path)}-{time.monotonic_ns()}"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(aside, ignore_errors=True)
+
+    def usage(self, key: str) -> int:
+        return _du(self.apply_dir(key))
+
+    def _sweep_orphans(self) -> None:
+        ids = {str(r[0]) for r in self._db.execute("SELECT id FROM snapshots")}
+        for name in os.listdir(f"{self.root}/snapshots"):
+            if name not in ids:
+                shutil.rmtree(f"{self.root}/snapshots/{name}", ignore_errors=True)
+
+    def _txn(self) -> _Txn:
+        return _Txn(self._db)
+
+    def mounts(self, key: str) -> list[Mount]:
+        raise NotImplementedError
+
+
+class _Txn:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _du(path: str) -> int:
+    total, seen = 0, set()
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += 0 if stat.S_ISDIR(st.st_mode) else st.st_size
+    return total
+
+
+def _syncfs(path: str) -> None:
+    """Flush the filesystem holding ``path`` (a layer's files) before its record says committed."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        ctypes.CDLL(None, use_errno=True).syncfs(fd)
+    finally:
+        os.close(fd)
