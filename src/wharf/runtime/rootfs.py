@@ -340,6 +340,16 @@ def chroot_only(rootfs: str) -> None:
     os.chdir("/")
 
 
+def make_cwd(cwd: str) -> None:
+    """Create process.cwd if missing (as runc does), inside the new root: called after pivot_root,
+    so a symlink in the path cannot lead outside the container."""
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError as exc:
+            raise _err("process.cwd", exc) from None
+
+
 def mask_paths(paths: list[str]) -> None:
     """Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory."""
     for path in paths:

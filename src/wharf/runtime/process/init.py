@@ -6,7 +6,8 @@ process is handed over is sent to the runtime as one ``error`` message naming th
 path, and the child exits 1; the runtime then removes what create made.
 
 Order: setsid → rootfs (mounts, devices) → [runtime runs prestart/createRuntime hooks] →
-createContainer hooks → pivot_root → masked/readonly paths → hostname, sysctl → console →
+createContainer hooks → pivot_root → cwd made → read-only root → hostname, sysctl → readonly
+then masked paths (runc's order: sysctls are written before /proc/sys turns read-only) → console →
 check the executable → ``ready`` → wait on the exec fifo (until `start`) → startContainer hooks
 → rlimits, bounding set, [seccomp], user, capabilities, no_new_privs, [seccomp] → execve.
 """
@@ -124,13 +125,15 @@ def _setup(ctx: InitContext) -> None:
     hooks.run("createContainer", spec.get("hooks", {}).get("createContainer"), ctx.state)
     if ctx.plan.has_new("mount"):
         rootfs.pivot(ctx.rootfs, ctx.no_pivot)
-        rootfs.mask_paths(linux.get("maskedPaths") or [])
-        rootfs.readonly_paths(linux.get("readonlyPaths") or [])
+        rootfs.make_cwd(spec["process"]["cwd"])
         rootfs.finalize(spec)
     else:
         rootfs.chroot_only(ctx.rootfs)
     _set_names(spec, ctx.plan)
     _write_sysctls(linux.get("sysctl") or {})
+    if ctx.plan.has_new("mount"):
+        rootfs.readonly_paths(linux.get("readonlyPaths") or [])
+        rootfs.mask_paths(linux.get("maskedPaths") or [])
     if spec["process"].get("terminal"):
         _setup_console(ctx.console_fd, spec["process"])
     resolve_executable(spec["process"])
@@ -304,11 +307,27 @@ def exec_process(
     if nnp:
         s.prctl(s.PR_SET_NO_NEW_PRIVS, 1)
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in process.get("env") or ())
+    if "HOME" not in env:
+        env["HOME"] = _home_of((process.get("user") or {}).get("uid", 0))
     if seccomp_spec and nnp:
         from wharf.runtime import seccomp
 
         seccomp.load(seccomp_spec)
     os.execve(path, process["args"], env)
+
+
+def _home_of(uid: int) -> str:
+    """HOME for a process whose env has none: the user's entry in the container's /etc/passwd,
+    else "/" (as runc does)."""
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f:
+                fields = line.decode("utf-8", "replace").rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
 
 
 _PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
