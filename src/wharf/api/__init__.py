@@ -1,0 +1,1 @@
+"""The Docker Engine API server (aiohttp): routes over the engine; the only HTTP server code."""

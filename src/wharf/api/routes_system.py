@@ -1,0 +1,233 @@
+"""System endpoints: /_ping, /version, /info, /events, /system/df."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+from typing import Any
+
+from aiohttp import web
+
+from wharf.api.server import API_VERSION, MIN_API_VERSION, Router, qfilters
+from wharf.engine import events as ev
+from wharf.engine.logs import parse_time_arg
+
+VERSION = "0.1.0"
+
+
+def _ping_headers() -> dict[str, str]:
+    return {
+        "Api-Version": API_VERSION,
+        "Builder-Version": "1",
+        "Docker-Experimental": "false",
+        "Ostype": "linux",
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        "Swarm": "inactive",
+    }
+
+
+async def ping(request: web.Request) -> web.StreamResponse:
+    body = "" if request.method == "HEAD" else "OK"
+    return web.Response(text=body, content_type="text/plain", headers=_ping_headers())
+
+
+def _arch() -> str:
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    uname = os.uname()
+    details = {
+        "ApiVersion": API_VERSION,
+        "Arch": _arch(),
+        "BuildTime": "",
+        "GitCommit": "",
+        "GoVersion": "python" + platform.python_version(),
+        "KernelVersion": uname.release,
+        "MinAPIVersion": MIN_API_VERSION,
+        "Os": "linux",
+    }
+    return web.json_response(
+        {
+            "Platform": {"Name": "wharf"},
+            "Components": [{"Name": "Engine", "Version": VERSION, "Details": details}],
+            "Version": VERSION,
+            **{k: v for k, v in details.items() if k != "BuildTime"},
+        }
+    )
+
+
+def _meminfo_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+async def info(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    from wharf.runtime import cgroups
+
+    cs = engine.containers.all()
+    running = sum(1 for c in cs if c.state.status == "running")
+    paused = sum(1 for c in cs if c.state.status == "paused")
+    try:
+        n_images = len({r.id for r in engine.images.list_images()})
+    except Exception:
+        n_images = 0
+    mode = cgroups.mode()
+    uname = os.uname()
+    body: dict[str, Any] = {
+        "ID": _daemon_id(engine),
+        "Containers": len(cs),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": len(cs) - running - paused,
+        "Images": n_images,
+        "Driver": "overlayfs",
+        "DriverStatus": [["Backing Filesystem", "extfs"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+        "MemoryLimit": True,
+        "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "Debug": engine.cfg.log_level == "debug",
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": "2" if mode == "unified" else "1",
+        "NEventsListener": len(engine.events.subscribers),
+        "KernelVersion": uname.release,
+        "OperatingSystem": _os_name(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": uname.machine,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+            "IndexConfigs": {},
+            "Mirrors": engine.cfg.registry_mirrors,
+        },
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": _meminfo_total(),
+        "DockerRootDir": engine.cfg.data_root,
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": uname.nodename,
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": VERSION,
+        "Runtimes": {"wharf": {"path": engine.cfg.runtime_path("wharf")}, "runc": {"path": "runc"}},
+        "DefaultRuntime": engine.cfg.default_runtime,
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": [],
+    }
+    return web.json_response(body)
+
+
+def _daemon_id(engine: Any) -> str:
+    path = f"{engine.cfg.data_root}/engine-id"
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        import uuid
+
+        ident = str(uuid.uuid4()).upper()
+        with open(path + ".tmp", "w") as f:
+            f.write(ident)
+        os.replace(path + ".tmp", path)
+        return ident
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    filters = qfilters(request)
+    since = parse_time_arg(request.query.get("since"))
+    until = parse_time_arg(request.query.get("until"))
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    q = engine.events.subscribe()
+    try:
+        if since is not None:
+            for e in list(engine.events.history):
+                t = e["timeNano"] / 1e9
+                if t >= since and (until is None or t <= until) and ev.matches(e, filters):
+                    await resp.write(json.dumps(e).encode() + b"\n")
+        if until is not None and until <= time.time():
+            return resp
+        while True:
+            timeout = None if until is None else max(0.0, until - time.time())
+            try:
+                e = await asyncio.wait_for(q.get(), timeout)
+            except TimeoutError:
+                break
+            if ev.matches(e, filters):
+                await resp.write(json.dumps(e).encode() + b"\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        engine.events.unsubscribe(q)
+    return resp
+
+
+async def system_df(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    from wharf.engine.views import container_summary
+
+    containers = []
+    for c in engine.containers.all():
+        s = container_summary(c, engine)
+        s["SizeRw"] = 0
+        s["SizeRootFs"] = 0
+        containers.append(s)
+    images: list[dict[str, Any]] = []
+    try:
+        import importlib
+
+        ops: Any = importlib.import_module("wharf.images.ops")
+        images = ops.list_images(engine.images, {})
+    except Exception:
+        images = []
+    return web.json_response(
+        {"LayersSize": 0, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": []}
+    )
+
+
+def register(router: Router) -> None:
+    router.add("GET", "/_ping")(ping)
+    router.add("HEAD", "/_ping")(ping)
+    router.add("GET", "/version")(version)
+    router.add("GET", "/info")(info)
+    router.add("GET", "/events")(events)
+    router.add("GET", "/system/df")(system_df)

@@ -1,0 +1,211 @@
+"""The Docker Engine API server (aiohttp): versions, errors, and the route table.
+
+Every route is served unversioned and under ``/v1.NN/`` for NN in MIN..MAX, as dockerd does; a
+newer version is refused with Docker's message. Errors: one mapping, here, from wharf's error
+classes to Docker's HTTP statuses and ``{"message": ...}`` bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from wharf import errors
+
+log = logging.getLogger("wharf.api")
+
+API_VERSION = "1.47"
+MIN_API_VERSION = "1.24"
+MAX_BODY = 32 << 20
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status_of(exc: BaseException) -> int:
+    from wharf.engine.engine import NotModified
+
+    if isinstance(exc, NotModified):
+        return 304
+    if isinstance(exc, errors.NotFound):
+        return 404
+    if isinstance(exc, errors.AlreadyExists | errors.Conflict):
+        return 409
+    if isinstance(exc, errors.InvalidArgument):
+        return 400
+    if isinstance(exc, errors.Unavailable):
+        return 503
+    if isinstance(exc, errors.Unsupported):
+        return 501
+    if isinstance(exc, errors.FailedPrecondition):
+        from wharf.engine.engine import StartError
+
+        return 400 if isinstance(exc, StartError) and exc.exit_code in (126, 127) else 500
+    return 500
+
+
+def error_response(status: int, message: str) -> web.Response:
+    if status == 304:
+        return web.Response(status=304)
+    return web.json_response({"message": message}, status=status)
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in v.split("."))
+    except ValueError:
+        return (0,)
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    version = request.match_info.get("version")
+    if version is not None:
+        v = version[1:]
+        if _version_tuple(v) > _version_tuple(API_VERSION):
+            return error_response(
+                400, f"client version {v} is too new. Maximum supported API version is {API_VERSION}"
+            )
+        if _version_tuple(v) < _version_tuple(MIN_API_VERSION):
+            return error_response(
+                400,
+                f"client version {v} is too old. Minimum supported API version is {MIN_API_VERSION},"
+                " please upgrade your client to a newer version",
+            )
+        request["api_version"] = v
+    else:
+        request["api_version"] = API_VERSION
+    try:
+        resp = await handler(request)
+    except errors.WharfError as exc:
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, exc)
+        return error_response(status, str(exc))
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, BrokenPipeError):
+        raise
+    except Exception as exc:  # a bug: the daemon keeps serving, the client learns what broke
+        log.exception("%s %s", request.method, request.path)
+        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+    if not resp.prepared:
+        resp.headers.setdefault("Api-Version", API_VERSION)
+        resp.headers.setdefault("Docker-Experimental", "false")
+        resp.headers.setdefault("Ostype", "linux")
+        resp.headers.setdefault("Server", "wharf/0.1.0 (linux)")
+    return resp
+
+
+async def json_body(request: web.Request, required: bool = False) -> dict[str, Any]:
+    """The request's JSON object; Docker's 400 for bad JSON (an empty body is {} unless required)."""
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise errors.InvalidArgument("invalid JSON: request body is empty")
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument(
+            f"invalid JSON: json: cannot unmarshal {_json_kind(body)} into Go value of type object"
+        )
+    return body
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    return "object"
+
+
+def qbool(request: web.Request, name: str, default: bool = False) -> bool:
+    v = request.query.get(name)
+    if v is None:
+        return default
+    return v.lower() not in ("", "0", "false", "no")
+
+
+def qint(request: web.Request, name: str, default: int | None = None) -> int | None:
+    v = request.query.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for {name}: {v!r}: not an integer") from None
+
+
+def qfilters(request: web.Request) -> dict[str, list[str]]:
+    """Docker's filters parameter: {"key": ["v", ...]} or the legacy {"key": {"v": true}}."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid filter: {raw}") from None
+    if not isinstance(obj, dict):
+        raise errors.InvalidArgument(f"invalid filter: {raw}")
+    out: dict[str, list[str]] = {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            out[k] = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+        else:
+            raise errors.InvalidArgument(f"invalid filter: {raw}")
+    return out
+
+
+class Router:
+    """Collects (method, path, handler) and registers each both bare and version-prefixed."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, str, Handler]] = []
+
+    def add(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.routes.append((method, path, fn))
+            return fn
+
+        return deco
+
+    def install(self, app: web.Application) -> None:
+        for method, path, fn in self.routes:
+            app.router.add_route(method, path, fn)
+            app.router.add_route(method, "/{version:v[0-9]+\\.[0-9]+}" + path, fn)
+
+
+def make_app(engine: Any) -> web.Application:
+    from wharf.api import routes_containers, routes_system
+
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
+    app["engine"] = engine
+    app["api_version"] = API_VERSION
+    router = Router()
+    routes_system.register(router)
+    routes_containers.register(router)
+    import importlib
+
+    try:
+        images_routes: Any = importlib.import_module("wharf.api.routes_images")
+    except ImportError:
+        images_routes = None
+    if images_routes is not None:
+        images_routes.register(router)
+    router.install(app)
+    return app

@@ -1,0 +1,1 @@
+"""wharfd: the daemon process (configuration, logging, the API server's sockets, signals)."""

@@ -1,0 +1,130 @@
+"""wharfd's configuration: ``/etc/wharf/daemon.json`` merged with command-line flags.
+
+Keys are Docker's daemon.json names where Docker has one (``data-root``, ``exec-root``, ``hosts``,
+``default-runtime``, ``runtimes``, ``registry-mirrors``, ``insecure-registries``, ``log-level``,
+``cgroup-parent``, ``log-opts``); an unknown key is refused as dockerd refuses it, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from wharf.errors import InvalidArgument
+
+DEFAULT_CONFIG_FILE = "/etc/wharf/daemon.json"
+DEFAULT_SOCKET = "/run/wharf/wharf.sock"
+
+_KEYS = {
+    "data-root": str,
+    "exec-root": str,
+    "hosts": list,
+    "default-runtime": str,
+    "runtimes": dict,
+    "registry-mirrors": list,
+    "insecure-registries": list,
+    "log-level": str,
+    "debug": bool,
+    "cgroup-parent": str,
+    "log-driver": str,
+    "log-opts": dict,
+    "live-restore": bool,
+    "bip": str,
+    "default-address-pools": list,
+    "tls": bool,
+    "tlsverify": bool,
+    "tlscacert": str,
+    "tlscert": str,
+    "tlskey": str,
+}
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+def _beside_python(name: str) -> str:
+    """A program installed next to the interpreter (the venv's bin), else on PATH, else ``name``."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(here, os.X_OK):
+        return here
+    return shutil.which(name) or name
+
+
+@dataclass
+class DaemonConfig:
+    data_root: str = "/var/lib/wharf"
+    exec_root: str = "/run/wharf"
+    hosts: list[str] = field(default_factory=lambda: [f"unix://{DEFAULT_SOCKET}"])
+    default_runtime: str = "wharf"
+    runtimes: dict[str, str] = field(default_factory=dict)
+    registry_mirrors: list[str] = field(default_factory=list)
+    insecure_registries: list[str] = field(default_factory=list)
+    log_level: str = "info"
+    cgroup_parent: str = "/wharf"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    tls: dict[str, Any] = field(default_factory=dict)
+    shim: str = field(default_factory=lambda: _beside_python("wharf-shim"))
+
+    def runtime_path(self, name: str | None = None) -> str:
+        name = name or self.default_runtime
+        if name in self.runtimes:
+            return self.runtimes[name]
+        if name == "wharf":
+            return _beside_python("wharf-runtime")
+        if name == "runc":
+            return shutil.which("runc") or "runc"
+        raise InvalidArgument(f"unknown or invalid runtime name: {name}")
+
+    @property
+    def socket_path(self) -> str | None:
+        for h in self.hosts:
+            if h.startswith("unix://"):
+                return h[len("unix://") :]
+        return None
+
+
+def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> DaemonConfig:
+    """Read daemon.json (a missing default file is fine, a missing explicit one is not)."""
+    raw: dict[str, Any] = {}
+    target = path or DEFAULT_CONFIG_FILE
+    try:
+        with open(target) as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        if path is not None:
+            raise InvalidArgument(
+                f"unable to configure the daemon: open {path}: no such file or directory"
+            ) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"unable to configure the daemon: {target}: invalid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"unable to configure the daemon: {target}: not a JSON object")
+    unknown = sorted(k for k in raw if k not in _KEYS)
+    if unknown:
+        raise InvalidArgument(
+            "the following directives don't match any configuration option: " + ", ".join(unknown)
+        )
+    for k, v in raw.items():
+        if not isinstance(v, _KEYS[k]):
+            raise InvalidArgument(f"invalid value for {k}: {v!r}")
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            raw[k] = v
+    cfg = DaemonConfig()
+    cfg.data_root = raw.get("data-root", cfg.data_root)
+    cfg.exec_root = raw.get("exec-root", cfg.exec_root)
+    cfg.hosts = raw.get("hosts") or cfg.hosts
+    cfg.default_runtime = raw.get("default-runtime", cfg.default_runtime)
+    cfg.runtimes = {k: (v["path"] if isinstance(v, dict) else v) for k, v in raw.get("runtimes", {}).items()}
+    cfg.registry_mirrors = raw.get("registry-mirrors", [])
+    cfg.insecure_registries = raw.get("insecure-registries", [])
+    cfg.log_level = "debug" if raw.get("debug") else raw.get("log-level", cfg.log_level)
+    if cfg.log_level not in LOG_LEVELS:
+        raise InvalidArgument(f"unable to parse logging level: {cfg.log_level}")
+    cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
+    cfg.log_opts = raw.get("log-opts", {})
+    cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
+    return cfg

@@ -1,0 +1,272 @@
+"""Containers as the engine knows them: the record, its state machine, and their store.
+
+Every container is one row of ``<data-root>/engine.db``::
+
+    containers(id TEXT PRIMARY KEY,      -- 64 hex
+               name TEXT UNIQUE NOT NULL, -- without the leading "/"
+               doc TEXT NOT NULL)        -- the record as JSON (Container.to_doc)
+
+The name's uniqueness is the database's: two creates racing for one name cannot both win.
+Every change of a container is one transaction (SQLite, WAL), so a daemon killed at any point
+finds each container either before or after a change. The store keeps all records in memory
+as well: ``ps`` and ``inspect`` never touch the disk.
+
+States, as Docker names them: created → running ⇄ paused; running → restarting → running;
+running/paused → exited; any → removing → (gone); a container whose cleanup failed is dead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wharf.errors import AlreadyExists, InvalidArgument, NotFound
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+SCHEMA = [
+    # version 1
+    """CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT UNIQUE NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+]
+
+
+def now_rfc3339(ts: float | None = None) -> str:
+    """RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it."""
+    ns = time.time_ns() if ts is None else int(ts * 1e9)
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac == 0:
+        return base + "Z"
+    return f"{base}.{frac:09d}".rstrip("0") + "Z"
+
+
+def parse_rfc3339(s: str) -> float:
+    """Seconds since the epoch for an RFC 3339 time (Z or ±hh:mm), nanoseconds kept as far as floats go."""
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
+    if not m:
+        raise InvalidArgument(f"invalid time {s!r}")
+    import calendar
+
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    frac = float(m.group(2) or 0)
+    tz = m.group(3)
+    offset = 0 if tz == "Z" else (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * (1 if tz[0] == "+" else -1)
+    return secs + frac - offset
+
+
+@dataclass
+class State:
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    shim_pid: int = 0
+    health: dict[str, Any] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+    def to_docker(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "Status": self.status,
+            "Running": self.status in ("running", "paused"),
+            "Paused": self.status == "paused",
+            "Restarting": self.status == "restarting",
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status == "dead",
+            "Pid": self.pid if self.status in ("running", "paused") else 0,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+        if self.health is not None:
+            d["Health"] = self.health
+        return d
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    created: str
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    image_id: str
+    image_name: str
+    path: str
+    args: list[str]
+    snapshot_key: str = ""
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+    has_been_started: bool = False
+    manually_stopped: bool = False
+    networking: dict[str, Any] = field(default_factory=dict)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    runtime: str = "wharf"
+    labels_cache: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_doc(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("state", "labels_cache")}
+        d["state"] = dict(self.state.__dict__)
+        return d
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Container:
+        doc = dict(doc)
+        state = State(**doc.pop("state"))
+        return cls(state=state, **doc)
+
+
+_ADJECTIVES = (
+    "agile amber ancient bold brave bright calm clever cosmic crisp curious daring eager fair fond "
+    "gentle glad golden happy hardy humble jolly keen kind lively lucid merry mellow nimble noble "
+    "patient plucky proud quick quiet rapid serene sharp shy silent sleek smart snug steady sunny "
+    "swift tender tidy upbeat vivid warm wise witty zealous"
+).split()
+_NOUNS = (
+    "anchor barge beacon buoy cable canal capstan cargo compass crane current delta dock dory "
+    "estuary ferry fjord galley gull harbor hawser helm hull inlet jetty keel kelp lagoon lantern "
+    "lighthouse mast mooring oar pier pilot quay raft reef rudder sail schooner shoal skiff "
+    "sloop spar tide tugboat wharf"
+).split()
+
+
+def random_name(taken: set[str]) -> str:
+    """adjective_noun, like Docker's generated names (with a digit when the pair is taken)."""
+    for attempt in range(100):
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
+        if attempt:
+            name += str(random.randint(0, 9))
+        if name not in taken:
+            return name
+    return f"wharf_{os.urandom(4).hex()}"
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name.lstrip("/")
+
+
+class ContainerStore:
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.RLock()
+        self._migrate()
+        self.by_id: dict[str, Container] = {}
+        for cid, doc in self._db.execute("SELECT id, doc FROM containers"):
+            self.by_id[cid] = Container.from_doc(json.loads(doc))
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for i, stmt in enumerate(SCHEMA[version:], start=version + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(stmt)
+            self._db.execute(f"PRAGMA user_version = {i}")
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def names(self) -> set[str]:
+        return {c.name for c in self.by_id.values()}
+
+    def add(self, c: Container) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO containers VALUES (?, ?, ?)", (c.id, c.name, json.dumps(c.to_doc()))
+                )
+            except sqlite3.IntegrityError:
+                other = self.by_name(c.name)
+                owner = other.id if other else "another container"
+                raise AlreadyExists(
+                    f'Conflict. The container name "/{c.name}" is already in use by container "{owner}".'
+                    " You have to remove (or rename) that container to be able to reuse that name."
+                ) from None
+            self.by_id[c.id] = c
+
+    def save(self, c: Container) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE containers SET name = ?, doc = ? WHERE id = ?",
+                (c.name, json.dumps(c.to_doc()), c.id),
+            )
+
+    def rename(self, c: Container, new: str) -> None:
+        with self._lock:
+            old = c.name
+            c.name = new
+            try:
+                self.save(c)
+            except sqlite3.IntegrityError:
+                c.name = old
+                other = self.by_name(new)
+                raise AlreadyExists(
+                    f'Conflict. The container name "/{new}" is already in use by container'
+                    f' "{other.id if other else ""}". You have to remove (or rename) that container'
+                    " to be able to reuse that name."
+                ) from None
+
+    def delete(self, cid: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+            self.by_id.pop(cid, None)
+
+    def by_name(self, name: str) -> Container | None:
+        name = name.lstrip("/")
+        for c in self.by_id.values():
+            if c.name == name:
+                return c
+        return None
+
+    def get(self, ref: str) -> Container:
+        """By full id, by name, then by unique id prefix, as Docker resolves a container."""
+        if not ref:
+            raise NotFound("No such container: ")
+        c = self.by_id.get(ref)
+        if c is not None:
+            return c
+        c = self.by_name(ref)
+        if c is not None:
+            return c
+        matches = [c for cid, c in self.by_id.items() if cid.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return sorted(self.by_id.values(), key=lambda c: c.created, reverse=True)
+
+
+def new_id(taken: dict[str, Container]) -> str:
+    while True:
+        cid = os.urandom(32).hex()
+        # Docker avoids ids that look like numbers (a short id must not parse as one)
+        if cid not in taken and not cid[:12].isdigit():
+            return cid

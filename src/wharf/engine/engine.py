@@ -1,0 +1,847 @@
+"""The engine: Docker's container semantics over the image store, the OCI runtime and wharf-shim.
+
+One ``Engine`` per daemon, driven from the asyncio loop. Blocking work (mounts, snapshot
+preparation, spawning the shim) runs in the default executor; everything that changes a
+container holds that container's lock, so a ``stop`` and a ``start`` of one container never
+interleave, while different containers proceed in parallel.
+
+Layout on disk::
+
+    <data-root>/engine.db                      containers (see containers.py)
+    <data-root>/images/                        the image store (content, snapshots, metadata)
+    <data-root>/containers/<id>/               hostname, hosts, resolv.conf, <id>-json.log, rootfs/
+    <exec-root>/containers/<id>/               bundle (config.json) and the shim's state dir
+    <exec-root>/runtime/                       the OCI runtime's --root
+
+``run`` as data: create (resolve image → prepare snapshot → files → record) → start (mount
+rootfs → specgen → shim: runtime create → attach clients join → runtime start) → the shim's
+pidfd fires on exit → exit file → runtime delete, unmount → state, events, waiters → restart
+policy or auto-remove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from wharf.engine import shim
+from wharf.engine.config import DaemonConfig
+from wharf.engine.containers import (
+    ZERO_TIME,
+    Container,
+    ContainerStore,
+    new_id,
+    now_rfc3339,
+    parse_rfc3339,
+    random_name,
+    validate_name,
+)
+from wharf.engine.events import EventBus
+from wharf.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    WharfError,
+)
+
+log = logging.getLogger("wharf.engine")
+
+SIGNALS = {
+    name[3:]: int(getattr(signal, name))
+    for name in dir(signal)
+    if name.startswith("SIG") and "_" not in name
+}
+DEFAULT_STOP_TIMEOUT = 10
+DEFAULT_SHM = 64 << 20
+
+
+class NotModified(WharfError):
+    """The container is already in the asked state (HTTP 304)."""
+
+
+def parse_signal(s: str | int | None, default: int = signal.SIGKILL) -> int:
+    if s is None or s == "":
+        return default
+    if isinstance(s, int) or (isinstance(s, str) and s.isdigit()):
+        n = int(s)
+        if not 0 < n < 65:
+            raise InvalidArgument(f"Invalid signal: {s}")
+        return n
+    name = s.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    if name not in SIGNALS:
+        raise InvalidArgument(f"Invalid signal: {s}")
+    return SIGNALS[name]
+
+
+class Engine:
+    def __init__(self, cfg: DaemonConfig) -> None:
+        self.cfg = cfg
+        self.data_root = cfg.data_root
+        self.exec_root = cfg.exec_root
+        for d in (f"{self.data_root}/containers", f"{self.exec_root}/containers", self.runtime_root):
+            os.makedirs(d, 0o710, exist_ok=True)
+        self.containers = ContainerStore(f"{self.data_root}/engine.db")
+        self.events = EventBus()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._removed_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # attach clients waiting for the next start: cid -> callbacks run between create and start
+        self._pre_start: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        self._images: Any = None
+        self.started_at = time.time()
+        from wharf.engine.execs import ExecManager
+        from wharf.engine.health import HealthMonitor
+
+        self.health = HealthMonitor(self)
+        self.execs = ExecManager(self)
+
+    # --- plumbing
+
+    @property
+    def runtime_root(self) -> str:
+        return f"{self.exec_root}/runtime"
+
+    @property
+    def images(self) -> Any:
+        """The image store, opened on first use (the daemon answers /_ping before it is needed)."""
+        if self._images is None:
+            import importlib
+
+            store = importlib.import_module("wharf.images.store")
+            self._images = store.ImageStore(f"{self.data_root}/images")
+        return self._images
+
+    def lock(self, cid: str) -> asyncio.Lock:
+        lk = self._locks.get(cid)
+        if lk is None:
+            lk = self._locks[cid] = asyncio.Lock()
+        return lk
+
+    def container_dir(self, cid: str) -> str:
+        return f"{self.data_root}/containers/{cid}"
+
+    def state_dir(self, cid: str) -> str:
+        return f"{self.exec_root}/containers/{cid}"
+
+    def rootfs_dir(self, cid: str) -> str:
+        return f"{self.container_dir(cid)}/rootfs"
+
+    def log_path(self, cid: str) -> str:
+        return f"{self.container_dir(cid)}/{cid}-json.log"
+
+    def shim_paths(self, cid: str) -> shim.ShimPaths:
+        return shim.ShimPaths(self.state_dir(cid))
+
+    def get(self, ref: str) -> Container:
+        return self.containers.get(ref)
+
+    def _attrs(self, c: Container, **extra: str) -> dict[str, str]:
+        attrs = dict(c.config.get("Labels") or {})
+        attrs.update({"image": c.image_name, "name": c.name})
+        attrs.update(extra)
+        return attrs
+
+    def emit(self, c: Container, action: str, **extra: str) -> None:
+        self.events.emit("container", action, c.id, self._attrs(c, **extra))
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def runtime(self, c: Container, *args: str, check: bool = True) -> tuple[int, str]:
+        """Run the container's OCI runtime with ``args``; returns (status, output)."""
+        argv = [self.cfg.runtime_path(c.runtime), "--root", self.runtime_root, *args]
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        text = out.decode("utf-8", "replace").strip()
+        if check and proc.returncode != 0:
+            raise FailedPrecondition(runtime_message(text))
+        return proc.returncode or 0, text
+
+    # --- daemon start: adopt what runs
+
+    async def restore(self) -> None:
+        """Adopt the containers whose shims outlived the previous daemon; settle the others."""
+        for c in self.containers.all():
+            if c.state.status == "removing":
+                c.state.status = "dead"
+                self.containers.save(c)
+            if not c.state.running:
+                continue
+            if (
+                c.state.shim_pid
+                and shim.alive(c.state.shim_pid)
+                and shim.read_exit(self.shim_paths(c.id)) is None
+            ):
+                if shim.watch(c.state.shim_pid, lambda cid=c.id: self._spawn_exit(cid)):  # type: ignore[misc]
+                    log.info("adopted container %s (shim %d)", c.short_id, c.state.shim_pid)
+                    self.health.start(c)
+                    continue
+            await self._handle_exit(c.id)
+        for c in self.containers.all():
+            policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+            if (
+                not c.state.running
+                and (policy == "always" or (policy == "unless-stopped" and not c.manually_stopped))
+                and c.has_been_started
+            ):
+                try:
+                    await self.start(c.id)
+                except WharfError as exc:
+                    log.warning("restart of %s on daemon start failed: %s", c.short_id, exc)
+
+    # --- create
+
+    async def create(self, name: str | None, body: dict[str, Any]) -> tuple[str, list[str]]:
+        specgen = _specgen()
+
+        config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+        host_config = dict(body.get("HostConfig") or {})
+        warnings: list[str] = []
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidArgument("config cannot be empty in order to create a container")
+        validate_host_config(host_config)
+        record = await self._blocking(self.images.resolve, image_ref)
+        image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
+        argv = specgen.command(config, image_config)
+        if name:
+            name = validate_name(name)
+        else:
+            name = random_name(self.containers.names())
+        if self.containers.by_name(name) is not None:
+            other = self.containers.by_name(name)
+            assert other is not None
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container "{other.id}".'
+                " You have to remove (or rename) that container to be able to reuse that name."
+            )
+        cid = new_id(self.containers.by_id)
+        chain = await self._blocking(self.images.top_chain_id, record)
+        await self._blocking(self.images.snapshots.prepare, cid, chain)
+        try:
+            self._write_files(cid, config, host_config)
+            merged = _merge_image_config(config, image_config)
+            host_config.setdefault("NetworkMode", "default")
+            if host_config["NetworkMode"] == "default":
+                host_config["NetworkMode"] = "bridge"
+            host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+            host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+            c = Container(
+                id=cid,
+                name=name,
+                created=now_rfc3339(),
+                config=merged,
+                host_config=host_config,
+                image_id=record.id,
+                image_name=image_ref,
+                path=argv[0],
+                args=argv[1:],
+                snapshot_key=cid,
+                runtime=host_config.get("Runtime") or self.cfg.default_runtime,
+            )
+            self.containers.add(c)
+        except BaseException:
+            await self._blocking(self._discard_files, cid)
+            raise
+        self.emit(c, "create")
+        return cid, warnings
+
+    def _write_files(self, cid: str, config: dict[str, Any], host_config: dict[str, Any]) -> None:
+        d = self.container_dir(cid)
+        os.makedirs(f"{d}/rootfs", 0o710, exist_ok=True)
+        hostname = config.get("Hostname") or cid[:12]
+        if config.get("Domainname"):
+            hostname_line = f"{hostname}"
+        else:
+            hostname_line = hostname
+        _write(f"{d}/hostname", hostname_line + "\n")
+        hosts = (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+            "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        )
+        for extra in host_config.get("ExtraHosts") or []:
+            host, _, ip = extra.partition(":")
+            hosts += f"{ip}\t{host}\n"
+        _write(f"{d}/hosts", hosts)
+        _write(f"{d}/resolv.conf", resolv_conf(host_config))
+
+    def _discard_files(self, cid: str) -> None:
+        try:
+            self.images.snapshots.remove(cid)
+        except WharfError:
+            pass
+        shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+
+    # --- start
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.status in ("running", "restarting"):
+                raise NotModified("container already started")
+            if c.state.status in ("removing", "dead"):
+                raise Conflict("container is marked for removal and cannot be started")
+            c.manually_stopped = False
+            await self._start(c)
+
+    async def _start(self, c: Container) -> None:
+        specgen = _specgen()
+        from wharf.snapshots.mount import mount_all
+
+        rootfs = self.rootfs_dir(c.id)
+        mounts = await self._blocking(self.images.snapshots.mounts, c.snapshot_key)
+        if not os.path.ismount(rootfs):
+            await self._blocking(mount_all, mounts, rootfs)
+        started = False
+        try:
+            image_cfg: dict[str, Any] = {}
+            d = self.container_dir(c.id)
+            files = specgen.ContainerFiles(
+                hosts=f"{d}/hosts", resolv_conf=f"{d}/resolv.conf", hostname=f"{d}/hostname"
+            )
+            spec = specgen.generate(
+                c.id,
+                c.config,
+                c.host_config,
+                image_cfg,
+                rootfs,
+                files,
+                netns=self._netns_for(c),
+                cgroup_parent=self.cfg.cgroup_parent,
+            )
+            bundle = self.state_dir(c.id)
+            os.makedirs(bundle, 0o700, exist_ok=True)
+            _write(f"{bundle}/config.json", json.dumps(spec))
+            log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
+            opts = shim.ShimOptions(
+                shim=self.cfg.shim,
+                cid=c.id,
+                bundle=bundle,
+                runtime=self.cfg.runtime_path(c.runtime),
+                runtime_root=self.runtime_root,
+                tty=bool(c.config.get("Tty")),
+                stdin=bool(c.config.get("OpenStdin")),
+                stdin_once=bool(c.config.get("StdinOnce")),
+                log_path=self.log_path(c.id),
+                log_max_size=parse_size(log_cfg.get("max-size") or self.cfg.log_opts.get("max-size") or "0"),
+                log_max_files=int(log_cfg.get("max-file") or self.cfg.log_opts.get("max-file") or 1),
+            )
+            try:
+                shim_pid, pid = await self._blocking(shim.spawn, opts, self.shim_paths(c.id))
+            except FailedPrecondition as exc:
+                msg = str(exc)
+                c.state.error = msg
+                c.state.exit_code = start_error_code(msg)
+                self.containers.save(c)
+                raise StartError(msg, c.state.exit_code) from None
+            for cb in self._pre_start.pop(c.id, []):
+                await cb()
+            c.state.shim_pid = shim_pid
+            c.state.pid = pid
+            try:
+                await self.runtime(c, "start", c.id)
+            except FailedPrecondition:
+                shim.stop_shim(shim_pid)
+                await self.runtime(c, "delete", "--force", c.id, check=False)
+                raise
+            started = True
+        finally:
+            if not started:
+                await self._blocking(_unmount_quiet, rootfs)
+        c.state.status = "running"
+        c.state.error = ""
+        c.state.exit_code = 0
+        c.state.oom_killed = False
+        c.state.started_at = now_rfc3339()
+        c.state.finished_at = ZERO_TIME if not c.has_been_started else c.state.finished_at
+        c.has_been_started = True
+        self.containers.save(c)
+        if not shim.watch(shim_pid, lambda: self._spawn_exit(c.id)):
+            self._spawn_exit(c.id)
+        self.health.start(c)
+        self.emit(c, "start")
+
+    def _netns_for(self, c: Container) -> str | None:
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.state.running:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            return f"/proc/{other.state.pid}/ns/net"
+        return None
+
+    def add_pre_start(self, cid: str, cb: Callable[[], Awaitable[None]]) -> None:
+        """Run ``cb`` once the next start has created the container, before its process runs
+        (attach clients connect there, so they miss no output)."""
+        self._pre_start.setdefault(cid, []).append(cb)
+
+    # --- exit
+
+    def _spawn_exit(self, cid: str) -> None:
+        asyncio.get_running_loop().create_task(self._handle_exit(cid))
+
+    async def _handle_exit(self, cid: str) -> None:
+        c = self.containers.by_id.get(cid)
+        if c is None:
+            return
+        self.health.stop(cid)
+        async with self.lock(cid):
+            info = shim.read_exit(self.shim_paths(cid))
+            oom = self._oom_killed(c)
+            await self.runtime(c, "delete", "--force", cid, check=False)
+            await self._blocking(_unmount_quiet, self.rootfs_dir(cid))
+            if info is None:
+                c.state.exit_code = 255
+                c.state.error = "container monitor exited without an exit status"
+            else:
+                c.state.exit_code = int(info.get("exitCode", 255))
+            c.state.oom_killed = oom
+            c.state.status = "exited"
+            c.state.pid = 0
+            c.state.shim_pid = 0
+            c.state.finished_at = (info or {}).get("exitedAt") or now_rfc3339()
+            self.containers.save(c)
+            self.emit(c, "die", exitCode=str(c.state.exit_code))
+            self._wake(self._exit_waiters, cid)
+        await self._after_exit(c)
+
+    def _oom_killed(self, c: Container) -> bool:
+        base = self.cfg.cgroup_parent.strip("/")
+        for path in (
+            f"/sys/fs/cgroup/memory/{base}/{c.id}/memory.oom_control",
+            f"/sys/fs/cgroup/{base}/{c.id}/memory.events",
+            f"/sys/fs/cgroup/unified/{base}/{c.id}/memory.events",
+        ):
+            try:
+                with open(path) as f:
+                    for line in f:
+                        k, _, v = line.partition(" ")
+                        if k == "oom_kill" and int(v) > 0:
+                            return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    async def _after_exit(self, c: Container) -> None:
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if not c.manually_stopped and should_restart(name, policy, c):
+            c.state.status = "restarting"
+            c.restart_count += 1
+            self.containers.save(c)
+            delay = min(0.1 * (2 ** min(c.restart_count - 1, 10)), 60.0)
+            await asyncio.sleep(delay)
+            if c.id in self.containers.by_id and c.state.status == "restarting" and not c.manually_stopped:
+                try:
+                    async with self.lock(c.id):
+                        await self._start(c)
+                except WharfError as exc:
+                    c.state.status = "exited"
+                    c.state.error = str(exc)
+                    self.containers.save(c)
+            elif c.state.status == "restarting":
+                c.state.status = "exited"
+                self.containers.save(c)
+            return
+        if c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(c.id, force=True, volumes=True)
+            except WharfError as exc:
+                log.warning("auto-remove of %s: %s", c.short_id, exc)
+
+    def _wake(self, table: dict[str, list[asyncio.Future[None]]], cid: str) -> None:
+        for fut in table.pop(cid, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    # --- stop, kill, restart, pause
+
+    async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        c = self.get(ref)
+        signum = parse_signal(sig)
+        if not c.state.running or c.state.status == "restarting":
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        if signum == signal.SIGKILL or signum == signal.SIGTERM:
+            c.manually_stopped = True if signum == signal.SIGKILL else c.manually_stopped
+        await self.runtime(c, "kill", c.id, str(signum))
+        if c.state.status == "paused" and signum in (signal.SIGKILL, signal.SIGTERM):
+            await self.runtime(c, "resume", c.id, check=False)
+        self.emit(c, "kill", signal=str(signum))
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        if c.state.status == "restarting":
+            c.manually_stopped = True
+            c.state.status = "exited"
+            self.containers.save(c)
+            return
+        if not c.state.running:
+            raise NotModified("container already stopped")
+        c.manually_stopped = True
+        self.containers.save(c)
+        signum = parse_signal(sig or c.config.get("StopSignal"), signal.SIGTERM)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            if timeout is None:
+                timeout = DEFAULT_STOP_TIMEOUT
+        waiter = self._exit_future(c.id)
+        if timeout != 0:
+            await self.runtime(c, "kill", c.id, str(signum), check=False)
+            if c.state.status == "paused":
+                await self.runtime(c, "resume", c.id, check=False)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), None if timeout < 0 else timeout)
+            except TimeoutError:
+                pass
+        if not waiter.done():
+            await self.runtime(c, "kill", c.id, "KILL", check=False)
+            if c.state.status == "paused":
+                await self.runtime(c, "resume", c.id, check=False)
+            await waiter
+        self.emit(c, "stop")
+
+    def _exit_future(self, cid: str) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._exit_waiters.setdefault(cid, []).append(fut)
+        return fut
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        try:
+            await self.stop(c.id, timeout, sig)
+        except NotModified:
+            pass
+        async with self.lock(c.id):
+            if not c.state.running:
+                c.manually_stopped = False
+                await self._start(c)
+        self.emit(c, "restart")
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state.status != "running":
+                raise Conflict(f"Container {c.id} is not running")
+            await self.runtime(c, "pause", c.id)
+            c.state.status = "paused"
+            self.containers.save(c)
+        self.emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            await self.runtime(c, "resume", c.id)
+            c.state.status = "running"
+            self.containers.save(c)
+        self.emit(c, "unpause")
+
+    # --- wait, remove, rename
+
+    async def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        if condition == "removed":
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._removed_waiters.setdefault(c.id, []).append(fut)
+            await fut
+        elif condition == "next-exit" or c.state.running or c.state.status == "restarting":
+            await self._exit_future(c.id)
+        result: dict[str, Any] = {"StatusCode": c.state.exit_code}
+        result["Error"] = {"Message": c.state.error} if c.state.error else None
+        return result
+
+    def removed_future(self, cid: str) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._removed_waiters.setdefault(cid, []).append(fut)
+        return fut
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.state.running and not force:
+            if c.state.status == "paused":
+                raise Conflict(
+                    f'cannot remove container "/{c.name}": container is paused and must be unpaused first'
+                )
+            raise Conflict(
+                f'cannot remove container "/{c.name}": container is running: stop the container before'
+                " removing or force remove"
+            )
+        if c.state.status == "removing":
+            raise Conflict(f"removal of container {c.id} is already in progress")
+        if c.state.running:
+            c.manually_stopped = True
+            waiter = self._exit_future(c.id)
+            await self.runtime(c, "kill", c.id, "KILL", check=False)
+            if c.state.status == "paused":
+                await self.runtime(c, "resume", c.id, check=False)
+            try:
+                await asyncio.wait_for(waiter, 10)
+            except TimeoutError:
+                raise FailedPrecondition(f"could not kill running container {c.id}, cannot remove") from None
+        async with self.lock(c.id):
+            c.state.status = "removing"
+            self.containers.save(c)
+            await self.runtime(c, "delete", "--force", c.id, check=False)
+            await self._blocking(_unmount_quiet, self.rootfs_dir(c.id))
+            await self._blocking(self._discard_files, c.id)
+            shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+            self.containers.delete(c.id)
+        self.emit(c, "destroy")
+        self._wake(self._exit_waiters, c.id)
+        self._wake(self._removed_waiters, c.id)
+        self._locks.pop(c.id, None)
+
+    async def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        if not new:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        new = validate_name(new)
+        if new == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        old = c.name
+        self.containers.rename(c, new)
+        self.emit(c, "rename", oldName=f"/{old}")
+
+    # --- views
+
+    def list(
+        self,
+        all_: bool = False,
+        filters: dict[str, list[str]] | None = None,
+        limit: int = -1,
+        size: bool = False,
+    ) -> list[dict[str, Any]]:
+        from wharf.engine.views import container_summary, match_container
+
+        out = []
+        filters = filters or {}
+        cs = self.containers.all()
+        before = filters.get("before")
+        since = filters.get("since")
+        if before:
+            ref = self.get(before[0])
+            cs = [c for c in cs if c.created < ref.created]
+        if since:
+            ref = self.get(since[0])
+            cs = [c for c in cs if c.created > ref.created]
+        # -n/--last, a status filter and an exited filter imply --all, as in Docker
+        show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
+        for c in cs:
+            if not show_all and not c.state.running:
+                continue
+            if not match_container(c, filters):
+                continue
+            out.append(container_summary(c, self))
+            if 0 < limit <= len(out):
+                break
+        return out
+
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        from wharf.engine.views import container_inspect
+
+        return container_inspect(self.get(ref), self)
+
+    def uptime(self, c: Container) -> float:
+        if c.state.started_at == ZERO_TIME:
+            return 0.0
+        return time.time() - parse_rfc3339(c.state.started_at)
+
+    async def close(self) -> None:
+        self.containers.close()
+        if self._images is not None:
+            self._images.close()
+
+
+class StartError(FailedPrecondition):
+    """The container's process could not be started; ``exit_code`` is Docker's 126/127/128."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def start_error_code(msg: str) -> int:
+    if "executable file not found" in msg or "no such file or directory" in msg.lower():
+        return 127
+    if "permission denied" in msg.lower():
+        return 126
+    return 128
+
+
+def runtime_message(text: str) -> str:
+    """The one line that matters of a runtime's error output (wharf-runtime or runc's logrus)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "OCI runtime failed"
+    last = lines[-1]
+    if 'msg="' in last:
+        last = last.split('msg="', 1)[1].rsplit('"', 1)[0]
+    for prefix in ("wharf-runtime: ", "runc: "):
+        if last.startswith(prefix):
+            last = last[len(prefix) :]
+    return last
+
+
+def should_restart(name: str, policy: dict[str, Any], c: Container) -> bool:
+    if name == "always" or name == "unless-stopped":
+        return True
+    if name == "on-failure":
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return c.state.exit_code != 0 and (limit == 0 or c.restart_count < limit)
+    return False
+
+
+def validate_host_config(hc: dict[str, Any]) -> None:
+    policy = hc.get("RestartPolicy") or {}
+    name = policy.get("Name") or "no"
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"invalid restart policy: unknown policy '{name}'")
+    if name != "on-failure" and policy.get("MaximumRetryCount"):
+        raise InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    if (policy.get("MaximumRetryCount") or 0) < 0:
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    if hc.get("AutoRemove") and name != "no":
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+
+
+def _merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """Config as inspect shows it: what the client sent, completed from the image."""
+    merged = dict(config)
+    env = list(image.get("Env") or [])
+    keys = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
+    for e in config.get("Env") or []:
+        k = e.split("=", 1)[0]
+        if k in keys:
+            env[keys[k]] = e
+        else:
+            keys[k] = len(env)
+            env.append(e)
+    merged["Env"] = env
+    if not config.get("Entrypoint") and not config.get("Cmd"):
+        merged["Cmd"] = image.get("Cmd")
+    if not config.get("Entrypoint"):
+        merged["Entrypoint"] = (
+            image.get("Entrypoint") if not config.get("Entrypoint") else config["Entrypoint"]
+        )
+    if not config.get("WorkingDir"):
+        merged["WorkingDir"] = image.get("WorkingDir") or ""
+    if not config.get("User"):
+        merged["User"] = image.get("User") or ""
+    labels = dict(image.get("Labels") or {})
+    labels.update(config.get("Labels") or {})
+    merged["Labels"] = labels
+    if not config.get("StopSignal") and image.get("StopSignal"):
+        merged["StopSignal"] = image["StopSignal"]
+    if "Healthcheck" not in config and image.get("Healthcheck"):
+        merged["Healthcheck"] = image["Healthcheck"]
+    exposed = dict(image.get("ExposedPorts") or {})
+    exposed.update(config.get("ExposedPorts") or {})
+    if exposed:
+        merged["ExposedPorts"] = exposed
+    volumes = dict(image.get("Volumes") or {})
+    volumes.update(config.get("Volumes") or {})
+    if volumes:
+        merged["Volumes"] = volumes
+    merged.setdefault("Hostname", "")
+    return merged
+
+
+def resolv_conf(host_config: dict[str, Any]) -> str:
+    """The host's resolv.conf minus loopback name servers (unreachable from a container's own
+    network namespace), Docker's fallback servers if none is left, then --dns/--dns-search/--dns-option."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    servers = list(host_config.get("Dns") or [])
+    search = list(host_config.get("DnsSearch") or [])
+    options = list(host_config.get("DnsOptions") or [])
+    host_mode = host_config.get("NetworkMode") == "host"
+    out: list[str] = []
+    for line in lines:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "nameserver":
+            if servers:
+                continue
+            if not host_mode and (words[1].startswith("127.") or words[1] == "::1"):
+                continue
+            out.append(line)
+        elif words[0] == "search" and search:
+            continue
+        elif words[0] == "options" and options:
+            continue
+        else:
+            out.append(line)
+    out += [f"nameserver {s}" for s in servers]
+    if search:
+        out.append("search " + " ".join(search))
+    if options:
+        out.append("options " + " ".join(options))
+    if not any(line.split()[0] == "nameserver" for line in out if line.split()):
+        out += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(out) + "\n"
+
+
+def parse_size(s: str) -> int:
+    """Docker's size strings: 10m, 1g, 512k, 100 (bytes)."""
+    s = str(s).strip().lower()
+    if not s:
+        return 0
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    num = s.rstrip("bkmgti")
+    suffix = s[len(num) :].rstrip("b").rstrip("i") or "b"
+    try:
+        return int(float(num) * units[suffix[0]])
+    except (ValueError, KeyError):
+        raise InvalidArgument(f"invalid size: '{s}'") from None
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _unmount_quiet(path: str) -> None:
+    from wharf.snapshots.mount import unmount
+
+    while os.path.ismount(path):
+        try:
+            unmount(path)
+        except OSError:
+            return
+
+
+def _specgen() -> Any:
+    """wharf.engine.specgen (Docker config → OCI spec), imported when first needed."""
+    import importlib
+
+    return importlib.import_module("wharf.engine.specgen")

@@ -1,0 +1,335 @@
+"""`docker exec`: an extra process in a running container, through the runtime's ``exec``.
+
+The process description starts from the container's own (config.json in its bundle: caps,
+seccomp, rlimits, env) and takes the exec's Cmd, Env, User, WorkingDir, Tty, Privileged.
+The runtime is run without ``-d`` so that its exit status is the process's; with a terminal,
+the runtime hands the pty master over a console socket of ours.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fcntl
+import json
+import os
+import socket
+import struct
+import tempfile
+import termios
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wharf.errors import Conflict, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from wharf.api.hijack import RawProtocol
+    from wharf.engine.containers import Container
+    from wharf.engine.engine import Engine
+
+ALL_CAPS = [
+    "CAP_AUDIT_CONTROL", "CAP_AUDIT_READ", "CAP_AUDIT_WRITE", "CAP_BLOCK_SUSPEND", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_KILL", "CAP_LEASE", "CAP_LINUX_IMMUTABLE",
+    "CAP_MAC_ADMIN", "CAP_MAC_OVERRIDE", "CAP_MKNOD", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_RAW", "CAP_PERFMON", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+    "CAP_SETUID", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_SYS_NICE",
+    "CAP_SYS_PACCT", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+]  # fmt: skip
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    master_fd: int = -1
+    proc: asyncio.subprocess.Process | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ExecManager:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.execs: dict[str, Exec] = {}
+
+    def create(self, ref: str, config: dict[str, Any]) -> str:
+        c = self.engine.get(ref)
+        if c.state.status != "running":
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+            raise Conflict(f"Container {c.id} is not running")
+        cmd = config.get("Cmd")
+        if not cmd or not isinstance(cmd, list):
+            raise InvalidArgument("No exec command specified")
+        eid = os.urandom(32).hex()
+        self.execs[eid] = Exec(eid, c.id, config)
+        self.engine.emit(c, "exec_create: " + " ".join(cmd), execID=eid)
+        return eid
+
+    def get(self, eid: str) -> Exec:
+        e = self.execs.get(eid)
+        if e is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return e
+
+    def inspect(self, eid: str) -> dict[str, Any]:
+        e = self.get(eid)
+        cfg = e.config
+        return {
+            "ID": e.id,
+            "Running": e.running,
+            "ExitCode": e.exit_code,
+            "ProcessConfig": {
+                "tty": bool(cfg.get("Tty")),
+                "entrypoint": cfg["Cmd"][0],
+                "arguments": cfg["Cmd"][1:],
+                "privileged": bool(cfg.get("Privileged")),
+                "user": cfg.get("User") or "",
+            },
+            "OpenStdin": bool(cfg.get("AttachStdin")),
+            "OpenStderr": bool(cfg.get("AttachStderr")),
+            "OpenStdout": bool(cfg.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": e.container_id,
+            "DetachKeys": cfg.get("DetachKeys") or "",
+            "Pid": e.pid,
+        }
+
+    def _process(self, c: Container, cfg: dict[str, Any]) -> dict[str, Any]:
+        from wharf.engine.engine import _specgen
+
+        specgen = _specgen()
+
+        with open(f"{self.engine.state_dir(c.id)}/config.json") as f:
+            spec = json.load(f)
+        proc: dict[str, Any] = dict(spec["process"])
+        proc["args"] = list(cfg["Cmd"])
+        proc["terminal"] = bool(cfg.get("Tty"))
+        env = list(proc.get("env") or [])
+        for e in cfg.get("Env") or []:
+            key = e.split("=", 1)[0]
+            env = [x for x in env if x.split("=", 1)[0] != key] + [e]
+        proc["env"] = env
+        if cfg.get("WorkingDir"):
+            proc["cwd"] = cfg["WorkingDir"]
+        if cfg.get("User"):
+            uid, gid, extra = specgen.resolve_user(self.engine.rootfs_dir(c.id), cfg["User"])
+            proc["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
+        if cfg.get("Privileged"):
+            proc["capabilities"] = {k: ALL_CAPS for k in ("bounding", "effective", "permitted")}
+        if proc["terminal"]:
+            size = cfg.get("ConsoleSize")
+            if size and len(size) == 2 and size[0] and size[1]:
+                proc["consoleSize"] = {"height": size[0], "width": size[1]}
+        return proc
+
+    async def start(self, eid: str, detach: bool, conn: RawProtocol | None, multiplexed: bool) -> None:
+        e = self.get(eid)
+        if e.running or e.exit_code is not None:
+            raise Conflict(f"Error: Exec command {eid} has already run")
+        c = self.engine.get(e.container_id)
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        proc = self._process(c, e.config)
+        tmp = tempfile.mkdtemp(prefix="exec-", dir=self.engine.state_dir(c.id))
+        pfile = f"{tmp}/process.json"
+        with open(pfile, "w") as f:
+            json.dump(proc, f)
+        argv = [self.engine.cfg.runtime_path(c.runtime), "--root", self.engine.runtime_root, "exec"]
+        argv += ["--process", pfile]
+        tty = bool(proc["terminal"])
+        listener = None
+        if tty:
+            sock_path = f"{tmp}/console.sock"
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(sock_path)
+            listener.listen(1)
+            listener.setblocking(False)
+            argv += ["--console-socket", sock_path]
+        argv.append(c.id)
+        attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
+        e.running = True
+        self.engine.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
+        try:
+            if tty:
+                assert listener is not None
+                p = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                e.proc = p
+                loop = asyncio.get_running_loop()
+                try:
+                    peer, _ = await asyncio.wait_for(loop.sock_accept(listener), 10)
+                except TimeoutError:
+                    err = await p.stderr.read() if p.stderr else b""
+                    await p.wait()
+                    raise Conflict(err.decode().strip() or "exec: no console received") from None
+                master = _recv_fd(peer)
+                peer.close()
+                e.master_fd = master
+                if detach or conn is None:
+                    await self._drain_pty(master, None)
+                else:
+                    await self._pump_pty(master, conn, attach_in)
+            else:
+                p = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE if attach_in else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE if not detach else asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE if not detach else asyncio.subprocess.DEVNULL,
+                )
+                e.proc = p
+                if not detach and conn is not None:
+                    await self._pump_pipes(p, conn, attach_in, multiplexed)
+            rc = await p.wait()
+            e.exit_code = rc
+            if tty and p.stderr is not None and rc != 0 and conn is not None:
+                err = await p.stderr.read()
+                if err and e.config.get("AttachStderr", True):
+                    await conn.write(err)
+        finally:
+            e.running = False
+            if e.exit_code is None:
+                e.exit_code = 126
+            if e.master_fd >= 0:
+                try:
+                    os.close(e.master_fd)
+                except OSError:
+                    pass
+                e.master_fd = -1
+            if listener is not None:
+                listener.close()
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            e.done.set()
+            self.engine.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
+
+    async def _pump_pipes(
+        self, p: asyncio.subprocess.Process, conn: RawProtocol, attach_in: bool, multiplexed: bool
+    ) -> None:
+        from wharf.engine.logs import frame
+
+        async def out(stream: asyncio.StreamReader | None, name: str) -> None:
+            if stream is None:
+                return
+            while True:
+                data = await stream.read(32768)
+                if not data:
+                    return
+                await conn.write(frame(name, data) if multiplexed else data)
+
+        async def inp() -> None:
+            assert p.stdin is not None
+            while True:
+                data = await conn.reader.read(32768)
+                if not data:
+                    break
+                p.stdin.write(data)
+                try:
+                    await p.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+            p.stdin.close()
+
+        tasks = [
+            asyncio.ensure_future(out(p.stdout, "stdout")),
+            asyncio.ensure_future(out(p.stderr, "stderr")),
+        ]
+        in_task = asyncio.ensure_future(inp()) if attach_in else None
+        await asyncio.gather(*tasks)
+        if in_task is not None:
+            in_task.cancel()
+
+    async def _pump_pty(self, master: int, conn: RawProtocol, attach_in: bool) -> None:
+        loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            q.put_nowait(data)
+            if not data:
+                loop.remove_reader(master)
+
+        loop.add_reader(master, readable)
+
+        async def inp() -> None:
+            while True:
+                data = await conn.reader.read(32768)
+                if not data:
+                    return
+                try:
+                    os.write(master, data)
+                except OSError:
+                    return
+
+        in_task = asyncio.ensure_future(inp()) if attach_in else None
+        try:
+            while True:
+                data = await q.get()
+                if not data:
+                    break
+                if not await conn.write(data):
+                    break
+        finally:
+            loop.remove_reader(master)
+            if in_task is not None:
+                in_task.cancel()
+
+    async def _drain_pty(self, master: int, conn: None) -> None:
+        loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        done: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(master)
+                if not done.done():
+                    done.set_result(None)
+
+        loop.add_reader(master, readable)
+        await done
+
+    def resize(self, eid: str, h: int, w: int) -> None:
+        e = self.get(eid)
+        if e.master_fd < 0:
+            if not e.running:
+                raise Conflict(f"Exec {eid} is not running")
+            return
+        set_winsize(e.master_fd, h, w)
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _recv_fd(sock: socket.socket) -> int:
+    sock.setblocking(True)
+    fds = array.array("i")
+    msg, anc, _, _ = sock.recvmsg(1024, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not fds:
+        raise Conflict("exec: the runtime sent no console")
+    return fds[0]

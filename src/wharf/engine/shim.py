@@ -1,0 +1,206 @@
+"""The engine's side of ``wharf-shim``, the small C monitor each container runs under.
+
+Why a shim: wharfd may be stopped or killed while containers run (live restore). Whatever holds a
+container's stdio, writes its log and learns its exit status must therefore outlive the daemon, and
+cost little per container: a C program of a few hundred KiB, not a Python process. Its contract is
+documented at the top of ``shim/wharf-shim.c``; in short, per container::
+
+    <exec-root>/containers/<id>/   state dir: attach.sock, ctl, exit (JSON, written atomically)
+    wharf-shim ... --sync-fd N     → "ok <container pid>" | "error <message>" on fd N
+
+The daemon spawns the shim in a session of its own, then watches it with a pidfd: a pidfd works
+for a process that is not our child, which is what an adopted shim is after a daemon restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wharf.errors import FailedPrecondition
+
+
+@dataclass(frozen=True)
+class ShimPaths:
+    state_dir: str
+
+    @property
+    def attach_sock(self) -> str:
+        return f"{self.state_dir}/attach.sock"
+
+    @property
+    def ctl(self) -> str:
+        return f"{self.state_dir}/ctl"
+
+    @property
+    def exit_file(self) -> str:
+        return f"{self.state_dir}/exit"
+
+    @property
+    def pid_file(self) -> str:
+        return f"{self.state_dir}/shim.pid"
+
+
+@dataclass(frozen=True)
+class ShimOptions:
+    shim: str
+    cid: str
+    bundle: str
+    runtime: str
+    runtime_root: str
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    log_path: str = ""
+    log_max_size: int = 0
+    log_max_files: int = 1
+
+
+def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
+    """Start the shim; block until it reports the container created. Returns (shim pid, container pid).
+
+    Blocking (call it in an executor thread). The shim is our child; the caller reaps it through
+    ``watch``.
+    """
+    os.makedirs(paths.state_dir, 0o700, exist_ok=True)
+    for stale in (paths.exit_file, paths.attach_sock, paths.ctl):
+        try:
+            os.unlink(stale)
+        except FileNotFoundError:
+            pass
+    r, w = os.pipe()
+    argv = [
+        opts.shim,
+        "--id",
+        opts.cid,
+        "--bundle",
+        opts.bundle,
+        "--runtime",
+        opts.runtime,
+        "--runtime-root",
+        opts.runtime_root,
+        "--state-dir",
+        paths.state_dir,
+        "--sync-fd",
+        str(w),
+    ]
+    if opts.tty:
+        argv.append("--tty")
+    if opts.stdin:
+        argv.append("--stdin")
+    if opts.stdin_once:
+        argv.append("--stdin-once")
+    if opts.log_path:
+        argv += ["--log-path", opts.log_path]
+        if opts.log_max_size:
+            argv += ["--log-max-size", str(opts.log_max_size), "--log-max-files", str(opts.log_max_files)]
+    os.set_inheritable(w, True)
+    try:
+        devnull = os.open("/dev/null", os.O_RDWR)
+        try:
+            pid = os.posix_spawn(
+                opts.shim,
+                argv,
+                {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")},
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, devnull, 0),
+                    (os.POSIX_SPAWN_DUP2, devnull, 1),
+                    (os.POSIX_SPAWN_DUP2, devnull, 2),
+                ],
+                setsid=True,
+            )
+        finally:
+            os.close(devnull)
+    except OSError as exc:
+        os.close(r)
+        os.close(w)
+        raise FailedPrecondition(f"starting {opts.shim}: {exc.strerror}") from None
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        line = f.readline().decode("utf-8", "replace").strip()
+    with open(paths.pid_file + ".tmp", "w") as f:
+        f.write(str(pid))
+    os.replace(paths.pid_file + ".tmp", paths.pid_file)
+    if line.startswith("ok "):
+        return pid, int(line.split()[1])
+    _reap(pid)
+    message = line[len("error ") :] if line.startswith("error ") else line or "shim exited without a word"
+    raise FailedPrecondition(message)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_exit(paths: ShimPaths) -> dict[str, Any] | None:
+    try:
+        with open(paths.exit_file) as f:
+            data: dict[str, Any] = json.load(f)
+            return data
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def watch(pid: int, on_exit: Callable[[], None]) -> bool:
+    """Call ``on_exit`` (in the loop) once process ``pid`` has ended; False if it is already gone."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        _try_reap(pid)
+        return False
+    loop = asyncio.get_running_loop()
+
+    def ready() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        _try_reap(pid)
+        on_exit()
+
+    loop.add_reader(pidfd, ready)
+    return True
+
+
+def _try_reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def send_ctl(paths: ShimPaths, line: str) -> None:
+    """Write one control line ("resize R C", "close-stdin") to the shim's FIFO, never blocking."""
+    try:
+        fd = os.open(paths.ctl, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        os.write(fd, (line + "\n").encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def stop_shim(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

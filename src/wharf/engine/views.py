@@ -1,0 +1,242 @@
+"""Containers as the Engine API shows them: /containers/json summaries, /containers/{id}/json,
+``docker ps`` filters and Docker's human status strings ("Up 3 minutes", "Exited (0) 2 seconds ago")."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from wharf.engine.containers import ZERO_TIME, Container, parse_rfc3339
+from wharf.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from wharf.engine.engine import Engine
+
+PS_FILTERS = {
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
+}
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, which `docker ps` uses."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container) -> str:
+    st = c.state
+    now = time.time()
+    if st.status == "removing":
+        return "Removal In Progress"
+    if st.status == "dead":
+        return "Dead"
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {human_duration(now - _ts(st.finished_at))} ago"
+    if st.status in ("running", "paused"):
+        text = f"Up {human_duration(now - _ts(st.started_at))}"
+        if st.status == "paused":
+            return text + " (Paused)"
+        health = (st.health or {}).get("Status")
+        if health == "starting":
+            return text + " (health: starting)"
+        if health in ("healthy", "unhealthy"):
+            return f"{text} ({health})"
+        return text
+    if st.status == "exited" and st.finished_at != ZERO_TIME:
+        return f"Exited ({st.exit_code}) {human_duration(now - _ts(st.finished_at))} ago"
+    return "Created"
+
+
+def _ts(s: str) -> float:
+    try:
+        return parse_rfc3339(s)
+    except InvalidArgument:
+        return time.time()
+
+
+def command_text(c: Container) -> str:
+    return " ".join([c.path, *c.args]).strip()
+
+
+def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
+    return {
+        "Id": c.id,
+        "Names": [f"/{c.name}"],
+        "Image": c.image_name,
+        "ImageID": c.image_id,
+        "Command": command_text(c),
+        "Created": int(_ts(c.created)),
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.status,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
+        "NetworkSettings": {"Networks": c.networking.get("Networks") or {}},
+        "Mounts": c.mounts,
+    }
+
+
+def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
+    d = engine.container_dir(c.id)
+    hc = dict(c.host_config)
+    hc.setdefault("Binds", None)
+    hc.setdefault("ContainerIDFile", "")
+    hc.setdefault("PortBindings", {})
+    hc.setdefault("AutoRemove", False)
+    hc.setdefault("Privileged", False)
+    hc.setdefault("ReadonlyRootfs", False)
+    hc.setdefault("CapAdd", None)
+    hc.setdefault("CapDrop", None)
+    hc.setdefault("ShmSize", 64 << 20)
+    hc.setdefault("Runtime", c.runtime)
+    hc.setdefault("Memory", 0)
+    hc.setdefault("NanoCpus", 0)
+    hc.setdefault("PidsLimit", None)
+    hc.setdefault("CgroupnsMode", "host")
+    hc.setdefault("IpcMode", "private")
+    config = dict(c.config)
+    config.setdefault("AttachStdin", False)
+    config.setdefault("AttachStdout", False)
+    config.setdefault("AttachStderr", False)
+    config.setdefault("Tty", False)
+    config.setdefault("OpenStdin", False)
+    config.setdefault("StdinOnce", False)
+    config["Hostname"] = config.get("Hostname") or c.id[:12]
+    config.setdefault("Domainname", "")
+    config.setdefault("Cmd", None)
+    config.setdefault("Image", c.image_name)
+    driver = "overlayfs"
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": c.state.to_docker(),
+        "Image": c.image_id,
+        "ResolvConfPath": f"{d}/resolv.conf",
+        "HostnamePath": f"{d}/hostname",
+        "HostsPath": f"{d}/hosts",
+        "LogPath": engine.log_path(c.id),
+        "Name": f"/{c.name}",
+        "RestartCount": c.restart_count,
+        "Driver": driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": hc,
+        "GraphDriver": {"Data": {"MergedDir": engine.rootfs_dir(c.id)}, "Name": driver},
+        "Mounts": c.mounts,
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "Ports": {},
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": c.networking.get("Networks") or {},
+        },
+    }
+
+
+def check_filters(filters: dict[str, list[str]]) -> None:
+    for key in filters:
+        if key not in PS_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    for st in filters.get("status", []):
+        if st not in STATUSES:
+            raise InvalidArgument(f"invalid filter 'status={st}'")
+
+
+def match_container(c: Container, filters: dict[str, list[str]]) -> bool:
+    check_filters(filters)
+    for key, values in filters.items():
+        if not values or key in ("before", "since"):
+            continue
+        if key == "id":
+            ok = any(c.id.startswith(v) for v in values)
+        elif key == "name":
+            import re
+
+            ok = any(re.search(v.lstrip("/"), c.name) or re.search(v, f"/{c.name}") for v in values)
+        elif key == "status":
+            ok = c.state.status in values
+        elif key == "exited":
+            ok = c.state.status == "exited" and str(c.state.exit_code) in values
+        elif key == "label":
+            labels = c.config.get("Labels") or {}
+            ok = all(
+                (labels.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in labels
+                for v in values
+            )
+        elif key == "ancestor":
+            ok = any(v in (c.image_name, c.image_id) or c.image_id.startswith(f"sha256:{v}") for v in values)
+        elif key == "health":
+            ok = ((c.state.health or {}).get("Status") or "none") in values
+        elif key == "network":
+            ok = any(
+                v in (c.networking.get("Networks") or {}) or v == c.host_config.get("NetworkMode")
+                for v in values
+            )
+        elif key == "volume":
+            ok = any(
+                any(v in (m.get("Name"), m.get("Destination"), m.get("Source")) for m in c.mounts)
+                for v in values
+            )
+        elif key == "is-task":
+            ok = "false" in values
+        else:
+            ok = True
+        if not ok:
+            return False
+    return True

@@ -1,0 +1,143 @@
+"""A wharfd of the test's own: its data root, exec root, socket and cgroup parent; removed with
+everything it started (containers, shims, mounts) when the test ends."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO, TEST_CGROUP_PARENT
+
+WHARFD = str(REPO / ".venv" / "bin" / "wharfd")
+RUNTIME = str(REPO / ".venv" / "bin" / "wharf-runtime")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.path)
+        self.sock = s
+
+
+class Daemon:
+    def __init__(self, root: Path, name: str = "d") -> None:
+        self.root = root
+        self.data_root = str(root / "data")
+        self.exec_root = str(root / "exec")
+        self.sock = str(root / "wharf.sock")
+        self.log = str(root / "wharfd.log")
+        self.cgroup_parent = f"/{TEST_CGROUP_PARENT}/{name}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env["WHARF_HOST"] = self.host
+        env["DOCKER_CONFIG"] = str(self.root / "docker-config")
+        return env
+
+    def start(self, *extra: str) -> None:
+        cfg = self.root / "daemon.json"
+        if not cfg.exists():
+            cfg.write_text(json.dumps({"cgroup-parent": self.cgroup_parent}))
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [
+                    WHARFD,
+                    "--config-file",
+                    str(cfg),
+                    "--data-root",
+                    self.data_root,
+                    "--exec-root",
+                    self.exec_root,
+                    "-H",
+                    self.host,
+                    "--log-level",
+                    "debug",
+                    *extra,
+                ],
+                stdout=logf,
+                stderr=logf,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wharfd exited {self.proc.returncode}: {Path(self.log).read_text()}")
+            try:
+                if self.request("GET", "/_ping")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("wharfd did not answer /_ping in 20 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 60) -> tuple[int, Any]:
+        conn = UnixHTTPConnection(self.sock, timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                return resp.status, json.loads(raw) if raw else None
+            except ValueError:
+                return resp.status, raw
+        finally:
+            conn.close()
+
+    def cleanup(self) -> None:
+        """Stop the daemon, then remove whatever it left: containers, shims, mounts, cgroups."""
+        self.stop()
+        runtime_root = f"{self.exec_root}/runtime"
+        if os.path.isdir(runtime_root):
+            for cid in os.listdir(runtime_root):
+                subprocess.run(
+                    [RUNTIME, "--root", runtime_root, "delete", "--force", cid], capture_output=True
+                )
+        state = Path(self.exec_root) / "containers"
+        if state.is_dir():
+            for d in state.iterdir():
+                pidf = d / "shim.pid"
+                if pidf.exists():
+                    try:
+                        os.kill(int(pidf.read_text()), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def new_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="wharfd-test-"))
