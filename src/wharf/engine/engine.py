@@ -156,7 +156,19 @@ class Engine:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def runtime(self, c: Container, *args: str, check: bool = True) -> tuple[int, str]:
-        """Run the container's OCI runtime with ``args``; returns (status, output)."""
+        """Run the container's OCI runtime with ``args``; returns (status, output).
+
+        With wharf's own runtime, the operations that need no new process (start, kill, pause,
+        resume, delete: a fifo write, a signal, cgroup files) run in-process through the
+        runtime's library: each saves a Python interpreter start (~15 ms) per operation."""
+        if c.runtime == "wharf" and args and args[0] in _LIBRARY_OPS:
+            try:
+                await self._blocking(_library_op, self.runtime_root, list(args))
+            except WharfError as exc:
+                if check:
+                    raise FailedPrecondition(str(exc)) from None
+                return 1, str(exc)
+            return 0, ""
         argv = [self.cfg.runtime_path(c.runtime), "--root", self.runtime_root, *args]
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -845,3 +857,23 @@ def _specgen() -> Any:
     import importlib
 
     return importlib.import_module("wharf.engine.specgen")
+
+
+_LIBRARY_OPS = ("start", "kill", "pause", "resume", "delete")
+
+
+def _library_op(root: str, args: list[str]) -> None:
+    from wharf.runtime import container as rt
+
+    op = args[0]
+    if op == "delete":
+        force = "--force" in args
+        rt.delete(root, args[-1], force)
+    elif op == "kill":
+        rt.kill(root, args[1], rt.parse_signal(args[2] if len(args) > 2 else "TERM"))
+    elif op == "start":
+        rt.start(root, args[1])
+    elif op == "pause":
+        rt.pause(root, args[1])
+    elif op == "resume":
+        rt.resume(root, args[1])
