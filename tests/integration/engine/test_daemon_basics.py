@@ -59,7 +59,9 @@ def test_docker_cli_talks_to_wharfd(daemon: Daemon) -> None:
 def test_unknown_container_is_404_with_dockers_message(daemon: Daemon) -> None:
     status, body = daemon.request("GET", "/containers/nosuch/json")
     assert status == 404 and body["message"] == "No such container: nosuch"
-    out = subprocess.run(["docker", "container", "inspect", "nosuch"], env=daemon.env(), capture_output=True, text=True)
+    out = subprocess.run(
+        ["docker", "container", "inspect", "nosuch"], env=daemon.env(), capture_output=True, text=True
+    )
     assert out.returncode == 1
     assert "No such object: nosuch" in out.stderr or "No such container: nosuch" in out.stderr
 
