@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 here=$(pwd)
 
 export DEBIAN_FRONTEND=noninteractive
-pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo"
+pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo gcc libc6-dev"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -36,4 +36,7 @@ from wharf.runtime.cli import main
 sys.exit(main())
 LAUNCHER
 chmod 755 .venv/bin/wharf-runtime
-echo "installed: $here/.venv/bin/wharf-runtime"
+# wharf-shim: the per-container monitor (C, libc only; see shim/wharf-shim.c)
+gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o .venv/bin/wharf-shim.tmp shim/wharf-shim.c
+mv .venv/bin/wharf-shim.tmp .venv/bin/wharf-shim
+echo "installed: $here/.venv/bin/wharf-runtime $here/.venv/bin/wharf-shim"

@@ -277,7 +277,7 @@ async def _pump_attach(
     """Connect to the shim's attach socket and copy both ways until the container's output ends
     or the client leaves or types the detach keys."""
     try:
-        reader, writer = await asyncio.open_unix_connection(engine.shim_paths(cid).attach_sock)
+        reader, writer = await shim.connect_attach(engine.shim_paths(cid))
     except OSError:
         return
 
@@ -407,7 +407,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
                     )
                     task.add_done_callback(lambda _: None if done.done() else done.set_result(None))
 
-                engine.add_pre_start(c.id, connect)
+                def failed() -> None:
+                    if not done.done():
+                        done.set_result(None)
+
+                engine.add_pre_start(c.id, connect, failed)
                 removed = engine.removed_future(c.id)
                 await asyncio.wait([done, conn.closed, removed], return_when=asyncio.FIRST_COMPLETED)
     finally:

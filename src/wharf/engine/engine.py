@@ -94,7 +94,7 @@ class Engine:
         self._exit_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future[None]]] = {}
         # attach clients waiting for the next start: cid -> callbacks run between create and start
-        self._pre_start: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        self._pre_start: dict[str, list[tuple[Callable[[], Awaitable[None]], Callable[[], None]]]] = {}
         self._images: Any = None
         self.started_at = time.time()
         from wharf.engine.execs import ExecManager
@@ -361,7 +361,7 @@ class Engine:
                 c.state.exit_code = start_error_code(msg)
                 self.containers.save(c)
                 raise StartError(msg, c.state.exit_code) from None
-            for cb in self._pre_start.pop(c.id, []):
+            for cb, _ in self._pre_start.pop(c.id, []):
                 await cb()
             c.state.shim_pid = shim_pid
             c.state.pid = pid
@@ -374,6 +374,8 @@ class Engine:
             started = True
         finally:
             if not started:
+                for _, failed in self._pre_start.pop(c.id, []):
+                    failed()
                 await self._blocking(_unmount_quiet, rootfs)
         c.state.status = "running"
         c.state.error = ""
@@ -397,10 +399,10 @@ class Engine:
             return f"/proc/{other.state.pid}/ns/net"
         return None
 
-    def add_pre_start(self, cid: str, cb: Callable[[], Awaitable[None]]) -> None:
+    def add_pre_start(self, cid: str, cb: Callable[[], Awaitable[None]], failed: Callable[[], None]) -> None:
         """Run ``cb`` once the next start has created the container, before its process runs
-        (attach clients connect there, so they miss no output)."""
-        self._pre_start.setdefault(cid, []).append(cb)
+        (attach clients connect there, so they miss no output); ``failed`` if that start fails."""
+        self._pre_start.setdefault(cid, []).append((cb, failed))
 
     # --- exit
 

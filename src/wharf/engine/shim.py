@@ -185,6 +185,16 @@ def _try_reap(pid: int) -> None:
         pass
 
 
+async def connect_attach(paths: ShimPaths) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the shim's attach socket. Through /proc/self/fd of the state dir: a unix
+    socket's path must fit in 108 bytes, which a long exec root would not allow."""
+    dfd = os.open(paths.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return await asyncio.open_unix_connection(f"/proc/self/fd/{dfd}/attach.sock")
+    finally:
+        os.close(dfd)
+
+
 def send_ctl(paths: ShimPaths, line: str) -> None:
     """Write one control line ("resize R C", "close-stdin") to the shim's FIFO, never blocking."""
     try:

@@ -1,0 +1,569 @@
+"""Docker's container Config/HostConfig + the image's config → an OCI runtime spec.
+
+What Docker puts in a spec (moby's daemon/oci_linux.go and oci/defaults.go are the reference):
+the default capability set in bounding/effective/permitted, its default seccomp profile filtered
+by those capabilities, the default mounts (/proc, /dev, /dev/pts, /dev/shm sized by ShmSize,
+/dev/mqueue, /sys ro, /sys/fs/cgroup ro) and the container's /etc/{resolv.conf,hostname,hosts},
+masked and read-only paths, a device cgroup that denies everything but the standard devices,
+and one namespace per isolation mode. ``--privileged`` undoes most of that.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+from wharf.engine import seccomp_profile
+from wharf.errors import InvalidArgument
+from wharf.runtime.securejoin import secure_join
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+ALL_CAPS = [
+    "CAP_AUDIT_CONTROL", "CAP_AUDIT_READ", "CAP_AUDIT_WRITE", "CAP_BLOCK_SUSPEND", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_KILL", "CAP_LEASE", "CAP_LINUX_IMMUTABLE",
+    "CAP_MAC_ADMIN", "CAP_MAC_OVERRIDE", "CAP_MKNOD", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_RAW", "CAP_PERFMON", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+    "CAP_SETUID", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_SYS_NICE",
+    "CAP_SYS_PACCT", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+]  # fmt: skip
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+# the device cgroup rules Docker allows on top of "deny all"
+DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "major": -1, "minor": -1, "access": "m"},
+    {"allow": True, "type": "b", "major": -1, "minor": -1, "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
+    {"allow": True, "type": "c", "major": 136, "minor": -1, "access": "rwm"},  # pts/*
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # net/tun
+]
+RLIMITS = {
+    "core": "RLIMIT_CORE",
+    "cpu": "RLIMIT_CPU",
+    "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS",
+    "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE",
+    "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC",
+    "rss": "RLIMIT_RSS",
+    "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME",
+    "sigpending": "RLIMIT_SIGPENDING",
+    "stack": "RLIMIT_STACK",
+}
+MIN_MEMORY = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContainerFiles:
+    hosts: str
+    resolv_conf: str
+    hostname: str
+
+
+def command(config: dict[str, Any], image_config: dict[str, Any]) -> list[str]:
+    """Entrypoint + Cmd as Docker merges them (moby's merge()): with no Entrypoint of its own the
+    container takes the image's Entrypoint, and the image's Cmd when it has no Cmd either; an
+    Entrypoint of its own drops the image's Cmd. ``[""]`` (``--entrypoint ""``) means none."""
+    entrypoint = config.get("Entrypoint")
+    cmd = config.get("Cmd")
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if entrypoint == [""]:
+        entrypoint = []
+    if not entrypoint:
+        if not cmd:
+            cmd = image_config.get("Cmd") or []
+        if entrypoint is None:
+            entrypoint = image_config.get("Entrypoint") or []
+    argv = [*(entrypoint or []), *(cmd or [])]
+    if not argv:
+        raise InvalidArgument("No command specified")
+    return argv
+
+
+def merge_env(image_env: list[str], env: list[str]) -> list[str]:
+    out = list(image_env)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
+    for e in env:
+        k = e.split("=", 1)[0]
+        if k in index:
+            out[index[k]] = e
+        else:
+            index[k] = len(out)
+            out.append(e)
+    return out
+
+
+def _read_db(rootfs: str, name: str) -> list[list[str]]:
+    """Lines of the container's /etc/passwd or /etc/group, read without leaving the rootfs."""
+    path = secure_join(rootfs, f"/etc/{name}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return []
+        data = f.read(4 << 20).decode("utf-8", "replace")
+    return [line.split(":") for line in data.splitlines() if line and not line.startswith("#")]
+
+
+def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> tuple[int, int, list[int]]:
+    """uid, gid and supplementary gids for Docker's ``user[:group]`` (names or numbers)."""
+    user = user or ""
+    name, _, group = user.partition(":")
+    passwd = _read_db(rootfs, "passwd")
+    groups = _read_db(rootfs, "group")
+    uid = 0
+    gid = 0
+    username = ""
+    if not name:
+        name = "0"
+    entry = next((p for p in passwd if len(p) >= 4 and (p[0] == name or p[2] == name)), None)
+    if entry is not None:
+        uid, gid, username = int(entry[2]), int(entry[3]), entry[0]
+    elif name.isdigit():
+        uid = int(name)
+    else:
+        raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        g = next((x for x in groups if len(x) >= 3 and (x[0] == group or x[2] == group)), None)
+        if g is not None:
+            gid = int(g[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
+    extra: list[int] = []
+    if username:
+        for g in groups:
+            if len(g) >= 4 and username in g[3].split(",") and int(g[2]) != gid:
+                extra.append(int(g[2]))
+    for add in group_add or []:
+        g = next((x for x in groups if len(x) >= 3 and (x[0] == add or x[2] == add)), None)
+        if g is not None:
+            extra.append(int(g[2]))
+        elif add.isdigit():
+            extra.append(int(add))
+        else:
+            raise InvalidArgument(f"Unable to find group {add}: no matching entries in group file")
+    return uid, gid, sorted(set(extra))
+
+
+def _norm_cap(c: str) -> str:
+    c = c.upper()
+    return c if c.startswith("CAP_") else f"CAP_{c}"
+
+
+def capabilities(host_config: dict[str, Any]) -> list[str]:
+    if host_config.get("Privileged"):
+        return list(ALL_CAPS)
+    adds = [_norm_cap(c) for c in host_config.get("CapAdd") or []]
+    drops = [_norm_cap(c) for c in host_config.get("CapDrop") or []]
+    for c in adds + drops:
+        if c != "CAP_ALL" and c not in ALL_CAPS:
+            raise InvalidArgument(f'unknown capability: "{c}"')
+    if "CAP_ALL" in adds:
+        base = list(ALL_CAPS)
+    else:
+        base = list(DEFAULT_CAPS) + [c for c in adds if c not in DEFAULT_CAPS]
+    if "CAP_ALL" in drops:
+        return [c for c in base if c in adds and c != "CAP_ALL"]
+    return [c for c in base if c not in drops]
+
+
+def _tmpfs_mount(dest: str, opts: str) -> dict[str, Any]:
+    options = ["noexec", "nosuid", "nodev"]
+    for o in (x.strip() for x in opts.split(",") if x.strip()):
+        flag = o.split("=")[0]
+        opposite = {"exec": "noexec", "suid": "nosuid", "dev": "nodev"}.get(flag)
+        if opposite in options:
+            options.remove(opposite)
+        options.append(o)
+    return {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}
+
+
+def _mounts(
+    host_config: dict[str, Any], files: ContainerFiles, host_net: bool, privileged: bool
+) -> list[dict[str, Any]]:
+    shm = int(host_config.get("ShmSize") or 64 * 1024 * 1024)
+    ro_sys = "rw" if privileged else "ro"
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", ro_sys],
+        },
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", ro_sys],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
+        },
+    ]
+    binds = [
+        ("/etc/resolv.conf", files.resolv_conf),
+        ("/etc/hostname", files.hostname),
+        ("/etc/hosts", files.hosts),
+    ]
+    for dest, src in binds:
+        mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+    tmpfs = host_config.get("Tmpfs") or {}
+    for dest in sorted(tmpfs):
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
+        mounts = [m for m in mounts if m["destination"] != dest]
+        mounts.append(_tmpfs_mount(dest, tmpfs[dest] or ""))
+    return mounts
+
+
+def _resources(hc: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    mem: dict[str, Any] = {}
+    memory = int(hc.get("Memory") or 0)
+    if memory:
+        if memory < MIN_MEMORY:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        mem["limit"] = memory
+    swap = hc.get("MemorySwap")
+    if swap:
+        if swap != -1 and memory and swap < memory:
+            raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+        if swap != -1 and not memory:
+            raise InvalidArgument(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            )
+        mem["swap"] = int(swap)
+    if hc.get("MemoryReservation"):
+        mem["reservation"] = int(hc["MemoryReservation"])
+    if hc.get("OomKillDisable"):
+        mem["disableOOMKiller"] = True
+    if hc.get("MemorySwappiness") not in (None, -1):
+        mem["swappiness"] = int(hc["MemorySwappiness"])
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    nano = int(hc.get("NanoCpus") or 0)
+    if nano:
+        if hc.get("CpuQuota") or hc.get("CpuPeriod"):
+            raise InvalidArgument(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set"
+                if hc.get("CpuPeriod")
+                else "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
+            )
+        ncpu = os.cpu_count() or 1
+        if nano < 0 or nano > ncpu * 10**9:
+            raise InvalidArgument(
+                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )
+        cpu["period"] = 100000
+        cpu["quota"] = nano * 100000 // 10**9
+    if hc.get("CpuQuota"):
+        cpu["quota"] = int(hc["CpuQuota"])
+    if hc.get("CpuPeriod"):
+        cpu["period"] = int(hc["CpuPeriod"])
+    if hc.get("CpuShares"):
+        cpu["shares"] = int(hc["CpuShares"])
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if cpu:
+        res["cpu"] = cpu
+    pids = hc.get("PidsLimit")
+    if pids is not None and int(pids) > 0:
+        res["pids"] = {"limit": int(pids)}
+    if hc.get("BlkioWeight"):
+        w = int(hc["BlkioWeight"])
+        if not 10 <= w <= 1000:
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        res["blockIO"] = {"weight": w}
+    return res
+
+
+def _host_devices() -> list[dict[str, Any]]:
+    out = []
+    for dirpath, _, filenames in os.walk("/dev"):
+        if dirpath.startswith(("/dev/pts", "/dev/shm", "/dev/mqueue")):
+            continue
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                if path in ("/dev/console", "/dev/ptmx", "/dev/tty"):
+                    continue
+                out.append(
+                    {
+                        "path": path,
+                        "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                        "major": os.major(st.st_rdev),
+                        "minor": os.minor(st.st_rdev),
+                        "fileMode": stat.S_IMODE(st.st_mode),
+                        "uid": 0,
+                        "gid": 0,
+                    }
+                )
+    return out
+
+
+def _devices(hc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(linux.devices, extra cgroup rules) for HostConfig.Devices."""
+    devices: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    for d in hc.get("Devices") or []:
+        host = d.get("PathOnHost") or ""
+        inside = d.get("PathInContainer") or host
+        perms = d.get("CgroupPermissions") or "rwm"
+        try:
+            st = os.stat(host)
+        except OSError:
+            raise InvalidArgument(
+                "error gathering device information while adding custom device"
+                f' "{host}": no such file or directory'
+            ) from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise InvalidArgument(
+                f'error gathering device information while adding custom device "{host}": not a device node'
+            )
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+        devices.append(
+            {
+                "path": inside,
+                "type": kind,
+                "major": os.major(st.st_rdev),
+                "minor": os.minor(st.st_rdev),
+                "fileMode": stat.S_IMODE(st.st_mode),
+                "uid": 0,
+                "gid": 0,
+            }
+        )
+        rules.append(
+            {
+                "allow": True,
+                "type": kind,
+                "major": os.major(st.st_rdev),
+                "minor": os.minor(st.st_rdev),
+                "access": perms,
+            }
+        )
+    return devices, rules
+
+
+def _security(hc: dict[str, Any]) -> tuple[bool, str | None]:
+    """(no_new_privileges, seccomp: None default, "unconfined", or a profile's JSON text)."""
+    nnp = False
+    seccomp: str | None = None
+    for opt in hc.get("SecurityOpt") or []:
+        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            nnp = True
+            continue
+        if opt in ("no-new-privileges:false", "no-new-privileges=false"):
+            continue
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "seccomp":
+            seccomp = value
+        elif key in ("apparmor", "label"):
+            continue  # no such LSM on the host: accepted and ignored as Docker does there
+        else:
+            raise InvalidArgument(f"invalid --security-opt 2: {opt!r}")
+    return nnp, seccomp
+
+
+def _namespaces(hc: dict[str, Any], netns: str | None, join: dict[str, str] | None) -> list[dict[str, Any]]:
+    join = dict(join or {})
+    out: list[dict[str, Any]] = [{"type": "mount"}]
+    modes = {"pid": hc.get("PidMode") or "", "ipc": hc.get("IpcMode") or "", "uts": hc.get("UTSMode") or ""}
+    for kind, mode in modes.items():
+        if mode == "host":
+            continue
+        if kind in join:
+            out.append({"type": kind, "path": join[kind]})
+        elif mode.startswith("container:") and kind not in join:
+            raise InvalidArgument(f"{kind} namespace of another container needs that container running")
+        else:
+            out.append({"type": kind})
+    net_mode = hc.get("NetworkMode") or "bridge"
+    if netns:
+        out.append({"type": "network", "path": netns})
+    elif net_mode != "host":
+        out.append({"type": "network"})
+    if (hc.get("CgroupnsMode") or "") == "private":
+        out.append({"type": "cgroup"})
+    return out
+
+
+def generate(
+    cid: str,
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+    image_config: dict[str, Any],
+    rootfs: str,
+    files: ContainerFiles,
+    netns: str | None = None,
+    cgroup_parent: str = "/wharf",
+    join: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    hc = host_config
+    privileged = bool(hc.get("Privileged"))
+    host_net = (hc.get("NetworkMode") or "") == "host"
+    argv = command(config, image_config)
+    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    hostname = config.get("Hostname") or cid[:12]
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.insert(1, f"HOSTNAME={hostname}")
+    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    uid, gid, extra = resolve_user(
+        rootfs, config.get("User") or image_config.get("User") or "", hc.get("GroupAdd")
+    )
+    caps = capabilities(hc)
+    nnp, seccomp_opt = _security(hc)
+    cwd = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+    process: dict[str, Any] = {
+        "terminal": bool(config.get("Tty")),
+        "user": {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})},
+        "args": argv,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": nnp,
+    }
+    if hc.get("OomScoreAdj"):
+        adj = int(hc["OomScoreAdj"])
+        if not -1000 <= adj <= 1000:
+            raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
+        process["oomScoreAdj"] = adj
+    rlimits = []
+    for u in hc.get("Ulimits") or []:
+        name = u.get("Name", "")
+        if name not in RLIMITS:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        rlimits.append({"type": RLIMITS[name], "soft": soft, "hard": hard})
+    if rlimits:
+        process["rlimits"] = rlimits
+    resources = _resources(hc)
+    devices, dev_rules = _devices(hc)
+    if privileged:
+        devices = _host_devices() + devices
+        resources["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        resources["devices"] = copy.deepcopy(DEFAULT_DEVICE_RULES) + dev_rules
+    linux: dict[str, Any] = {
+        "resources": resources,
+        "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{cid}",
+        "namespaces": _namespaces(hc, netns, join),
+        "maskedPaths": [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+    }
+    if devices:
+        linux["devices"] = devices
+    sysctls = dict(hc.get("Sysctls") or {})
+    for key in sysctls:
+        if host_net and key.startswith("net."):
+            raise InvalidArgument(f"sysctl '{key}' not allowed in host network namespace")
+    if sysctls:
+        linux["sysctl"] = sysctls
+    if not privileged and seccomp_opt != "unconfined":
+        if seccomp_opt:
+            profile = seccomp_profile.load_profile(seccomp_opt)
+        else:
+            profile = seccomp_profile.default_profile()
+        linux["seccomp"] = seccomp_profile.to_oci(profile, caps)
+    spec: dict[str, Any] = {
+        "ociVersion": "1.1.0",
+        "process": process,
+        "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "hostname": hostname,
+        "mounts": _mounts(hc, files, host_net, privileged),
+        "linux": linux,
+    }
+    if host_net or (hc.get("UTSMode") == "host"):
+        spec.pop("hostname")
+    if config.get("Domainname"):
+        spec["domainname"] = config["Domainname"]
+    return spec
