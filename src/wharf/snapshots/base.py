@@ -22,6 +22,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
 import time
 
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
@@ -48,6 +49,8 @@ class BaseSnapshotter:
         self.root = root
         os.makedirs(f"{root}/snapshots", exist_ok=True)
         self._db = sqlite3.connect(f"{root}/metadata.db", isolation_level=None, check_same_thread=False)
+        # one connection, used from unpack's worker threads: one transaction at a time
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA_V1)
@@ -59,9 +62,10 @@ class BaseSnapshotter:
     # --- records
 
     def _row(self, key: str) -> Info:
-        row = self._db.execute(
-            "SELECT key, kind, parent, created, id FROM snapshots WHERE key = ?", (key,)
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key, kind, parent, created, id FROM snapshots WHERE key = ?", (key,)
+            ).fetchone()
         if row is None:
             raise NotFound(f"snapshot {key}: not found")
         return Info(*row)
@@ -132,15 +136,24 @@ class BaseSnapshotter:
     def _populate(self, path: str, parent: str) -> None:
         os.mkdir(f"{path}/fs", 0o755)
 
-    def commit(self, name: str, key: str) -> None:
+    def commit(self, name: str, key: str, parent: str | None = None) -> None:
+        """Commit active ``key`` as ``name``. ``parent`` re-parents a parentless overlay layer
+        (its contents do not depend on the parent: that is what allows concurrent unpack)."""
         info = self._row(key)
         if info.kind != KIND_ACTIVE:
             raise FailedPrecondition(f"snapshot {key}: only an active snapshot can be committed")
+        parent = info.parent if parent is None else parent
+        if parent != info.parent:
+            if info.parent or not self.overlay_whiteouts:
+                raise FailedPrecondition(f"snapshot {key}: cannot change its parent to {parent}")
+            if parent and self._row(parent).kind != KIND_COMMITTED:
+                raise FailedPrecondition(f"snapshot {parent}: parent is not committed")
         _syncfs(self.fs_dir(key))
         with self._txn():
             try:
                 self._db.execute(
-                    "UPDATE snapshots SET key = ?, kind = ? WHERE key = ?", (name, KIND_COMMITTED, key)
+                    "UPDATE snapshots SET key = ?, kind = ?, parent = ? WHERE key = ?",
+                    (name, KIND_COMMITTED, parent, key),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"snapshot {name}: already exists") from None
@@ -171,21 +184,30 @@ class BaseSnapshotter:
                 shutil.rmtree(f"{self.root}/snapshots/{name}", ignore_errors=True)
 
     def _txn(self) -> _Txn:
-        return _Txn(self._db)
+        return _Txn(self._db, self._lock)
 
     def mounts(self, key: str) -> list[Mount]:
         raise NotImplementedError
 
 
 class _Txn:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self._db = db
+        self._lock = lock
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        try:
+            self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        finally:
+            self._lock.release()
 
 
 def _du(path: str) -> int:

@@ -1,0 +1,112 @@
+"""Unpack: an image's layers (blobs in the content store) → committed snapshots keyed by chain ID.
+
+For each layer whose chain ID has no snapshot yet: prepare an active snapshot, stream the blob
+through decompression (gzip/zstd/none, detected) and a DiffID hasher into ``apply_layer``, check
+the DiffID against the config's ``rootfs.diff_ids``, then commit the snapshot under its chain ID.
+A mismatch removes the active snapshot and raises FailedPrecondition; nothing half-applied is
+ever committed.
+
+With overlay whiteouts a layer's snapshot does not depend on its parent's contents, so missing
+layers are extracted concurrently (zlib, hashing and file writes release the GIL) into parentless
+active snapshots, then committed in order with their parent set. A layer that hardlinks to a
+file of a lower layer cannot be extracted without its parents: it is redone in order. Snapshots
+are shared: an image whose base is already unpacked only extracts its own layers, and two
+unpacks racing on one layer both succeed (the second commit finds it committed).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from wharf.archive.apply import apply_layer
+from wharf.archive.compression import HashingReader, decompressed
+from wharf.content.local import LocalContentStore
+from wharf.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from wharf.oci.descriptor import Descriptor
+from wharf.snapshots.base import BaseSnapshotter
+
+MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Layer:
+    blob: Descriptor
+    diff_id: str
+    chain_id: str
+    parent: str
+
+
+def unpack_layers(content: LocalContentStore, sn: BaseSnapshotter, layers: list[Layer]) -> None:
+    """Make sure a committed snapshot exists for every layer's chain ID."""
+    missing = [layer for layer in layers if not sn.exists(layer.chain_id)]
+    if not missing:
+        return
+    if sn.overlay_whiteouts and len(missing) > 1:
+        _unpack_concurrently(content, sn, missing)
+    else:
+        for layer in missing:
+            _extract_and_commit(content, sn, layer, layer.parent)
+
+
+def _unpack_concurrently(content: LocalContentStore, sn: BaseSnapshotter, missing: list[Layer]) -> None:
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(missing))) as pool:
+        jobs = [(layer, pool.submit(_extract, content, sn, layer, "")) for layer in missing]
+        for layer, job in jobs:
+            _commit_job(content, sn, layer, job)
+
+
+def _commit_job(content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, job: Future[str]) -> None:
+    try:
+        key = job.result()
+    except _NeedsParent:
+        _extract_and_commit(content, sn, layer, layer.parent)
+        return
+    _commit(sn, layer, key)
+
+
+class _NeedsParent(Exception):
+    pass
+
+
+def _extract_and_commit(content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, parent: str) -> None:
+    if sn.exists(layer.chain_id):
+        return
+    key = _extract(content, sn, layer, parent, with_parent=True)
+    _commit(sn, layer, key)
+
+
+def _commit(sn: BaseSnapshotter, layer: Layer, key: str) -> None:
+    try:
+        sn.commit(layer.chain_id, key, parent=layer.parent)
+    except AlreadyExists:
+        sn.remove(key)  # a concurrent unpack committed the same layer first
+
+
+def _extract(
+    content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, parent: str, with_parent: bool = False
+) -> str:
+    key = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{layer.chain_id}"
+    sn.prepare(key, parent)
+    try:
+        with content.open(layer.blob.digest) as raw:
+            reader = HashingReader(decompressed(raw))
+            try:
+                apply_layer(
+                    reader, sn.apply_dir(key), overlay=sn.overlay_whiteouts, lowers=sn.lower_dirs(key)
+                )
+            except InvalidArgument as e:
+                if not with_parent and "hardlink target" in str(e):
+                    raise _NeedsParent() from None
+                raise InvalidArgument(f"layer {layer.blob.digest}: {e}") from None
+            reader.drain()
+        got = reader.digest()
+        if got != layer.diff_id:
+            raise FailedPrecondition(
+                f"layer {layer.blob.digest}: diff id mismatch: expected {layer.diff_id}, got {got}"
+            )
+    except BaseException:
+        sn.remove(key)
+        raise
+    return key
