@@ -50,7 +50,9 @@ def status_of(exc: BaseException) -> int:
 def error_response(status: int, message: str) -> web.Response:
     if status == 304:
         return web.Response(status=304)
-    return web.json_response({"message": message}, status=status)
+    # exactly "application/json" (no charset): the docker CLI decodes error bodies only then
+    body = json.dumps({"message": message}).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

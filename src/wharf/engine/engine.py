@@ -309,7 +309,25 @@ class Engine:
             if c.state.status in ("removing", "dead"):
                 raise Conflict("container is marked for removal and cannot be started")
             c.manually_stopped = False
-            await self._start(c)
+            try:
+                await self._start(c)
+            except WharfError as exc:
+                failed = exc
+            else:
+                return
+        # as dockerd: a container whose process could not start keeps its status, records the
+        # error and exit code (126/127), releases its waiters, and goes if it was --rm
+        if not c.state.error:
+            c.state.error = str(failed)
+            c.state.exit_code = start_error_code(str(failed))
+            self.containers.save(c)
+        self._wake(self._exit_waiters, c.id)
+        if c.host_config.get("AutoRemove"):
+            try:
+                await self.remove(c.id, force=True)
+            except WharfError as exc:
+                log.warning("auto-remove of %s: %s", c.short_id, exc)
+        raise failed
 
     async def _start(self, c: Container) -> None:
         specgen = _specgen()

@@ -1,0 +1,46 @@
+"""A wharfd per test module, its store seeded with a busybox image (one layer: the rootfs made
+from the host's busybox-static)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.daemon import Daemon, new_root
+
+from wharf.images.store import ImageStore
+from wharf.images.testimage import build_image, rootfs_tar
+
+IMAGE = "busybox:latest"
+
+
+def docker(
+    d: Daemon, *args: str, check: bool = True, timeout: float = 60, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(["docker", *args], env=d.env(), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {r.returncode}: {r.stderr}")
+    return r
+
+
+def seed_busybox(d: Daemon, rootfs: str) -> None:
+    os.makedirs(d.data_root, exist_ok=True)
+    store = ImageStore(f"{d.data_root}/images")
+    try:
+        build_image(store, IMAGE, [], raw_layers=[rootfs_tar(rootfs)])
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def wharfd(rootfs_template: str) -> Iterator[Daemon]:
+    d = Daemon(new_root())
+    try:
+        seed_busybox(d, rootfs_template)
+        d.start()
+        yield d
+    finally:
+        d.cleanup()
