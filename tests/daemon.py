@@ -136,6 +136,14 @@ class Daemon:
             mounts = [line.split()[4] for line in f]
         for m in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
+        # the runtime removes the cgroups it made for a container, not the shared parents
+        parts = self.cgroup_parent.strip("/").split("/")
+        for hier in os.listdir("/sys/fs/cgroup"):
+            for i in range(len(parts), 0, -1):
+                try:
+                    os.rmdir(f"/sys/fs/cgroup/{hier}/" + "/".join(parts[:i]))
+                except OSError:
+                    pass  # absent, or still in use by another test's daemon
         shutil.rmtree(self.root, ignore_errors=True)
 
 
