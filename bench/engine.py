@@ -1,0 +1,223 @@
+"""wharf vs docker, the engine's figures in one run (issue 5).
+
+Both are driven by the same client, the real `docker` CLI (DOCKER_HOST selects the engine), with
+the same busybox image. wharfd runs with a data root of its own, seeded with the busybox rootfs
+made from the host's busybox-static; dockerd is used only if it is running already (start it
+and run ../shared/bench/setup-anchors.sh first), else its figures are left out of the run and
+the reference figures measured on this kind of machine are printed beside ours.
+
+    .venv/bin/python bench/engine.py [--runs 15] [--image IMAGE-for-docker]
+
+Figures: run --rm true (default network / --network none), run -d + rm -f, 100 sequential
+detached starts, ps with 0 and 100 containers, per-container host PSS of 50 idle containers
+(the shims; the containers' own processes are the same for every engine), daemon idle RSS,
+and API requests per second on /_ping (16 clients) and /containers/json (4 clients, 100
+containers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+DOCKER_REFERENCE = {
+    "run --rm (default network)": 472.0,
+    "run --rm (--network none)": 389.0,
+    "run -d + rm -f": 488.0,
+    "100 detached starts (s)": 33.2,
+    "ps, 0 containers": 17.0,
+    "ps, 100 containers": 43.0,
+    "per-container PSS (MiB)": 2.7,
+    "daemon idle RSS (MB)": 110.0,
+    "/_ping req/s (16 clients)": 25700.0,
+    "/containers/json req/s (4 clients, 100 ctrs)": 191.0,
+}
+
+
+def docker(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, DOCKER_HOST=host)
+    r = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=300)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {r.stderr}")
+    return r
+
+
+def timed_ms(host: str, runs: int, *args: str) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        docker(host, *args)
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def run_d_rm(host: str, image: str, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        cid = docker(host, "run", "-d", image, "sleep", "60").stdout.strip()
+        docker(host, "rm", "-f", cid)
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def shim_pids(host: str, ids: list[str], wharf_exec_root: str | None) -> list[int]:
+    pids = []
+    if wharf_exec_root:
+        for cid in ids:
+            try:
+                pids.append(int(Path(f"{wharf_exec_root}/containers/{cid}/shim.pid").read_text()))
+            except (OSError, ValueError):
+                pass
+        return pids
+    out = subprocess.run(["pgrep", "-f", "containerd-shim"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def api_rps(sock: str, path: str, clients: int, seconds: float = 3.0) -> float:
+    count = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        while time.perf_counter() < stop:
+            conn = http.client.HTTPConnection("localhost")
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sock)
+            conn.sock = s
+            try:
+                while time.perf_counter() < stop:
+                    conn.request("GET", path)
+                    conn.getresponse().read()
+                    count[i] += 1
+            finally:
+                conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(count) / seconds
+
+
+def measure(
+    host: str, image: str, runs: int, daemon_pid: int, sock: str, exec_root: str | None
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    docker(host, "run", "--rm", image, "true")  # warm
+    out["daemon idle RSS (MB)"] = rss_kib(daemon_pid) / 1024
+    out["run --rm (default network)"] = timed_ms(host, runs, "run", "--rm", image, "true")
+    out["run --rm (--network none)"] = timed_ms(
+        host, runs, "run", "--rm", "--network", "none", image, "true"
+    )
+    out["run -d + rm -f"] = run_d_rm(host, image, runs)
+    out["ps, 0 containers"] = timed_ms(host, runs, "ps")
+    out["/_ping req/s (16 clients)"] = api_rps(sock, "/_ping", 16)
+    t = time.perf_counter()
+    ids = [docker(host, "run", "-d", image, "sleep", "600").stdout.strip() for _ in range(100)]
+    out["100 detached starts (s)"] = time.perf_counter() - t
+    try:
+        out["ps, 100 containers"] = timed_ms(host, runs, "ps")
+        out["/containers/json req/s (4 clients, 100 ctrs)"] = api_rps(sock, "/containers/json", 4)
+        pids = shim_pids(host, ids[:50], exec_root)
+        if pids:
+            out["per-container PSS (MiB)"] = sum(pss_kib(p) for p in pids) / len(pids) / 1024
+    finally:
+        for i in range(0, len(ids), 25):
+            docker(host, "rm", "-f", *ids[i : i + 25], check=False)
+    return out
+
+
+def start_wharfd(root: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    from wharf.fixtures.busybox import make_rootfs
+    from wharf.images.store import ImageStore
+    from wharf.images.testimage import build_image, rootfs_tar
+
+    data, execroot, sock = f"{root}/data", f"{root}/exec", f"{root}/wharf.sock"
+    os.makedirs(data)
+    rootfs = make_rootfs(f"{root}/rootfs")
+    store = ImageStore(f"{data}/images")
+    build_image(store, "busybox:latest", [], raw_layers=[rootfs_tar(rootfs)])
+    store.close()
+    cfg = f"{root}/daemon.json"
+    Path(cfg).write_text(json.dumps({"cgroup-parent": "/wharf-bench"}))
+    proc = subprocess.Popen(
+        [str(REPO / ".venv/bin/wharfd"), "--config-file", cfg, "--data-root", data, "--exec-root", execroot,
+         "-H", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL, stderr=open(f"{root}/wharfd.log", "wb"),
+    )  # fmt: skip
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    return proc, sock, execroot
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=15)
+    p.add_argument("--image", default="127.0.0.1:5000/anchors/busybox:latest", help="docker's image")
+    args = p.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    root = tempfile.mkdtemp(prefix="wharf-bench-")
+    proc, sock, execroot = start_wharfd(root)
+    try:
+        results["wharf"] = measure(f"unix://{sock}", "busybox:latest", args.runs, proc.pid, sock, execroot)
+    finally:
+        proc.terminate()
+        proc.wait()
+        subprocess.run(["rm", "-rf", root])
+    docker_sock = "/var/run/docker.sock"
+    if os.path.exists(docker_sock) and docker("unix://" + docker_sock, "info", check=False).returncode == 0:
+        pid = int(
+            subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True).stdout.split()[0]
+        )
+        results["docker"] = measure("unix://" + docker_sock, args.image, args.runs, pid, docker_sock, None)
+    width = max(len(k) for k in DOCKER_REFERENCE)
+    have_docker = "docker" in results
+    print(f"{'figure':<{width}}  {'wharf':>10}  {'docker' if have_docker else 'docker (ref)':>12}  ratio")
+    for key, ref in DOCKER_REFERENCE.items():
+        w = results["wharf"].get(key)
+        d = results["docker"].get(key, ref) if have_docker else ref
+        ratio = f"{w / d:.2f}" if w is not None and d else "-"
+        print(f"{key:<{width}}  {w if w is not None else float('nan'):>10.1f}  {d:>12.1f}  {ratio}")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
