@@ -1,0 +1,189 @@
+"""Pull and push against a real registry (Debian's docker-registry on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.registry import Registry, docker_config
+
+from wharf.distribution import pull_image, push_image
+from wharf.distribution.client import Unauthorized
+from wharf.errors import NotFound
+from wharf.images.store import ImageStore
+from wharf.images.testimage import build_image, digest
+
+pytestmark = pytest.mark.root
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    r = Registry(tmp_path / "registry")
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _store(path: Path) -> ImageStore:
+    return ImageStore(str(path))
+
+
+def _layers() -> list[dict[str, bytes | None]]:
+    return [
+        {"bin/a": b"a" * 1000, "etc/conf": b"v1"},
+        {"etc/conf": b"v2", "usr/share/doc": os.urandom(2000)},
+        {"etc/conf": None, "var/data": b"x" * 5000},
+    ]
+
+
+def test_push_then_pull_into_an_empty_store(registry: Registry, tmp_path: Path) -> None:
+    src = _store(tmp_path / "src")
+    dst = _store(tmp_path / "dst")
+    try:
+        rec = build_image(src, f"{registry.host}/team/app:1", _layers())
+        events: list[dict[str, object]] = []
+        pushed = push_image(src, f"{registry.host}/team/app:1", events.append)
+        assert pushed == rec.target.digest
+        assert sum(1 for e in events if e.get("status") == "Pushed") == 3
+        pulled = pull_image(dst, f"{registry.host}/team/app:1")
+        assert pulled.id == rec.id and pulled.target.digest == rec.target.digest
+        for layer in dst.manifest(pulled)["layers"]:
+            data = dst.content.read_bytes(layer["digest"])
+            assert digest(data) == layer["digest"]
+        chain = dst.top_chain_id(pulled)
+        assert dst.snapshots.exists(chain)  # run-ready
+        again: list[dict[str, object]] = []
+        pull_image(dst, f"{registry.host}/team/app:1", again.append)
+        assert again[-1]["status"] == f"Status: Image is up to date for {registry.host}/team/app:1"
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_push_mounts_blobs_across_repositories_and_skips_existing(
+    registry: Registry, tmp_path: Path
+) -> None:
+    s = _store(tmp_path / "s")
+    try:
+        build_image(s, f"{registry.host}/one/app:1", _layers())
+        push_image(s, f"{registry.host}/one/app:1")
+        s.set_image(f"{registry.host}/two/app:1", s.resolve(f"{registry.host}/one/app:1").target)
+        events: list[dict[str, object]] = []
+        push_image(s, f"{registry.host}/two/app:1", events.append)
+        mounted = [e for e in events if str(e.get("status", "")).startswith("Mounted from")]
+        assert len(mounted) == 3
+        events.clear()
+        push_image(s, f"{registry.host}/two/app:1", events.append)
+        assert sum(1 for e in events if e.get("status") == "Layer already exists") == 3
+    finally:
+        s.close()
+
+
+def test_chunked_upload(registry: Registry, tmp_path: Path) -> None:
+    s = _store(tmp_path / "s")
+    d = _store(tmp_path / "d")
+    try:
+        rec = build_image(s, f"{registry.host}/big/app:1", [{"blob": os.urandom(300_000)}])
+        push_image(s, f"{registry.host}/big/app:1", chunk_threshold=1000, chunk_size=64 * 1024)
+        assert registry.requests("PATCH", "/v2/big/app/blobs/uploads/") >= 5
+        assert pull_image(d, f"{registry.host}/big/app:1").id == rec.id
+    finally:
+        s.close()
+        d.close()
+
+
+def test_unknown_tag_is_dockers_manifest_unknown(registry: Registry, tmp_path: Path) -> None:
+    s = _store(tmp_path / "s")
+    try:
+        with pytest.raises(NotFound) as err:
+            pull_image(s, f"{registry.host}/nothing/here:nope")
+        assert str(err.value) == (
+            f"manifest for {registry.host}/nothing/here:nope not found: manifest unknown: manifest unknown"
+        )
+    finally:
+        s.close()
+
+
+def test_basic_auth_from_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = Registry(tmp_path / "authreg", users={"alice": "s3cret"})
+    s = _store(tmp_path / "s")
+    try:
+        build_image(s, f"{reg.host}/private/app:1", _layers()[:1])
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nocreds"))
+        with pytest.raises(Unauthorized, match="no basic auth credentials"):
+            push_image(s, f"{reg.host}/private/app:1")
+        docker_config(tmp_path / "creds", reg.host, "alice", "wrong")
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "creds"))
+        with pytest.raises(Unauthorized):
+            push_image(s, f"{reg.host}/private/app:1")
+        docker_config(tmp_path / "creds", reg.host, "alice", "s3cret")
+        push_image(s, f"{reg.host}/private/app:1")
+        d = _store(tmp_path / "d")
+        try:
+            assert pull_image(d, f"{reg.host}/private/app:1").id == s.resolve(f"{reg.host}/private/app:1").id
+        finally:
+            d.close()
+    finally:
+        s.close()
+        reg.close()
+
+
+PULLER = """
+import sys
+sys.path.insert(0, {src!r})
+from wharf.images.store import ImageStore
+from wharf.distribution import pull_image
+pull_image(ImageStore({store!r}), {ref!r}, parallel=1)
+"""
+
+
+def test_killed_pull_resumes_without_refetching_verified_blobs(registry: Registry, tmp_path: Path) -> None:
+    src = _store(tmp_path / "src")
+    ref = f"{registry.host}/heavy/app:1"
+    try:
+        build_image(src, ref, [{"small": b"s" * 100}, {"big": os.urandom(48 << 20)}])
+        push_image(src, ref)
+    finally:
+        src.close()
+    store_dir = tmp_path / "dst"
+    code = PULLER.format(src=str(REPO / "src"), store=str(store_dir), ref=ref)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    ingest = store_dir / "content" / "ingest"
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline:  # kill it once the big layer is partly downloaded
+            sizes = [f.stat().st_size for f in ingest.glob("*/data")] if ingest.exists() else []
+            if any(s > (4 << 20) for s in sizes):
+                break
+            if proc.poll() is not None:
+                pytest.fail("the pull finished before it could be interrupted")
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    dst = _store(store_dir)
+    try:
+        committed = [d for d, _ in dst.content.list()]
+        assert committed  # the manifest, config and small layer made it
+        before = {d: registry.requests("GET", d) for d in committed}
+        rec = pull_image(dst, ref)
+        for d in committed:
+            assert registry.requests("GET", d) == before[d], f"{d} was downloaded again"
+        big = dst.manifest(rec)["layers"][1]["digest"]
+        log = registry.log.read_text()
+        assert log.count(f"GET /v2/heavy/app/blobs/{big}") == 2  # the killed request and one resume
+        for d, _ in dst.content.list():
+            assert digest(dst.content.read_bytes(d)) == d  # no corrupt blob
+        assert json.loads(dst.content.read_bytes(rec.id))["rootfs"]["diff_ids"]
+    finally:
+        dst.close()
