@@ -260,8 +260,20 @@ async def load(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def auth(request: web.Request) -> web.StreamResponse:
+    """POST /auth: check credentials against the registry (the CLI then stores them itself)."""
+    from wharf.api.server import json_body
+
+    body = await json_body(request, required=True)
+    server = body.get("serveraddress") or "https://index.docker.io/v1/"
+    dist = _distribution()
+    status = await _run(dist.login, server, body.get("username") or "", body.get("password") or "")
+    return web.json_response({"Status": status, "IdentityToken": ""})
+
+
 def register(router: Router) -> None:
     r = router.add
+    r("POST", "/auth")(auth)
     r("GET", "/images/json")(list_images)
     r("POST", "/images/create")(create)
     r("POST", "/images/load")(load)

@@ -36,6 +36,8 @@ def status_of(exc: BaseException) -> int:
         return 409
     if isinstance(exc, errors.InvalidArgument):
         return 400
+    if type(exc).__name__ == "Unauthorized":
+        return 401
     if isinstance(exc, errors.Unavailable):
         return 503
     if isinstance(exc, errors.Unsupported):
