@@ -1,0 +1,159 @@
+"""Cold pull and push of a multi-layer image, wharf vs docker, in one run (issue 4).
+
+The image: if ../shared/bench/setup-anchors.sh has pushed ``127.0.0.1:5000/anchors/multilayer``
+(debian base + 2 x 5000 files + 1 small layer, ~75 MB gzip), that one; else one of the same
+shape made here with the same file generator (../shared/bench/lib/genfiles.py): a base layer of
+3000 larger files and two layers of 5000 files, pushed to a registry of this run's own.
+
+Each engine is driven by the same client, the docker CLI. A cold pull starts from an empty
+store (a fresh wharfd data root); a push goes to an empty registry (a fresh docker-registry).
+dockerd is measured only if it is running (its reference figures: pull 4.05 s, push 6.25 s).
+
+    .venv/bin/python bench/pull.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from tests.daemon import Daemon  # noqa: E402
+from tests.registry import Registry  # noqa: E402
+
+GENFILES = Path("/work/shared/bench/lib/genfiles.py")
+ANCHOR = "127.0.0.1:5000/anchors/multilayer:latest"
+DOCKER_REF = {"cold pull (s)": 4.05, "push to an empty registry (s)": 6.25}
+
+
+def docker(host: str, *args: str) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(
+        ["docker", *args], env=dict(os.environ, DOCKER_HOST=host), capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {r.stderr}")
+    return time.perf_counter() - t
+
+
+def anchor_available() -> bool:
+    try:
+        urllib.request.urlopen("http://127.0.0.1:5000/v2/anchors/multilayer/manifests/latest", timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+def build_image(work: Path, registry: Registry) -> str:
+    from wharf.distribution import push_image
+    from wharf.images.store import ImageStore
+    from wharf.images.testimage import build_image as build
+    from wharf.images.testimage import rootfs_tar
+
+    layers = []
+    for name, count, seed, biggest in (
+        ("base", 3000, 7, 65536),
+        ("a", 5000, 1, 32768),
+        ("b", 5000, 2, 32768),
+    ):
+        out = work / "layers" / name / "opt" / "bench" / name
+        subprocess.run([sys.executable, str(GENFILES), "--out", str(out), "--count", str(count), "--seed",
+                        str(seed), "--max", str(biggest)], check=True, capture_output=True)  # fmt: skip
+        layers.append(rootfs_tar(str(work / "layers" / name)))
+    ref = f"{registry.host}/anchors/multilayer:latest"
+    store = ImageStore(str(work / "seed"))
+    try:
+        build(store, ref, [{"etc/bench-release": b"bench-multilayer 1\n"}], raw_layers=layers)
+        push_image(store, ref)
+    finally:
+        store.close()
+    return ref
+
+
+def wharf_round(root: Path, ref: str, push_to: Registry) -> tuple[float, float]:
+    root.mkdir(parents=True)
+    d = Daemon(root)
+    d.start()
+    try:
+        pull = docker(d.host, "pull", ref)
+        target = f"{push_to.host}/bench/multilayer:latest"
+        docker(d.host, "tag", ref, target)
+        push = docker(d.host, "push", target)
+        return pull, push
+    finally:
+        d.cleanup()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wharf-pullbench-"))
+    source: Registry | None = None
+    try:
+        if anchor_available():
+            ref = ANCHOR
+        else:
+            source = Registry(work / "source")
+            ref = build_image(work, source)
+        host, _, rest = ref.partition("/")
+        url = f"http://{host}/v2/{rest.rsplit(':', 1)[0]}/manifests/latest"
+        accept = (
+            "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
+        )
+        sizes = json.loads(
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept})).read()
+        )
+        total = sum(layer["size"] for layer in sizes["layers"])
+        results: dict[str, dict[str, list[float]]] = {"wharf": {"pull": [], "push": []}}
+        have_docker = subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+        if have_docker:
+            results["docker"] = {"pull": [], "push": []}
+        for i in range(args.runs):
+            empty = Registry(work / f"empty-w{i}")
+            try:
+                pull, push = wharf_round(work / f"wharfd-{i}", ref, empty)
+            finally:
+                empty.close()
+            results["wharf"]["pull"].append(pull)
+            results["wharf"]["push"].append(push)
+            if have_docker:
+                host = "unix:///var/run/docker.sock"
+                docker(host, "rmi", "-f", ref)
+                results["docker"]["pull"].append(docker(host, "pull", ref))
+                empty = Registry(work / f"empty-d{i}")
+                try:
+                    target = f"{empty.host}/bench/multilayer:latest"
+                    docker(host, "tag", ref, target)
+                    results["docker"]["push"].append(docker(host, "push", target))
+                    docker(host, "rmi", target)
+                finally:
+                    empty.close()
+        print(f"image {ref}: {len(sizes['layers'])} layers, {total / 1e6:.1f} MB compressed")
+        for what, key in (("cold pull (s)", "pull"), ("push to an empty registry (s)", "push")):
+            w = statistics.median(results["wharf"][key])
+            d = statistics.median(results["docker"][key]) if have_docker else DOCKER_REF[what]
+            label = "docker" if have_docker else "docker (ref)"
+            print(f"{what:<32} wharf {w:6.2f}   {label} {d:6.2f}   ratio {w / d:.2f}")
+        print(json.dumps(results))
+    finally:
+        if source is not None:
+            source.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
