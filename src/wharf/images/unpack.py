@@ -20,6 +20,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from wharf.archive import gnutar
 from wharf.archive.apply import apply_layer
 from wharf.archive.compression import HashingReader, decompressed
 from wharf.content.local import LocalContentStore
@@ -87,6 +88,22 @@ def _commit(sn: BaseSnapshotter, layer: Layer, key: str) -> None:
 def _extract(
     content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, parent: str, with_parent: bool = False
 ) -> str:
+    if sn.overlay_whiteouts and gnutar.available():
+        key = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{layer.chain_id}"
+        sn.prepare(key, parent)
+        try:
+            with content.open(layer.blob.digest) as raw:
+                reader = HashingReader(decompressed(raw))
+                gnutar.extract(reader, sn.apply_dir(key))
+                reader.drain()
+            if reader.digest() == layer.diff_id:
+                return key
+        except gnutar.TarFailed:
+            pass  # the Python applier below says precisely why, or handles the case
+        except BaseException:
+            sn.remove(key)
+            raise
+        sn.remove(key)
     key = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{layer.chain_id}"
     sn.prepare(key, parent)
     try:

@@ -1,0 +1,98 @@
+"""Layer extraction through GNU tar: the fast path for overlay snapshots.
+
+Python's tarfile parses ~6,000 members a second here; GNU tar writes the same layer 5x faster,
+and a pull of an image with 13,000 files spends nearly all its time there. This path is used
+only where it is safe and exact:
+
+- the destination is a fresh, empty upper directory of an overlay snapshot (no pre-existing
+  path can redirect a write);
+- GNU tar refuses member names with ``..`` and strips a leading ``/``, and extracts symlinks
+  whose target is absolute or contains ``..`` as placeholders until the end, so no later
+  member can be written through them (its documented protection against hostile archives);
+- ``trusted.overlay.*`` xattrs from the archive are excluded (they would steer the overlay);
+- whiteouts (``.wh.<name>`` files) become overlay whiteouts (0:0 character devices) and
+  ``.wh..wh..opq`` the ``trusted.overlay.opaque`` xattr, after extraction.
+
+Any failure (a hardlink to a file of a lower layer, a member tar refuses, a short archive)
+raises ``TarFailed``: the caller discards the snapshot and applies the layer with the Python
+applier (``apply.apply_layer``), which gives the precise error or handles the case.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+
+from wharf.archive.apply import OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX
+from wharf.archive.compression import Readable
+
+TAR = shutil.which("tar")
+CHUNK = 1 << 20
+
+
+class TarFailed(Exception):
+    pass
+
+
+def available() -> bool:
+    return TAR is not None
+
+
+def extract(reader: Readable, dest: str) -> None:
+    """Extract the uncompressed tar stream ``reader`` into the empty directory ``dest``."""
+    if TAR is None:
+        raise TarFailed("no tar")
+    argv = [
+        TAR,
+        "--extract",
+        "--file=-",
+        f"--directory={dest}",
+        "--numeric-owner",
+        "--same-owner",
+        "--same-permissions",
+        "--xattrs",
+        "--xattrs-include=*",
+        "--xattrs-exclude=trusted.overlay.*",
+        "--delay-directory-restore",
+        "--no-overwrite-dir",
+    ]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    broken = False
+    try:
+        while chunk := reader.read(CHUNK):
+            if not broken:
+                try:
+                    proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    broken = True  # keep reading: the caller's digest must see every byte
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    if proc.wait() != 0 or broken:
+        raise TarFailed(err.splitlines()[-1] if err else f"tar exited {proc.returncode}")
+    convert_whiteouts(dest)
+
+
+def convert_whiteouts(root: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if d.startswith(WHITEOUT_PREFIX)]:
+            if not name.startswith(WHITEOUT_PREFIX):
+                continue
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise TarFailed(f"whiteout {path} is not a regular file")
+            os.unlink(path)
+            if name == OPAQUE_WHITEOUT:
+                os.setxattr(dirpath, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+            elif not name.startswith(WHITEOUT_META_PREFIX):
+                target = os.path.join(dirpath, name[len(WHITEOUT_PREFIX) :])
+                if os.path.lexists(target):
+                    raise TarFailed(f"{target}: both a file and its whiteout in one layer")
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
