@@ -82,11 +82,19 @@ def build_image(work: Path, registry: Registry) -> str:
     return ref
 
 
+def settle() -> None:
+    """Start each timed run with no dirty data of the previous one in flight: on this VM's disk
+    the kernel throttles writers while the last run's ~250 MB are still being written back."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def wharf_round(root: Path, ref: str, push_to: Registry) -> tuple[float, float]:
     root.mkdir(parents=True)
     d = Daemon(root)
     d.start()
     try:
+        settle()
         pull = docker(d.host, "pull", ref)
         target = f"{push_to.host}/bench/multilayer:latest"
         docker(d.host, "tag", ref, target)
@@ -132,6 +140,7 @@ def main() -> int:
             if have_docker:
                 host = "unix:///var/run/docker.sock"
                 docker(host, "rmi", "-f", ref)
+                settle()
                 results["docker"]["pull"].append(docker(host, "pull", ref))
                 empty = Registry(work / f"empty-d{i}")
                 try:
