@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from wharf.distribution.client import (
     MANIFEST_TYPES,
-    Credentials,
     Registry,
     Unauthorized,
-    credentials_from_config,
     credentials_from_header,
-    docker_config_path,
 )
+from wharf.dockerconfig import Credentials, credentials_from_config, store_credentials
 from wharf.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
@@ -402,23 +400,5 @@ def login(server: str, username: str, password: str, save_to: str | None = None)
     except Unauthorized:
         raise Unauthorized("unauthorized: incorrect username or password") from None
     if save_to is not None:
-        import base64
-
-        path = save_to or docker_config_path()
-        try:
-            with open(path) as f:
-                cfg = json.load(f)
-        except (OSError, ValueError):
-            cfg = {}
-        cfg.setdefault("auths", {})[server] = {
-            "auth": base64.b64encode(f"{username}:{password}".encode()).decode()
-        }
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(cfg, f, indent="\t")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        store_credentials(server, username, password, save_to or None)
     return "Login Succeeded"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -24,10 +23,13 @@ from dataclasses import dataclass, field
 
 import urllib3
 
+from wharf.dockerconfig import (
+    DOCKER_HUB,
+    DOCKER_HUB_REGISTRY,
+    Credentials,
+)
 from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, WharfError
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 MANIFEST_TYPES = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -38,51 +40,6 @@ MANIFEST_TYPES = [
 
 class Unauthorized(WharfError):
     pass
-
-
-@dataclass
-class Credentials:
-    username: str = ""
-    password: str = ""
-    identity_token: str = ""
-    registry_token: str = ""
-
-    def basic(self) -> str | None:
-        if not self.username:
-            return None
-        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-
-
-def docker_config_path() -> str:
-    base = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return os.path.join(base, "config.json")
-
-
-def _auth_keys(host: str) -> list[str]:
-    if host in (DOCKER_HUB, DOCKER_HUB_REGISTRY, "index.docker.io"):
-        return ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
-    return [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/"]
-
-
-def credentials_from_config(host: str, path: str | None = None) -> Credentials | None:
-    try:
-        with open(path or docker_config_path()) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError):
-        return None
-    auths = cfg.get("auths") or {}
-    for key in _auth_keys(host):
-        entry = auths.get(key)
-        if not entry:
-            continue
-        if entry.get("identitytoken"):
-            return Credentials(identity_token=entry["identitytoken"])
-        if entry.get("auth"):
-            user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
-            return Credentials(user, pw)
-        if entry.get("username"):
-            return Credentials(entry["username"], entry.get("password", ""))
-    return None
 
 
 def credentials_from_header(header: str | None) -> Credentials | None:

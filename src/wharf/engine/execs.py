@@ -141,7 +141,7 @@ class ExecManager:
         with open(pfile, "w") as f:
             json.dump(proc, f)
         argv = [self.engine.cfg.runtime_path(c.runtime), "--root", self.engine.runtime_root, "exec"]
-        argv += ["--process", pfile]
+        argv += ["--process", pfile, "--pid-file", f"{tmp}/exec.pid"]
         tty = bool(proc["terminal"])
         listener = None
         if tty:
@@ -190,7 +190,9 @@ class ExecManager:
                 if not detach and conn is not None:
                     await self._pump_pipes(p, conn, attach_in, multiplexed)
             rc = await p.wait()
-            e.exit_code = rc
+            # no pid file: the runtime failed before the process ran (not found, not executable);
+            # Docker reports such an exec as exit code 126
+            e.exit_code = rc if rc == 0 or os.path.exists(f"{tmp}/exec.pid") else 126
             if tty and p.stderr is not None and rc != 0 and conn is not None:
                 err = await p.stderr.read()
                 if err and e.config.get("AttachStderr", True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from wharf.images.store import ImageStore
 from wharf.images.testimage import build_image, rootfs_tar
 
 IMAGE = "busybox:latest"
+WHARF = os.path.join(os.path.dirname(sys.executable), "wharf")
 
 
 def docker(
@@ -44,3 +46,31 @@ def wharfd(rootfs_template: str) -> Iterator[Daemon]:
         yield d
     finally:
         d.cleanup()
+
+
+class CLI:
+    """A client command line bound to a daemon: the real ``docker`` or our ``wharf``; the session
+    tests run once with each and expect the same behaviour."""
+
+    def __init__(self, d: Daemon, name: str) -> None:
+        self.d = d
+        self.name = name
+        self.argv0 = "docker" if name == "docker" else WHARF
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [self.argv0, *args], env=self.d.env(), capture_output=True, text=True, timeout=timeout, **kw
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.name} {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r
+
+    def raw(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[Any]:
+        return subprocess.run([self.argv0, *args], env=self.d.env(), capture_output=True, timeout=60, **kw)
+
+
+@pytest.fixture(params=["docker", "wharf"])
+def cli(request: pytest.FixtureRequest, wharfd: Daemon) -> CLI:
+    return CLI(wharfd, request.param)

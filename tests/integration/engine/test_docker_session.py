@@ -1,4 +1,5 @@
-"""The real docker CLI drives wharfd through a scripted session (the issue's list)."""
+"""The real docker CLI, and then our own wharf CLI, drive wharfd through a scripted session (the
+issue's list); each test runs once per CLI and expects the same output and exit codes."""
 
 from __future__ import annotations
 
@@ -6,31 +7,30 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import time
 
 import pytest
-from tests.daemon import Daemon
-from tests.integration.engine.conftest import IMAGE, docker
+from tests.integration.engine.conftest import CLI, IMAGE
 
 pytestmark = pytest.mark.root
 
 
-def test_run_rm_prints_output_and_passes_exit_code(wharfd: Daemon) -> None:
-    r = docker(wharfd, "run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+def test_run_rm_prints_output_and_passes_exit_code(cli: CLI) -> None:
+    r = cli("run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
-    assert docker(wharfd, "ps", "-aq").stdout == ""
+    assert cli("ps", "-aq").stdout == ""
 
 
-def test_missing_command_is_127(wharfd: Daemon) -> None:
-    r = docker(wharfd, "run", "--rm", IMAGE, "nosuchcmd", check=False)
+def test_missing_command_is_127(cli: CLI) -> None:
+    r = cli("run", "--rm", IMAGE, "nosuchcmd", check=False)
     assert r.returncode == 127, r.stderr
     assert "executable file not found" in r.stderr
 
 
-def test_detached_lifecycle(wharfd: Daemon) -> None:
-    cid = docker(
-        wharfd,
+def test_detached_lifecycle(cli: CLI) -> None:
+    cid = cli(
         "run",
         "-d",
         "--name",
@@ -42,46 +42,43 @@ def test_detached_lifecycle(wharfd: Daemon) -> None:
     ).stdout.strip()
     try:
         assert len(cid) == 64
-        ps = docker(wharfd, "ps", "--format", "{{.Names}} {{.Status}}").stdout
+        ps = cli("ps", "--format", "{{.Names}} {{.Status}}").stdout
         assert ps.startswith("web Up")
         time.sleep(0.5)
-        logs = docker(wharfd, "logs", "web").stdout.splitlines()
+        logs = cli("logs", "web").stdout.splitlines()
         assert logs[:2] == ["tick 0", "tick 1"]
-        assert docker(wharfd, "exec", "web", "cat", "/etc/hostname").stdout.strip() == cid[:12]
-        r = docker(wharfd, "exec", "web", "sh", "-c", "exit 7", check=False)
+        assert cli("exec", "web", "cat", "/etc/hostname").stdout.strip() == cid[:12]
+        r = cli("exec", "web", "sh", "-c", "exit 7", check=False)
         assert r.returncode == 7
-        top = docker(wharfd, "top", "web").stdout
+        top = cli("top", "web").stdout
         assert "sleep" in top or "sh -c" in top
-        stats = docker(
-            wharfd, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web"
-        ).stdout.split()
+        stats = cli("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "web").stdout.split()
         assert stats[0] == "web" and int(stats[1]) >= 1
-        inspect = json.loads(docker(wharfd, "inspect", "web").stdout)[0]
+        inspect = json.loads(cli("inspect", "web").stdout)[0]
         assert inspect["State"]["Running"] is True and inspect["Name"] == "/web"
         assert inspect["Config"]["Image"] == IMAGE
-        docker(wharfd, "pause", "web")
-        assert docker(wharfd, "inspect", "-f", "{{.State.Status}}", "web").stdout.strip() == "paused"
-        docker(wharfd, "unpause", "web")
+        cli("pause", "web")
+        assert cli("inspect", "-f", "{{.State.Status}}", "web").stdout.strip() == "paused"
+        cli("unpause", "web")
         t0 = time.time()
-        docker(wharfd, "stop", "-t", "1", "web")
+        cli("stop", "-t", "1", "web")
         assert time.time() - t0 < 5
         assert (
-            docker(wharfd, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web").stdout.split()
+            cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web").stdout.split()
             == ["exited", "137"]
-            or docker(wharfd, "inspect", "-f", "{{.State.ExitCode}}", "web").stdout.strip() == "143"
+            or cli("inspect", "-f", "{{.State.ExitCode}}", "web").stdout.strip() == "143"
         )
-        docker(wharfd, "start", "web")
-        assert docker(wharfd, "inspect", "-f", "{{.State.Running}}", "web").stdout.strip() == "true"
-        docker(wharfd, "restart", "-t", "0", "web")
-        assert docker(wharfd, "inspect", "-f", "{{.State.Running}}", "web").stdout.strip() == "true"
+        cli("start", "web")
+        assert cli("inspect", "-f", "{{.State.Running}}", "web").stdout.strip() == "true"
+        cli("restart", "-t", "0", "web")
+        assert cli("inspect", "-f", "{{.State.Running}}", "web").stdout.strip() == "true"
     finally:
-        docker(wharfd, "rm", "-f", "web", check=False)
-    assert "web" not in docker(wharfd, "ps", "-a", "--format", "{{.Names}}").stdout
+        cli("rm", "-f", "web", check=False)
+    assert "web" not in cli("ps", "-a", "--format", "{{.Names}}").stdout
 
 
-def test_logs_follow_ends_with_container(wharfd: Daemon) -> None:
-    docker(
-        wharfd,
+def test_logs_follow_ends_with_container(cli: CLI) -> None:
+    cli(
         "run",
         "-d",
         "--name",
@@ -92,27 +89,26 @@ def test_logs_follow_ends_with_container(wharfd: Daemon) -> None:
         "for i in 1 2 3; do echo $i; sleep 0.2; done",
     )
     try:
-        r = docker(wharfd, "logs", "-f", "counter", timeout=20)
+        r = cli("logs", "-f", "counter", timeout=20)
         assert r.stdout.split() == ["1", "2", "3"]
-        w = docker(wharfd, "wait", "counter")
+        w = cli("wait", "counter")
         assert w.stdout.strip() == "0"
     finally:
-        docker(wharfd, "rm", "-f", "counter", check=False)
+        cli("rm", "-f", "counter", check=False)
 
 
-def test_events_show_the_lifecycle(wharfd: Daemon) -> None:
+def test_events_show_the_lifecycle(cli: CLI) -> None:
     since = str(int(time.time()) - 1)
-    docker(wharfd, "run", "--rm", "--name", "evt", IMAGE, "true")
+    cli("run", "--rm", "--name", f"evt-{cli.name}", IMAGE, "true")
     until = str(int(time.time()) + 1)
-    out = docker(
-        wharfd,
+    out = cli(
         "events",
         "--since",
         since,
         "--until",
         until,
         "--filter",
-        "container=evt",
+        f"container=evt-{cli.name}",
         "--format",
         "{{.Action}}",
     ).stdout.split()
@@ -120,10 +116,14 @@ def test_events_show_the_lifecycle(wharfd: Daemon) -> None:
     assert "die" in out and out[-1] == "destroy"
 
 
-def test_run_it_under_a_pty(wharfd: Daemon) -> None:
+def test_run_it_under_a_pty(cli: CLI) -> None:
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvpe("docker", ["docker", "run", "-it", "--rm", IMAGE, "sh"], wharfd.env())
+        os.execve(
+            cli.argv0 if os.path.isabs(cli.argv0) else shutil.which(cli.argv0) or cli.argv0,
+            [cli.argv0, "run", "-it", "--rm", IMAGE, "sh"],
+            cli.d.env(),
+        )
     try:
         out = _expect(fd, b"# ", 20)
         os.write(fd, b"echo $((6*7)); tty\r")
@@ -157,36 +157,34 @@ def _expect(fd: int, what: bytes, timeout: float) -> bytes:
     return buf
 
 
-def test_attach_sees_output_and_stdin_reaches_container(wharfd: Daemon) -> None:
-    cid = docker(
-        wharfd, "run", "-d", "-i", "--name", "cat", IMAGE, "sh", "-c", "read x; echo got $x"
-    ).stdout.strip()
+def test_attach_sees_output_and_stdin_reaches_container(cli: CLI) -> None:
+    cid = cli("run", "-d", "-i", "--name", "cat", IMAGE, "sh", "-c", "read x; echo got $x").stdout.strip()
     try:
         r = subprocess.run(
-            ["docker", "attach", "cat"],
+            [cli.argv0, "attach", "cat"],
             input="hello\n",
-            env=wharfd.env(),
+            env=cli.d.env(),
             capture_output=True,
             text=True,
             timeout=30,
         )
         assert r.stdout.strip() == "got hello"
-        assert docker(wharfd, "wait", cid).stdout.strip() == "0"
+        assert cli("wait", cid).stdout.strip() == "0"
     finally:
-        docker(wharfd, "rm", "-f", "cat", check=False)
+        cli("rm", "-f", "cat", check=False)
 
 
-def test_name_conflict_and_bad_requests(wharfd: Daemon) -> None:
-    docker(wharfd, "create", "--name", "dup", IMAGE, "true")
+def test_name_conflict_and_bad_requests(cli: CLI) -> None:
+    cli("create", "--name", "dup", IMAGE, "true")
     try:
-        r = docker(wharfd, "run", "-d", "--name", "dup", IMAGE, "true", check=False)
+        r = cli("run", "-d", "--name", "dup", IMAGE, "true", check=False)
         assert r.returncode == 125
         assert 'The container name "/dup" is already in use' in r.stderr
-        r = docker(wharfd, "run", "--rm", "nosuchimage:1", "true", check=False)
+        r = cli("run", "--rm", "nosuchimage:1", "true", check=False)
         assert r.returncode == 125
-        r = docker(wharfd, "rm", "nosuch", check=False)
+        r = cli("rm", "nosuch", check=False)
         assert r.returncode == 1 and "No such container: nosuch" in r.stderr
-        r = docker(wharfd, "run", "--rm", "--name", "bad name", IMAGE, "true", check=False)
+        r = cli("run", "--rm", "--name", "bad name", IMAGE, "true", check=False)
         assert r.returncode == 125 and "Invalid container name" in r.stderr
     finally:
-        docker(wharfd, "rm", "-f", "dup", check=False)
+        cli("rm", "-f", "dup", check=False)

@@ -1,4 +1,4 @@
-"""docker push/pull/login/save/load/import through wharfd against a real registry on 127.0.0.1."""
+"""push/pull/login/save/load/import through wharfd (docker CLI and wharf CLI), real registry."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.daemon import Daemon
-from tests.integration.engine.conftest import IMAGE, docker
+from tests.integration.engine.conftest import CLI, IMAGE
 from tests.registry import Registry
 
 pytestmark = pytest.mark.root
@@ -23,56 +22,56 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         r.close()
 
 
-def test_push_rmi_pull_run(wharfd: Daemon, registry: Registry) -> None:
+def test_push_rmi_pull_run(cli: CLI, registry: Registry) -> None:
     name = f"{registry.host}/test/busybox:1"
-    docker(wharfd, "tag", IMAGE, name)
-    out = docker(wharfd, "push", name).stdout
+    cli("tag", IMAGE, name)
+    out = cli("push", name).stdout
     assert "1: digest: sha256:" in out
     digest = out.split("digest: ")[1].split()[0]
-    docker(wharfd, "rmi", name)
-    pulled = docker(wharfd, "pull", name).stdout
+    cli("rmi", name)
+    pulled = cli("pull", name).stdout
     assert f"Digest: {digest}" in pulled and "Already exists" in pulled  # the layer was still local
-    r = docker(wharfd, "run", "--rm", name, "echo", "from the registry")
+    r = cli("run", "--rm", name, "echo", "from the registry")
     assert r.stdout == "from the registry\n"
-    missing = docker(wharfd, "pull", f"{registry.host}/test/busybox:nope", check=False)
+    missing = cli("pull", f"{registry.host}/test/busybox:nope", check=False)
     assert missing.returncode == 1 and "manifest unknown" in missing.stderr
-    docker(wharfd, "rmi", name)
+    cli("rmi", name)
 
 
-def test_login_then_push_to_a_registry_with_auth(wharfd: Daemon, tmp_path: Path) -> None:
+def test_login_then_push_to_a_registry_with_auth(cli: CLI, tmp_path: Path) -> None:
     reg = Registry(tmp_path / "authreg", users={"bob": "pa55"})
     try:
         name = f"{reg.host}/private/busybox:1"
-        docker(wharfd, "tag", IMAGE, name)
-        denied = docker(wharfd, "push", name, check=False)
+        cli("tag", IMAGE, name)
+        denied = cli("push", name, check=False)
         assert denied.returncode == 1 and "no basic auth credentials" in denied.stderr
-        bad = subprocess.run(["docker", "login", "-u", "bob", "--password-stdin", reg.host], input="wrong",
-                             env=wharfd.env(), capture_output=True, text=True, timeout=30)  # fmt: skip
+        bad = subprocess.run([cli.argv0, "login", "-u", "bob", "--password-stdin", reg.host], input="wrong",
+                             env=cli.d.env(), capture_output=True, text=True, timeout=30)  # fmt: skip
         assert bad.returncode == 1
-        ok = subprocess.run(["docker", "login", "-u", "bob", "--password-stdin", reg.host], input="pa55",
-                            env=wharfd.env(), capture_output=True, text=True, timeout=30)  # fmt: skip
+        ok = subprocess.run([cli.argv0, "login", "-u", "bob", "--password-stdin", reg.host], input="pa55",
+                            env=cli.d.env(), capture_output=True, text=True, timeout=30)  # fmt: skip
         assert ok.returncode == 0 and "Login Succeeded" in ok.stdout
-        assert "digest: sha256:" in docker(wharfd, "push", name).stdout
-        docker(wharfd, "logout", reg.host)
-        docker(wharfd, "rmi", name)
+        assert "digest: sha256:" in cli("push", name).stdout
+        cli("logout", reg.host)
+        cli("rmi", name)
     finally:
         reg.close()
 
 
-def test_save_load_import(wharfd: Daemon, tmp_path: Path) -> None:
+def test_save_load_import(cli: CLI, tmp_path: Path) -> None:
     tar = tmp_path / "bb.tar"
-    docker(wharfd, "save", "-o", str(tar), IMAGE)
-    docker(wharfd, "tag", IMAGE, "copy:1")
-    docker(wharfd, "rmi", "copy:1")
-    out = docker(wharfd, "load", "-i", str(tar)).stdout
+    cli("save", "-o", str(tar), IMAGE)
+    cli("tag", IMAGE, "copy:1")
+    cli("rmi", "copy:1")
+    out = cli("load", "-i", str(tar)).stdout
     assert "Loaded image: busybox:latest" in out
     rootfs = subprocess.run(
         ["tar", "-c", "-C", str(tmp_path), "bb.tar"], capture_output=True, check=True
     ).stdout
-    r = subprocess.run(["docker", "import", "-m", "hello", "-c", "CMD [\"/bin/true\"]", "-", "imported:1"],
-                       input=rootfs, env=wharfd.env(), capture_output=True, timeout=60)  # fmt: skip
+    r = subprocess.run([cli.argv0, "import", "-m", "hello", "-c", "CMD [\"/bin/true\"]", "-", "imported:1"],
+                       input=rootfs, env=cli.d.env(), capture_output=True, timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert docker(
-        wharfd, "image", "inspect", "-f", "{{.Comment}} {{.Config.Cmd}}", "imported:1"
-    ).stdout.strip() == ("hello [/bin/true]")
-    docker(wharfd, "rmi", "imported:1")
+    assert cli("image", "inspect", "-f", "{{.Comment}} {{.Config.Cmd}}", "imported:1").stdout.strip() == (
+        "hello [/bin/true]"
+    )
+    cli("rmi", "imported:1")

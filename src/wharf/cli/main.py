@@ -1,0 +1,238 @@
+"""``wharf``: Docker's command line, speaking the Engine API to wharfd.
+
+Startup cost matters (every ``wharf ps`` pays it), so this module imports only argparse and the
+stdlib client; each command group lives in its own module, imported when its command runs.
+Exit codes are Docker's: 125 when wharf itself fails (bad flags, daemon errors on run/create),
+126/127 when the container command cannot be invoked / found, else the container's own status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from wharf.client import APIError, Client, DaemonUnreachable
+
+VERSION = "0.1.0"
+API_VERSION = "1.47"
+
+
+class UsageError(Exception):
+    """A command line the command cannot take: Docker prints it and exits 125."""
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with Docker's reaction to a bad command line: message, a hint, exit 125."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
+        sys.stderr.write(f"wharf: {message}\nSee '{self.prog} --help'.\n")
+        raise Exit(125)
+
+
+# command name -> (module, function name, one-line help); modules are imported on use
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("containers", "cmd_run", "Create and run a new container from an image"),
+    "create": ("containers", "cmd_create", "Create a new container"),
+    "start": ("containers", "cmd_start", "Start one or more stopped containers"),
+    "stop": ("containers", "cmd_stop", "Stop one or more running containers"),
+    "restart": ("containers", "cmd_restart", "Restart one or more containers"),
+    "kill": ("containers", "cmd_kill", "Kill one or more running containers"),
+    "rm": ("containers", "cmd_rm", "Remove one or more containers"),
+    "ps": ("containers", "cmd_ps", "List containers"),
+    "logs": ("containers", "cmd_logs", "Fetch the logs of a container"),
+    "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
+    "attach": ("containers", "cmd_attach", "Attach to a running container"),
+    "inspect": ("containers", "cmd_inspect", "Return low-level information on wharf objects"),
+    "top": ("containers", "cmd_top", "Display the running processes of a container"),
+    "stats": ("containers", "cmd_stats", "Display a live stream of container resource usage"),
+    "wait": ("containers", "cmd_wait", "Block until containers stop, then print their exit codes"),
+    "rename": ("containers", "cmd_rename", "Rename a container"),
+    "pause": ("containers", "cmd_pause", "Pause all processes within one or more containers"),
+    "unpause": ("containers", "cmd_unpause", "Unpause all processes within one or more containers"),
+    "update": ("containers", "cmd_update", "Update configuration of one or more containers"),
+    "port": ("containers", "cmd_port", "List port mappings of a container"),
+    "diff": ("containers", "cmd_diff", "Inspect changes to files on a container's filesystem"),
+    "export": ("containers", "cmd_export", "Export a container's filesystem as a tar archive"),
+    "images": ("images", "cmd_images", "List images"),
+    "pull": ("images", "cmd_pull", "Download an image from a registry"),
+    "push": ("images", "cmd_push", "Upload an image to a registry"),
+    "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "rmi": ("images", "cmd_rmi", "Remove one or more images"),
+    "save": ("images", "cmd_save", "Save one or more images to a tar archive"),
+    "load": ("images", "cmd_load", "Load an image from a tar archive or STDIN"),
+    "import": ("images", "cmd_import", "Import the contents from a tarball to create an image"),
+    "history": ("images", "cmd_history", "Show the history of an image"),
+    "login": ("images", "cmd_login", "Log in to a registry"),
+    "logout": ("images", "cmd_logout", "Log out from a registry"),
+    "info": ("system", "cmd_info", "Display system-wide information"),
+    "version": ("system", "cmd_version", "Show the wharf version information"),
+    "events": ("system", "cmd_events", "Get real time events from the server"),
+}
+
+# management commands: `wharf container ls` == `wharf ps`, and so on
+GROUPS: dict[str, dict[str, str]] = {
+    "container": {
+        "ls": "ps", "list": "ps", "run": "run", "create": "create", "start": "start", "stop": "stop",
+        "restart": "restart", "kill": "kill", "rm": "rm", "remove": "rm", "logs": "logs", "exec": "exec",
+        "attach": "attach", "inspect": "inspect", "top": "top", "stats": "stats", "wait": "wait",
+        "rename": "rename", "pause": "pause", "unpause": "unpause", "update": "update", "port": "port",
+        "diff": "diff", "export": "export", "prune": "container-prune",
+    },
+    "image": {
+        "ls": "images", "list": "images", "pull": "pull", "push": "push", "tag": "tag", "rm": "rmi",
+        "remove": "rmi", "save": "save", "load": "load", "import": "import", "history": "history",
+        "inspect": "image-inspect", "prune": "image-prune",
+    },
+    "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events"},
+}  # fmt: skip
+
+HIDDEN: dict[str, tuple[str, str]] = {
+    "container-prune": ("containers", "cmd_container_prune"),
+    "image-prune": ("images", "cmd_image_prune"),
+    "image-inspect": ("images", "cmd_image_inspect"),
+    "system-df": ("system", "cmd_df"),
+    "system-prune": ("system", "cmd_system_prune"),
+}
+
+
+def usage() -> str:
+    lines = [
+        "Usage:  wharf [OPTIONS] COMMAND",
+        "",
+        "A Docker-compatible container engine",
+        "",
+        "Options:",
+        "  -H, --host string   Daemon socket to connect to (default $WHARF_HOST, $DOCKER_HOST,",
+        "                      unix:///run/wharf/wharf.sock)",
+        "  -v, --version       Print version information and quit",
+        "",
+        "Management Commands:",
+        "  container   Manage containers",
+        "  image       Manage images",
+        "  system      Manage wharf",
+        "",
+        "Commands:",
+    ]
+    for name, (_, _, text) in COMMANDS.items():
+        lines.append(f"  {name:<10}{text}")
+    lines.append("\nRun 'wharf COMMAND --help' for more information on a command.")
+    return "\n".join(lines) + "\n"
+
+
+def resolve(argv: list[str]) -> tuple[str, str, str, list[str]]:
+    """-> (module, function, program name for messages, remaining args)."""
+    name, rest = argv[0], argv[1:]
+    if name in GROUPS:
+        if not rest or rest[0] in ("-h", "--help"):
+            subs = ", ".join(sorted(GROUPS[name]))
+            raise UsageError(f"Usage:  wharf {name} COMMAND\n\nCommands: {subs}")
+        sub = rest[0]
+        target = GROUPS[name].get(sub)
+        if target is None:
+            raise UsageError(f"unknown command: wharf {name} {sub}\nSee 'wharf {name} --help'")
+        prog = f"wharf {name} {sub}"
+        if target in HIDDEN:
+            mod, fn = HIDDEN[target]
+        else:
+            mod, fn, _ = COMMANDS[target]
+        return mod, fn, prog, rest[1:]
+    if name not in COMMANDS:
+        raise UsageError(f"unknown command: wharf {name}\nSee 'wharf --help'")
+    mod, fn, _ = COMMANDS[name]
+    return mod, fn, f"wharf {name}", rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    host: str | None = None
+    while args and args[0].startswith("-"):
+        opt = args.pop(0)
+        if opt in ("-H", "--host") and args:
+            host = args.pop(0)
+        elif opt.startswith("--host="):
+            host = opt.split("=", 1)[1]
+        elif opt in ("-v", "--version"):
+            print(f"wharf version {VERSION}")
+            return 0
+        elif opt in ("-h", "--help"):
+            sys.stdout.write(usage())
+            return 0
+        elif opt in ("-D", "--debug"):
+            continue
+        else:
+            sys.stderr.write(f"unknown flag: {opt}\nSee 'wharf --help'.\n")
+            return 125
+    if not args:
+        sys.stdout.write(usage())
+        return 0
+    try:
+        mod_name, fn_name, prog, rest = resolve(args)
+    except UsageError as exc:
+        sys.stderr.write(f"wharf: {exc}.\n")
+        return 125
+    module = __import__(f"wharf.cli.{mod_name}", fromlist=[fn_name])
+    fn: Callable[[Client, str, list[str]], int] = getattr(module, fn_name)
+    client = Client(host)
+    try:
+        return fn(client, prog, rest)
+    except Exit as exc:
+        return exc.code
+    except UsageError as exc:
+        sys.stderr.write(f"wharf: {exc}\nSee '{prog} --help'.\n")
+        return 125
+    except DaemonUnreachable as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 125 if fn_name in ("cmd_run", "cmd_create") else 1
+    except APIError as exc:
+        sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+        return 125 if fn_name in ("cmd_run", "cmd_create") else 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def parser(prog: str, usage_line: str, description: str = "") -> Parser:
+    # -h is a flag of its own in some commands (run -h HOSTNAME): help is --help, as in Docker
+    p = Parser(prog=prog, usage=usage_line, description=description, allow_abbrev=False, add_help=False)
+    p.add_argument("--help", action="help", help="Print usage")
+    return p
+
+
+def entry() -> None:  # console script
+    sys.exit(main())
+
+
+def die(message: str, code: int = 1) -> NoReturn:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    raise Exit(code)
+
+
+def each(items: list[str], action: Callable[[str], Any], echo: bool = True) -> int:
+    """Docker's pattern for multi-target commands: act on each, print the name on success, the
+    daemon's error for failures, exit 1 if any failed."""
+    failed = False
+    for item in items:
+        try:
+            action(item)
+        except APIError as exc:
+            failed = True
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            continue
+        if echo:
+            print(item, flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    entry()
