@@ -30,6 +30,8 @@ def status_of(exc: BaseException) -> int:
 
     if isinstance(exc, NotModified):
         return 304
+    if isinstance(exc, _TooLarge):
+        return 413
     if isinstance(exc, errors.NotFound):
         return 404
     if isinstance(exc, errors.AlreadyExists | errors.Conflict):
@@ -106,7 +108,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
 
 async def json_body(request: web.Request, required: bool = False) -> dict[str, Any]:
     """The request's JSON object; Docker's 400 for bad JSON (an empty body is {} unless required)."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _TooLarge() from None
     if not raw.strip():
         if required:
             raise errors.InvalidArgument("invalid JSON: request body is empty")
@@ -122,6 +127,13 @@ async def json_body(request: web.Request, required: bool = False) -> dict[str, A
             f"invalid JSON: json: cannot unmarshal {_json_kind(body)} into Go value of type object"
         )
     return body
+
+
+class _TooLarge(errors.InvalidArgument):
+    """A JSON body over the limit: 413 with Docker's {"message"} shape (the daemon keeps serving)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"request body too large: the limit for a JSON body is {MAX_BODY >> 20} MiB")
 
 
 def _json_kind(v: Any) -> str:

@@ -48,6 +48,7 @@ from wharf.errors import (
     Conflict,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     WharfError,
 )
 
@@ -226,6 +227,7 @@ class Engine:
         if not image_ref:
             raise InvalidArgument("config cannot be empty in order to create a container")
         validate_host_config(host_config)
+        validate_create(config, host_config)
         record = await self._blocking(self.images.resolve, image_ref)
         image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
         argv = specgen.command(config, image_config)
@@ -756,6 +758,58 @@ def validate_host_config(hc: dict[str, Any]) -> None:
         raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
     if hc.get("AutoRemove") and name != "no":
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+
+
+MIN_MEMORY = 6 * 1024 * 1024
+KNOWN_NETWORK_MODES = ("default", "bridge", "none", "host")
+
+
+def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
+    """What dockerd refuses at create (400 unless said otherwise), checked before anything is
+    made, so a bad request leaves nothing behind."""
+    memory = int(hc.get("Memory") or 0)
+    if memory and memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = int(hc.get("MemorySwap") or 0)
+    if memory and swap > 0 and swap < memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    nano = int(hc.get("NanoCpus") or 0)
+    ncpu = os.cpu_count() or 1
+    if nano and (hc.get("CpuPeriod") or hc.get("CpuQuota")):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano < 0 or nano > ncpu * 10**9:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )
+    if int(hc.get("PidsLimit") or 0) < -1:
+        raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")
+    specgen = _specgen()
+    for key in ("CapAdd", "CapDrop"):
+        try:
+            specgen.capabilities({key: hc.get(key)})
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"invalid {key}: {exc}") from None
+    specgen.security_options(hc)
+    if config.get("StopSignal"):
+        from wharf.runtime.container import parse_signal
+
+        try:
+            parse_signal(str(config["StopSignal"]))
+        except InvalidArgument:
+            raise InvalidArgument(f"Invalid signal: {config['StopSignal']}") from None
+    hc_check = config.get("Healthcheck") or {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = int(hc_check.get(key) or 0)
+        if value and value < 1_000_000:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    if int(hc_check.get("Retries") or 0) < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    mode = str(hc.get("NetworkMode") or "default")
+    if mode.startswith("container:"):
+        if config.get("Hostname"):
+            raise InvalidArgument("conflicting options: hostname and the network mode")
+    elif mode not in KNOWN_NETWORK_MODES:
+        raise NotFound(f"network {mode} not found")
 
 
 def _merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ and one namespace per isolation mode. ``--privileged`` undoes most of that.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -441,8 +442,13 @@ def _security(hc: dict[str, Any]) -> tuple[bool, str | None]:
         elif key in ("apparmor", "label"):
             continue  # no such LSM on the host: accepted and ignored as Docker does there
         else:
-            raise InvalidArgument(f"invalid --security-opt 2: {opt!r}")
+            raise InvalidArgument(f"invalid --security-opt 2: {json.dumps(opt)}")
     return nnp, seccomp
+
+
+def security_options(hc: dict[str, Any]) -> None:
+    """Refuse a SecurityOpt that dockerd would refuse at create."""
+    _security(hc)
 
 
 def _namespaces(hc: dict[str, Any], netns: str | None, join: dict[str, str] | None) -> list[dict[str, Any]]:
