@@ -22,7 +22,7 @@ def cmd_version(client: Client, prog: str, args: list[str]) -> int:
     o = p.parse_args(args)
     client_info = {
         "Version": VERSION,
-        "ApiVersion": API_VERSION,
+        "APIVersion": API_VERSION,
         "GoVersion": f"python{platform.python_version()}",
         "Os": "linux",
         "Arch": _arch(),
@@ -34,6 +34,9 @@ def cmd_version(client: Client, prog: str, args: list[str]) -> int:
     except (DaemonUnreachable, APIError) as exc:
         error = str(exc)
     if o.format:
+        # the docker CLI's template fields are Go names: .Server.APIVersion, not the JSON ApiVersion
+        if server is not None:
+            server = dict(server, APIVersion=server.get("ApiVersion"))
         print(fmt.render(o.format, {"Client": client_info, "Server": server}))
         return 1 if error else 0
     print("Client:")

@@ -134,7 +134,7 @@ def test_system_commands(wharf: CLI) -> None:
     info = wharf("info").stdout
     assert "Containers: 1" in info and "Cgroup Driver: cgroupfs" in info
     assert wharf("info", "-f", "{{.Containers}}").stdout.strip() == "1"
-    version = wharf("version", "-f", "{{.Server.Version}} {{.Client.ApiVersion}}").stdout.split()
+    version = wharf("version", "-f", "{{.Server.Version}} {{.Client.APIVersion}}").stdout.split()
     assert version[1] == "1.47" and version[0]
     df = wharf("system", "df").stdout.splitlines()
     assert df[0].split()[:2] == ["TYPE", "TOTAL"] and df[1].split()[:3] == ["Images", "1", "1"]

@@ -1,0 +1,93 @@
+"""wharfd on ``-H tcp://127.0.0.1:PORT`` with TLS and client verification, as ``dockerd
+--tlsverify`` does: the docker CLI and the wharf CLI with the client certificate get through;
+without one, or over plain http, they are refused."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.daemon import Daemon, new_root
+from tests.integration.engine.conftest import WHARF
+
+pytestmark = pytest.mark.root
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (docker's file names)."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=wharf test CA", cwd=d)  # fmt: skip
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for who in ("server", "client"):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}-key.pem", "-out", f"{who}.csr",
+                 "-subj", f"/CN={who}", cwd=d)  # fmt: skip
+        _openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                 "-CAcreateserial", "-out", f"{who}.pem", "-days", "2", "-extfile", f"{who}.ext",
+                 cwd=d)  # fmt: skip
+    client = d / "client"
+    client.mkdir()
+    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"), ("client-key.pem", "key.pem")):
+        (client / dst).write_bytes((d / src).read_bytes())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tls_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Path]]:
+    pki = tmp_path_factory.mktemp("pki")
+    make_pki(pki)
+    port = _free_port()
+    d = Daemon(new_root())
+    try:
+        d.start("-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(pki / "ca.pem"),
+                "--tlscert", str(pki / "server.pem"), "--tlskey", str(pki / "server-key.pem"))  # fmt: skip
+        yield d, f"tcp://127.0.0.1:{port}", pki
+    finally:
+        d.cleanup()
+
+
+def _env(host: str, certs: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "WHARF_"))}
+    env["DOCKER_HOST"] = host
+    env["DOCKER_CONFIG"] = str(certs or "/nonexistent")
+    if certs is not None:
+        env["DOCKER_TLS_VERIFY"] = "1"
+        env["DOCKER_CERT_PATH"] = str(certs)
+    return env
+
+
+@pytest.mark.parametrize("cli", ["docker", WHARF], ids=["docker", "wharf"])
+def test_verified_client_gets_through(tls_daemon: tuple[Daemon, str, Path], cli: str) -> None:
+    _, host, pki = tls_daemon
+    env = _env(host, pki / "client")
+    r = subprocess.run([cli, "version", "--format", "{{.Server.APIVersion}}"], env=env,
+                       capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.47"
+    r = subprocess.run([cli, "ps", "-a", "-q"], env=env, capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_client_without_certificate_is_refused(tls_daemon: tuple[Daemon, str, Path], tmp_path: Path) -> None:
+    daemon, host, pki = tls_daemon
+    ca_only = tmp_path / "ca-only"
+    ca_only.mkdir()
+    (ca_only / "ca.pem").write_bytes((pki / "ca.pem").read_bytes())
+    r = subprocess.run(["docker", "ps"], env=_env(host, ca_only), capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    r = subprocess.run(["docker", "ps"], env=_env(host, None), capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0  # plain http to a TLS port
+    assert daemon.request("GET", "/_ping")[0] == 200  # and the daemon still serves its unix socket
