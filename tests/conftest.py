@@ -4,6 +4,7 @@ and a leak check that fails the run if a test left a mount or cgroup of wharf's 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,5 +50,15 @@ def leak_check() -> Iterator[None]:
     """After the whole session: no mount under the test tmp dir, no test cgroup left."""
     yield
     tmp = tempfile.gettempdir()
-    leaked = [m for m in _mounts_under(tmp) if "pytest-of" in m] + _cgroup_dirs()
-    assert not leaked, f"tests leaked mounts or cgroups: {leaked}"
+    leaked = [m for m in _mounts_under(tmp) if "pytest-of" in m] + _cgroup_dirs() + _net_leaks()
+    assert not leaked, f"tests leaked mounts, cgroups, links or nftables tables: {leaked}"
+
+
+def _net_leaks() -> list[str]:
+    """Links of this session's test daemons (their bridges "wtb<pid>x<n>") and wharf's veths
+    ("wv*"), and the test daemons' nftables tables."""
+    tag = f"{os.getpid() % 10000}x"
+    links = [x for x in os.listdir("/sys/class/net") if x.startswith((f"wtb{tag}", "wv"))]
+    r = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    tables = [line for line in r.stdout.splitlines() if f"wharf_test_{tag}" in line]
+    return links + tables

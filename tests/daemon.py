@@ -18,6 +18,10 @@ from typing import Any
 from tests.conftest import REPO, TEST_CGROUP_PARENT
 
 WHARFD = str(REPO / ".venv" / "bin" / "wharfd")
+# every test daemon gets a bridge, subnets and an nftables table of its own
+TEST_LINK_PREFIX = "wtb"
+TEST_TABLE_PREFIX = "wharf_test_"
+_serial = iter(range(1, 10**6))
 RUNTIME = str(REPO / ".venv" / "bin" / "wharf-runtime")
 
 
@@ -41,7 +45,13 @@ class Daemon:
         self.sock = str(root / "wharf.sock")
         self.log = str(root / "wharfd.log")
         self.cgroup_parent = f"/{TEST_CGROUP_PARENT}/{name}"
-        self.proc: subprocess.Popen[bytes] | None = None
+        n = next(_serial)
+        tag = f"{os.getpid() % 10000}x{n}"
+        self.bridge = f"{TEST_LINK_PREFIX}{tag}"[:15]
+        self.table = f"{TEST_TABLE_PREFIX}{tag}"
+        self.net_octet = (
+            100 + (os.getpid() + n * 7) % 100
+        )  # 10.<octet>.0.0/16 for this daemon        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:
@@ -54,10 +64,19 @@ class Daemon:
         env["DOCKER_CONFIG"] = str(self.root / "docker-config")
         return env
 
+    def config(self) -> dict[str, Any]:
+        return {
+            "cgroup-parent": self.cgroup_parent,
+            "bridge": self.bridge,
+            "bip": f"10.{self.net_octet}.0.1/24",
+            "firewall-table": self.table,
+            "default-address-pools": [{"base": f"10.{self.net_octet}.0.0/16", "size": 24}],
+        }
+
     def start(self, *extra: str) -> None:
         cfg = self.root / "daemon.json"
         if not cfg.exists():
-            cfg.write_text(json.dumps({"cgroup-parent": self.cgroup_parent}))
+            cfg.write_text(json.dumps(self.config()))
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [
@@ -144,7 +163,27 @@ class Daemon:
                     os.rmdir(f"/sys/fs/cgroup/{hier}/" + "/".join(parts[:i]))
                 except OSError:
                     pass  # absent, or still in use by another test's daemon
+        self._cleanup_network()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _cleanup_network(self) -> None:
+        """The daemon's bridges (default and user networks) and its nftables table."""
+        bridges = {self.bridge}
+        db = Path(self.data_root) / "network" / "networks.db"
+        if db.exists():
+            import sqlite3
+
+            conn = sqlite3.connect(db)
+            try:
+                bridges |= {b for (b,) in conn.execute("SELECT bridge FROM networks")}
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
+        for b in bridges:
+            if os.path.exists(f"/sys/class/net/{b}"):
+                subprocess.run(["ip", "link", "del", b], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
 
 
 def new_root() -> Path:

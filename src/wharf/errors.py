@@ -7,6 +7,7 @@ The tree::
     ├── AlreadyExists       a thing with that name exists         (HTTP 409)
     ├── Conflict            the thing is in a state that forbids it (HTTP 409)
     ├── InvalidArgument     the caller's input is wrong            (HTTP 400)
+    ├── Forbidden           allowed in general, not on this thing  (HTTP 403)
     ├── FailedPrecondition  the system is not in a state to do it  (HTTP 412/500)
     ├── Unavailable         a dependency cannot be reached now     (HTTP 503)
     └── Unsupported         wharf does not do this (yet)           (HTTP 501)
@@ -35,6 +36,10 @@ class Conflict(WharfError):
 
 
 class InvalidArgument(WharfError):
+    pass
+
+
+class Forbidden(WharfError):
     pass
 
 

@@ -38,6 +38,8 @@ def status_of(exc: BaseException) -> int:
         return 409
     if isinstance(exc, errors.InvalidArgument):
         return 400
+    if isinstance(exc, errors.Forbidden):
+        return 403
     if type(exc).__name__ == "Unauthorized":
         return 401
     if isinstance(exc, errors.Unavailable):
@@ -215,6 +217,9 @@ def make_app(engine: Any) -> web.Application:
     router = Router()
     routes_system.register(router)
     routes_containers.register(router)
+    from wharf.api import routes_networks
+
+    routes_networks.register(router)
     import importlib
 
     try:

@@ -89,6 +89,7 @@ async def serve(cfg: DaemonConfig) -> None:
 
     engine = Engine(cfg)
     await engine.restore()
+    await engine.net.init()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel({"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper()))
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug is one line per netlink message
     os.makedirs(cfg.data_root, 0o711, exist_ok=True)
     os.makedirs(cfg.exec_root, 0o711, exist_ok=True)
     lock = open(f"{cfg.data_root}/wharfd.lock", "w")

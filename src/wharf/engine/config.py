@@ -35,6 +35,9 @@ _KEYS = {
     "log-opts": dict,
     "live-restore": bool,
     "bip": str,
+    "bridge": str,
+    "mtu": int,
+    "firewall-table": str,
     "default-address-pools": list,
     "tls": bool,
     "tlsverify": bool,
@@ -66,6 +69,11 @@ class DaemonConfig:
     cgroup_parent: str = "/wharf"
     log_opts: dict[str, str] = field(default_factory=dict)
     tls: dict[str, Any] = field(default_factory=dict)
+    bridge: str = "wharf0"
+    bip: str = ""
+    mtu: int = 1500
+    firewall_table: str = "wharf"
+    address_pools: list[dict[str, Any]] = field(default_factory=list)
     shim: str = field(default_factory=lambda: _beside_python("wharf-shim"))
 
     def runtime_path(self, name: str | None = None) -> str:
@@ -126,5 +134,12 @@ def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Da
         raise InvalidArgument(f"unable to parse logging level: {cfg.log_level}")
     cfg.cgroup_parent = raw.get("cgroup-parent", cfg.cgroup_parent)
     cfg.log_opts = raw.get("log-opts", {})
+    cfg.bridge = raw.get("bridge", cfg.bridge)
+    if not 0 < len(cfg.bridge) <= 15:
+        raise InvalidArgument(f"invalid bridge name: {cfg.bridge!r}")
+    cfg.bip = raw.get("bip", "")
+    cfg.mtu = int(raw.get("mtu", cfg.mtu))
+    cfg.firewall_table = raw.get("firewall-table", cfg.firewall_table)
+    cfg.address_pools = raw.get("default-address-pools", [])
     cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
     return cfg

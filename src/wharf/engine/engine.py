@@ -48,7 +48,6 @@ from wharf.errors import (
     Conflict,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     WharfError,
 )
 
@@ -103,6 +102,17 @@ class Engine:
 
         self.health = HealthMonitor(self)
         self.execs = ExecManager(self)
+        from wharf.network.manager import NetworkManager
+
+        self.net = NetworkManager(
+            self.data_root,
+            bridge=cfg.bridge,
+            bip=cfg.bip,
+            pools=cfg.address_pools,
+            table=cfg.firewall_table,
+            mtu=cfg.mtu,
+        )
+        self.net.containers = self.containers.all
 
     # --- plumbing
 
@@ -228,6 +238,7 @@ class Engine:
             raise InvalidArgument("config cannot be empty in order to create a container")
         validate_host_config(host_config)
         validate_create(config, host_config)
+        endpoints = self.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
         record = await self._blocking(self.images.resolve, image_ref)
         image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
         argv = specgen.command(config, image_config)
@@ -265,6 +276,7 @@ class Engine:
                 args=argv[1:],
                 snapshot_key=cid,
                 runtime=host_config.get("Runtime") or self.cfg.default_runtime,
+                networking={"Networks": endpoints, "Ports": {}},
             )
             self.containers.add(c)
         except BaseException:
@@ -291,6 +303,30 @@ class Engine:
             hosts += f"{ip}\t{host}\n"
         _write(f"{d}/hosts", hosts)
         _write(f"{d}/resolv.conf", resolv_conf(host_config))
+
+    def _write_net_files(self, c: Container) -> None:
+        """/etc/hosts with the container's own addresses and /etc/resolv.conf (the embedded DNS
+        server on user-defined networks), rewritten before each start as Docker does."""
+        d = self.container_dir(c.id)
+        hostname = c.config.get("Hostname") or c.id[:12]
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode == "host":
+            hostname = os.uname().nodename
+        hosts = (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+            "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        )
+        for extra in c.host_config.get("ExtraHosts") or []:
+            host, _, ip = extra.partition(":")
+            if ip == "host-gateway":
+                ip = self.net.default().gateway
+            hosts += f"{ip}\t{host}\n"
+        names = hostname + (f".{c.config['Domainname']} {hostname}" if c.config.get("Domainname") else "")
+        for ep in (c.networking.get("Networks") or {}).values():
+            if ep.get("IPAddress"):
+                hosts += f"{ep['IPAddress']}\t{names}\n"
+        _write(f"{d}/hosts", hosts)
+        _write(f"{d}/resolv.conf", resolv_conf(c.host_config, self.net.uses_embedded_dns(c)))
 
     def _discard_files(self, cid: str) -> None:
         try:
@@ -340,9 +376,13 @@ class Engine:
         if not os.path.ismount(rootfs):
             await self._blocking(mount_all, mounts, rootfs)
         started = False
+        networked = False
         try:
             image_cfg: dict[str, Any] = {}
             d = self.container_dir(c.id)
+            self.net.prepare(c)
+            networked = True
+            self._write_net_files(c)
             files = specgen.ContainerFiles(
                 hosts=f"{d}/hosts", resolv_conf=f"{d}/resolv.conf", hostname=f"{d}/hostname"
             )
@@ -381,10 +421,17 @@ class Engine:
                 c.state.exit_code = start_error_code(msg)
                 self.containers.save(c)
                 raise StartError(msg, c.state.exit_code) from None
-            for cb, _ in self._pre_start.pop(c.id, []):
-                await cb()
             c.state.shim_pid = shim_pid
             c.state.pid = pid
+            try:
+                await self.net.attach(c, pid)
+            except BaseException:
+                shim.stop_shim(shim_pid)
+                await self.runtime(c, "delete", "--force", c.id, check=False)
+                c.state.shim_pid = c.state.pid = 0
+                raise
+            for cb, _ in self._pre_start.pop(c.id, []):
+                await cb()
             try:
                 await self.runtime(c, "start", c.id)
             except FailedPrecondition:
@@ -396,6 +443,8 @@ class Engine:
             if not started:
                 for _, failed in self._pre_start.pop(c.id, []):
                     failed()
+                if networked:
+                    await self.net.detach(c)
                 await self._blocking(_unmount_quiet, rootfs)
         c.state.status = "running"
         c.state.error = ""
@@ -439,6 +488,7 @@ class Engine:
             oom = self._oom_killed(c)
             await self.runtime(c, "delete", "--force", cid, check=False)
             await self._blocking(_unmount_quiet, self.rootfs_dir(cid))
+            await self.net.detach(c)
             if info is None:
                 c.state.exit_code = 255
                 c.state.error = "container monitor exited without an exit status"
@@ -639,11 +689,27 @@ class Engine:
             await self._blocking(_unmount_quiet, self.rootfs_dir(c.id))
             await self._blocking(self._discard_files, c.id)
             shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
+            self.net.store.release(c.id)
             self.containers.delete(c.id)
         self.emit(c, "destroy")
         self._wake(self._exit_waiters, c.id)
         self._wake(self._removed_waiters, c.id)
         self._locks.pop(c.id, None)
+
+    async def connect(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            await self.net.connect(c, network, endpoint)
+            self.containers.save(c)
+        n = self.net.resolve(network)
+        self.events.emit("network", "connect", n.id, {"container": c.id, "name": n.name, "type": n.driver})
+
+    async def disconnect(self, ref: str, network: str, force: bool = False) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            await self.net.disconnect(c, network, force)
+            self.containers.save(c)
+        self.events.emit("network", "disconnect", network, {"container": c.id, "name": network})
 
     async def rename(self, ref: str, new: str) -> None:
         c = self.get(ref)
@@ -701,6 +767,7 @@ class Engine:
         return time.time() - parse_rfc3339(c.state.started_at)
 
     async def close(self) -> None:
+        await self.net.close()
         self.containers.close()
         if self._images is not None:
             self._images.close()
@@ -761,7 +828,6 @@ def validate_host_config(hc: dict[str, Any]) -> None:
 
 
 MIN_MEMORY = 6 * 1024 * 1024
-KNOWN_NETWORK_MODES = ("default", "bridge", "none", "host")
 
 
 def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
@@ -805,11 +871,8 @@ def validate_create(config: dict[str, Any], hc: dict[str, Any]) -> None:
     if int(hc_check.get("Retries") or 0) < 0:
         raise InvalidArgument("Retries in Healthcheck cannot be negative")
     mode = str(hc.get("NetworkMode") or "default")
-    if mode.startswith("container:"):
-        if config.get("Hostname"):
-            raise InvalidArgument("conflicting options: hostname and the network mode")
-    elif mode not in KNOWN_NETWORK_MODES:
-        raise NotFound(f"network {mode} not found")
+    if mode.startswith("container:") and config.get("Hostname"):
+        raise InvalidArgument("conflicting options: hostname and the network mode")
 
 
 def _merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
@@ -854,7 +917,7 @@ def _merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[s
     return merged
 
 
-def resolv_conf(host_config: dict[str, Any]) -> str:
+def resolv_conf(host_config: dict[str, Any], embedded_dns: bool = False) -> str:
     """The host's resolv.conf minus loopback name servers (unreachable from a container's own
     network namespace), Docker's fallback servers if none is left, then --dns/--dns-search/--dns-option."""
     try:
@@ -883,6 +946,12 @@ def resolv_conf(host_config: dict[str, Any]) -> str:
             continue
         else:
             out.append(line)
+    if embedded_dns:  # the daemon answers (and forwards) at 127.0.0.11, as on Docker's user networks
+        out = [line for line in out if line.split()[0] != "nameserver"] + ["nameserver 127.0.0.11"]
+        if not options:
+            options = ["ndots:0"]
+        out = [line for line in out if not line.startswith("options")]
+        servers = []
     out += [f"nameserver {s}" for s in servers]
     if search:
         out.append("search " + " ".join(search))

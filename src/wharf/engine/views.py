@@ -95,6 +95,54 @@ def command_text(c: Container) -> str:
     return " ".join([c.path, *c.args]).strip()
 
 
+def network_settings(c: Container, engine: Engine) -> dict[str, Any]:
+    nets = networks_view(c)
+    bridge = nets.get("bridge") or {}
+    running = c.state.running
+    return {
+        "Bridge": "",
+        "SandboxID": c.id if running and nets else "",
+        "SandboxKey": f"/proc/{c.state.pid}/ns/net" if running and c.state.pid else "",
+        "Ports": c.networking.get("Ports") or {},
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": bridge.get("EndpointID", ""),
+        "Gateway": bridge.get("Gateway", ""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.get("IPAddress", ""),
+        "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "MacAddress": bridge.get("MacAddress", ""),
+        "Networks": nets,
+    }
+
+
+def networks_view(c: Container) -> dict[str, Any]:
+    """EndpointSettings per network, without wharf's private bookkeeping keys."""
+    out = {}
+    for name, ep in (c.networking.get("Networks") or {}).items():
+        out[name] = {k: v for k, v in ep.items() if not k.startswith("_")}
+    return out
+
+
+def ports_list(c: Container) -> list[dict[str, Any]]:
+    """ps's Ports: one entry per binding, and bare exposed ports."""
+    out: list[dict[str, Any]] = []
+    for key, items in (c.networking.get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        if not items:
+            out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+            continue
+        for b in items:
+            out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                        "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})  # fmt: skip
+    return out
+
+
 def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
     return {
         "Id": c.id,
@@ -103,12 +151,12 @@ def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": int(_ts(c.created)),
-        "Ports": [],
+        "Ports": ports_list(c),
         "Labels": c.config.get("Labels") or {},
         "State": c.state.status,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
-        "NetworkSettings": {"Networks": c.networking.get("Networks") or {}},
+        "NetworkSettings": {"Networks": networks_view(c)},
         "Mounts": c.mounts,
     }
 
@@ -166,26 +214,7 @@ def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
         "GraphDriver": {"Data": {"MergedDir": engine.rootfs_dir(c.id)}, "Name": driver},
         "Mounts": c.mounts,
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": c.networking.get("Networks") or {},
-        },
+        "NetworkSettings": network_settings(c, engine),
     }
 
 

@@ -1,0 +1,199 @@
+"""The embedded DNS server of user-defined networks, at 127.0.0.11:53 inside each container.
+
+For each such container the daemon opens a UDP and a TCP socket *inside the container's network
+namespace* (as netlink.socket_in_netns does: a thread enters the namespace, makes the sockets,
+comes back) and serves them on its own loop: no process, no iptables redirect. A query for the
+name, an alias, or the short ID of a container that shares a user-defined network with the asker
+is answered with those containers' addresses on the shared networks; anything else goes to the
+host's resolvers (the daemon sits in the host's namespace, so a loopback resolver works too).
+Wire format through dnspython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from wharf.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from wharf.network.manager import NetworkManager
+
+log = logging.getLogger("wharf.dns")
+ADDRESS = "127.0.0.11"
+TTL = 600
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sockets_in_netns(path: str) -> tuple[socket.socket, socket.socket]:
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = -1
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {path}")
+            try:
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                udp.bind((ADDRESS, 53))
+                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((ADDRESS, 53))
+                tcp.listen(64)
+                out["socks"] = (udp, tcp)
+            finally:
+                if _libc.setns(own, CLONE_NEWNET) != 0:
+                    os._exit(70)
+        except OSError as exc:
+            out["err"] = exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            os.close(own)
+
+    t = threading.Thread(target=work, name="netns-dns")
+    t.start()
+    t.join()
+    if "err" in out:
+        raise FailedPrecondition(f"embedded DNS in {path}: {out['err']}")
+    socks: tuple[socket.socket, socket.socket] = out["socks"]
+    return socks
+
+
+def host_resolvers(path: str = "/etc/resolv.conf") -> list[str]:
+    try:
+        with open(path) as f:
+            servers = [ln.split()[1] for ln in f if ln.startswith("nameserver") and len(ln.split()) > 1]
+    except OSError:
+        servers = []
+    return servers or ["8.8.8.8"]
+
+
+class _UDP(asyncio.DatagramProtocol):
+    def __init__(self, resolver: Resolver, cid: str) -> None:
+        self.resolver = resolver
+        self.cid = cid
+        self.transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # a _SelectorDatagramTransport: sendto, close
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        async def answer() -> None:
+            reply = await self.resolver.answer(self.cid, data)
+            if reply is not None and self.transport is not None:
+                self.transport.sendto(reply, addr)
+
+        asyncio.ensure_future(answer())
+
+
+class Resolver:
+    def __init__(self, manager: NetworkManager) -> None:
+        self.manager = manager
+        self.listeners: dict[str, list[Any]] = {}
+        self.upstream = host_resolvers()
+
+    async def listen(self, cid: str, netns: str) -> None:
+        if cid in self.listeners:
+            return
+        udp, tcp = sockets_in_netns(netns)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _UDP(self, cid), sock=udp)
+
+        async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    head = await reader.readexactly(2)
+                    query = await reader.readexactly(int.from_bytes(head, "big"))
+                    reply = await self.answer(cid, query, tcp=True)
+                    if reply is None:
+                        break
+                    writer.write(len(reply).to_bytes(2, "big") + reply)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(on_tcp, sock=tcp)
+        self.listeners[cid] = [transport, server]
+
+    def remove(self, cid: str) -> None:
+        for item in self.listeners.pop(cid, []):
+            item.close()
+
+    def close(self) -> None:
+        for cid in list(self.listeners):
+            self.remove(cid)
+
+    def lookup(self, cid: str, name: str) -> list[str]:
+        """Addresses of the containers called ``name`` on the networks the asker is on."""
+        me = next((c for c in self.manager.containers() if c.id == cid), None)
+        if me is None:
+            return []
+        mine = {n: ep for n, ep in (me.networking.get("Networks") or {}).items() if n != "bridge"}
+        name = name.rstrip(".").lower()
+        found: list[str] = []
+        for c in self.manager.containers():
+            if not c.state.running:
+                continue
+            for net, ep in (c.networking.get("Networks") or {}).items():
+                if net not in mine or not ep.get("IPAddress"):
+                    continue
+                names = {c.name.lower(), c.id[:12]} | {a.lower() for a in ep.get("Aliases") or []}
+                if name in names or name in {f"{x}.{net.lower()}" for x in names}:
+                    if ep["IPAddress"] not in found:
+                        found.append(ep["IPAddress"])
+        return found
+
+    async def answer(self, cid: str, wire: bytes, tcp: bool = False) -> bytes | None:
+        try:
+            query = dns.message.from_wire(wire)
+        except Exception:
+            return None
+        if not query.question:
+            return None
+        q = query.question[0]
+        qname = q.name.to_text()
+        if q.rdclass == dns.rdataclass.IN:
+            addrs = self.lookup(cid, qname)
+            if addrs:
+                resp = dns.message.make_response(query)
+                resp.flags |= dns.flags.AA | dns.flags.RA
+                if q.rdtype == dns.rdatatype.A:
+                    resp.answer.append(dns.rrset.from_text(q.name, TTL, "IN", "A", *addrs))
+                return resp.to_wire()
+        return await self.forward(query, wire)
+
+    async def forward(self, query: dns.message.Message, wire: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        for server in self.upstream:
+            fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            try:
+                await loop.sock_connect(s, (server, 53))
+                await loop.sock_sendall(s, wire)
+                return await asyncio.wait_for(loop.sock_recv(s, 65535), 3)
+            except (OSError, TimeoutError):
+                continue
+            finally:
+                s.close()
+        resp = dns.message.make_response(query)
+        resp.set_rcode(dns.rcode.SERVFAIL)
+        return resp.to_wire()

@@ -1,0 +1,183 @@
+"""Links, addresses and routes through netlink (pyroute2's AsyncIPRoute, on the daemon's loop).
+
+A container's interfaces are configured from inside its network namespace with a netlink
+socket *created* in that namespace: a short-lived thread enters it with setns(2) (a thread's
+namespace is its own), opens the socket, and returns; the socket stays bound to the namespace
+and is then used from the loop. No helper process, no `ip` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import socket
+import threading
+from typing import Any
+
+from wharf.errors import FailedPrecondition
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _ipr(sock: socket.socket | None = None) -> Any:
+    from pyroute2 import AsyncIPRoute
+
+    return AsyncIPRoute(use_socket=sock) if sock is not None else AsyncIPRoute()
+
+
+def socket_in_netns(path: str) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to the network namespace at ``path``."""
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            os.close(own)
+            out["err"] = exc
+            return
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                out["err"] = OSError(ctypes.get_errno(), f"setns {path}")
+                return
+            try:
+                out["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+            finally:
+                if _libc.setns(own, CLONE_NEWNET) != 0:  # a thread left in the wrong netns: never
+                    os._exit(70)
+        finally:
+            os.close(fd)
+            os.close(own)
+
+    t = threading.Thread(target=work, name="netns-socket")
+    t.start()
+    t.join()
+    if "err" in out:
+        raise FailedPrecondition(f"cannot enter network namespace {path}: {out['err']}")
+    sock: socket.socket = out["sock"]
+    return sock
+
+
+class Host:
+    """Netlink on the host's namespace, one connection for the daemon's life."""
+
+    def __init__(self) -> None:
+        self.ipr: Any = None
+        self.lock = asyncio.Lock()
+
+    async def _get(self) -> Any:
+        if self.ipr is None:
+            self.ipr = _ipr()
+            await self.ipr.setup_endpoint()
+        return self.ipr
+
+    async def close(self) -> None:
+        if self.ipr is not None:
+            self.ipr.close()
+            self.ipr = None
+
+    async def index(self, name: str) -> int | None:
+        ipr = await self._get()
+        found = await ipr.link_lookup(ifname=name)
+        return int(found[0]) if found else None
+
+    async def links(self) -> list[str]:
+        ipr = await self._get()
+        return [str(link.get("ifname")) async for link in await ipr.get_links()]
+
+    async def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int) -> None:
+        """Create the bridge (if missing) with the gateway address, up."""
+        ipr = await self._get()
+        async with self.lock:
+            idx = await self.index(name)
+            if idx is None:
+                await ipr.link("add", ifname=name, kind="bridge")
+                idx = await self.index(name)
+                assert idx is not None
+            addrs = [a.get("address") async for a in await ipr.get_addr(index=idx, family=socket.AF_INET)]
+            if gateway not in addrs:
+                await ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            await ipr.link("set", index=idx, state="up", mtu=mtu)
+        _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+
+    async def delete(self, name: str) -> None:
+        ipr = await self._get()
+        idx = await self.index(name)
+        if idx is not None:
+            try:
+                await ipr.link("del", index=idx)
+            except Exception as exc:  # gone already (a veth dies with its peer's namespace)
+                if "No such device" not in str(exc):
+                    raise
+
+    async def veth_into(self, host_name: str, peer_name: str, pid: int, bridge: str, mtu: int) -> None:
+        """A veth pair: ``host_name`` on the bridge, ``peer_name`` in the namespace of ``pid``."""
+        ipr = await self._get()
+        br = await self.index(bridge)
+        if br is None:
+            raise FailedPrecondition(f"bridge {bridge} is missing")
+        await ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
+                       peer={"ifname": peer_name, "net_ns_pid": pid, "mtu": mtu})  # fmt: skip
+        idx = await self.index(host_name)
+        assert idx is not None
+        await ipr.link("set", index=idx, master=br, state="up")
+        _sysctl_path(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
+
+
+async def configure_container(
+    netns: str, peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str | None, mac: str
+) -> str:
+    """Inside the namespace: rename the peer, set MAC/address, bring it and lo up, add the
+    default route via ``gateway`` (first interface only). Returns the interface's MAC."""
+    ipr = _ipr(socket_in_netns(netns))
+    try:
+        await ipr.setup_endpoint()
+        found = await ipr.link_lookup(ifname=peer_name)
+        if not found:
+            raise FailedPrecondition(f"interface {peer_name} did not arrive in {netns}")
+        idx = found[0]
+        kw: dict[str, Any] = {"ifname": ifname}
+        if mac:
+            kw["address"] = mac
+        await ipr.link("set", index=idx, **kw)
+        await ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+        await ipr.link("set", index=idx, state="up")
+        lo = await ipr.link_lookup(ifname="lo")
+        if lo:
+            await ipr.link("set", index=lo[0], state="up")
+        if gateway:
+            await ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+        link = [x async for x in await ipr.get_links(idx)][0]
+        return str(link.get("address") or "")
+    finally:
+        ipr.close()
+
+
+async def remove_in_container(netns: str, ifname: str) -> None:
+    ipr = _ipr(socket_in_netns(netns))
+    try:
+        await ipr.setup_endpoint()
+        found = await ipr.link_lookup(ifname=ifname)
+        if found:
+            await ipr.link("del", index=found[0])
+    finally:
+        ipr.close()
+
+
+def _sysctl(key: str, value: str) -> None:
+    _sysctl_path(f"/proc/sys/{key}", value)
+
+
+def _sysctl_path(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError:
+        pass
+
+
+def enable_forwarding() -> None:
+    _sysctl("net/ipv4/ip_forward", "1")

@@ -1,0 +1,140 @@
+"""wharf's firewall: one nftables table of its own (``ip <table>``, default ``wharf``), changed
+only through ``nft -f -`` batches, each applied atomically by the kernel.
+
+The table never depends on how many containers run: per-container state lives in sets and maps,
+so publishing a port is adding a map element, not writing a rule::
+
+    set bridges      { type ifname }                    every wharf bridge
+    set same_bridge  { type ifname . ifname }           (br, br) for each bridge
+    set masq_nets    { type ipv4_addr; flags interval } subnets NATed to the outside
+    set all_nets     { type ipv4_addr; flags interval } every wharf subnet
+    map dnat_any     { type inet_proto . inet_service : ipv4_addr . inet_service }  -p PORT:...
+    map dnat_addr    { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+
+    chain prerouting  (nat, dstnat)   local destination → dnat via the maps
+    chain output      (nat, -100)     the host's own connections, 127.0.0.1 included
+    chain postrouting (nat, srcnat)   masquerade: egress of masq_nets, DNATed hairpin and
+                                      127.0.0.0/8 sources leaving through a bridge
+    chain forward     (filter)        DNATed traffic passes; bridge to *another* bridge drops
+                                      (networks are isolated as Docker isolates them)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from wharf.errors import FailedPrecondition
+
+
+class Firewall:
+    def __init__(self, table: str = "wharf") -> None:
+        self.table = table
+        self.nft = shutil.which("nft") or "/usr/sbin/nft"
+
+    def run(self, script: str) -> None:
+        r = subprocess.run([self.nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise FailedPrecondition(f"nft: {r.stderr.strip()}")
+
+    def exists(self) -> bool:
+        r = subprocess.run([self.nft, "list", "table", "ip", self.table], capture_output=True, timeout=30)
+        return r.returncode == 0
+
+    def setup(self) -> None:
+        """(Re)create the table from scratch: stale rules of a crashed daemon go with it."""
+        t = self.table
+        self.run(
+            f"""
+table ip {t} {{}}
+delete table ip {t}
+table ip {t} {{
+    set bridges {{ type ifname; }}
+    set same_bridge {{ type ifname . ifname; }}
+    set masq_nets {{ type ipv4_addr; flags interval; }}
+    set all_nets {{ type ipv4_addr; flags interval; }}
+    map dnat_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+    map dnat_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local jump publish
+    }}
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        fib daddr type local jump publish
+    }}
+    chain publish {{
+        dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+        dnat ip to meta l4proto . th dport map @dnat_any
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
+        ct status dnat oifname @bridges ip saddr @all_nets masquerade
+        ip saddr @masq_nets oifname != @bridges masquerade
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        ct status dnat accept
+        ct state established,related accept
+        iifname @bridges oifname @bridges iifname . oifname != @same_bridge drop
+    }}
+}}
+"""
+        )
+
+    def teardown(self) -> None:
+        self.run(f"table ip {self.table} {{}}\ndelete table ip {self.table}\n")
+
+    def add_network(self, bridge: str, subnet: str, masquerade: bool) -> None:
+        t = self.table
+        script = f"add element ip {t} bridges {{ {bridge} }}\n"
+        script += f"add element ip {t} same_bridge {{ {bridge} . {bridge} }}\n"
+        script += f"add element ip {t} all_nets {{ {subnet} }}\n"
+        if masquerade:
+            script += f"add element ip {t} masq_nets {{ {subnet} }}\n"
+        self.run(script)
+
+    def remove_network(self, bridge: str, subnet: str) -> None:
+        t = self.table
+        for script in (
+            f"delete element ip {t} bridges {{ {bridge} }}",
+            f"delete element ip {t} same_bridge {{ {bridge} . {bridge} }}",
+            f"delete element ip {t} masq_nets {{ {subnet} }}",
+            f"delete element ip {t} all_nets {{ {subnet} }}",
+        ):
+            try:
+                self.run(script + "\n")
+            except FailedPrecondition:
+                pass  # not there (a network without NAT, or already gone)
+
+    @staticmethod
+    def _elements(ports: list[tuple[str, str, int, str, int]]) -> tuple[list[str], list[str]]:
+        any_, addr = [], []
+        for host_ip, proto, host_port, ctr_ip, ctr_port in ports:
+            if host_ip in ("", "0.0.0.0"):
+                any_.append(f"{proto} . {host_port} : {ctr_ip} . {ctr_port}")
+            else:
+                addr.append(f"{host_ip} . {proto} . {host_port} : {ctr_ip} . {ctr_port}")
+        return any_, addr
+
+    def publish(self, ports: list[tuple[str, str, int, str, int]]) -> None:
+        """Map (host_ip, proto, host_port) → (container_ip, container_port), all in one batch."""
+        any_, addr = self._elements(ports)
+        script = ""
+        if any_:
+            script += f"add element ip {self.table} dnat_any {{ {', '.join(any_)} }}\n"
+        if addr:
+            script += f"add element ip {self.table} dnat_addr {{ {', '.join(addr)} }}\n"
+        if script:
+            self.run(script)
+
+    def unpublish(self, ports: list[tuple[str, str, int, str, int]]) -> None:
+        any_, addr = self._elements(ports)
+        for name, items in (("dnat_any", any_), ("dnat_addr", addr)):
+            for item in items:
+                key = item.split(" : ")[0]
+                try:
+                    self.run(f"delete element ip {self.table} {name} {{ {key} }}\n")
+                except FailedPrecondition:
+                    pass

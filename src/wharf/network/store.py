@@ -1,0 +1,217 @@
+"""Networks and their address allocations: ``<data-root>/network/networks.db`` (SQLite, WAL,
+synchronous=FULL, one transaction per change).
+
+Schema (migration 1)::
+
+    networks
+    ├── id        TEXT PK      64 hex, as Docker's network IDs
+    ├── name      TEXT UNIQUE
+    ├── driver    TEXT         "bridge" (the predefined "host"/"none" are not stored)
+    ├── bridge    TEXT         the Linux bridge's name
+    ├── subnet    TEXT         "172.18.0.0/16"
+    ├── gateway   TEXT         "172.18.0.1"
+    ├── ip_range  TEXT         "" or a CIDR inside the subnet that dynamic addresses come from
+    ├── internal  INTEGER      no NAT to the outside
+    ├── options   TEXT         JSON object (driver options as given)
+    ├── labels    TEXT         JSON object
+    └── created   TEXT         RFC 3339
+    allocations
+    ├── network_id TEXT → networks.id
+    ├── address    TEXT        one IPv4 address
+    ├── owner      TEXT        the container (endpoint) holding it
+    └── PRIMARY KEY (network_id, address)      no address is handed out twice, across restarts
+
+IPAM: dynamic addresses are the lowest free host address of the ip range (or the subnet),
+never the network address, the broadcast address or the gateway.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from wharf.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
+
+SCHEMA = [
+    """
+    CREATE TABLE networks (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, driver TEXT NOT NULL, bridge TEXT NOT NULL,
+        subnet TEXT NOT NULL, gateway TEXT NOT NULL, ip_range TEXT NOT NULL DEFAULT '',
+        internal INTEGER NOT NULL DEFAULT 0, options TEXT NOT NULL DEFAULT '{}',
+        labels TEXT NOT NULL DEFAULT '{}', created TEXT NOT NULL
+    );
+    CREATE TABLE allocations (
+        network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (network_id, address)
+    );
+    CREATE INDEX allocations_owner ON allocations(owner);
+    """,
+]
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str
+    bridge: str
+    subnet: str
+    gateway: str
+    ip_range: str = ""
+    internal: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
+
+
+class NetworkStore:
+    def __init__(self, root: str) -> None:
+        os.makedirs(root, 0o700, exist_ok=True)
+        self.db = sqlite3.connect(f"{root}/networks.db", isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.db.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        with self.txn():
+            if row is None:
+                self.db.execute("INSERT INTO schema_version VALUES (0)")
+            for i, script in enumerate(SCHEMA[version:], start=version + 1):
+                for stmt in script.split(";"):
+                    if stmt.strip():
+                        self.db.execute(stmt)
+                self.db.execute("UPDATE schema_version SET version = ?", (i,))
+
+    @contextmanager
+    def txn(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- networks
+
+    def add(self, n: Network) -> None:
+        try:
+            with self.txn() as db:
+                db.execute(
+                    "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, int(n.internal),
+                     json.dumps(n.options), json.dumps(n.labels), n.created),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"network with name {n.name} already exists") from None
+
+    def remove(self, nid: str) -> None:
+        with self.txn() as db:
+            db.execute("DELETE FROM networks WHERE id = ?", (nid,))
+
+    def all(self) -> list[Network]:
+        rows = self.db.execute("SELECT * FROM networks ORDER BY created").fetchall()
+        return [_network(r) for r in rows]
+
+    # --- addresses
+
+    def allocated(self, nid: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT address, owner FROM allocations WHERE network_id = ?", (nid,))
+        return {a: o for a, o in rows}
+
+    def allocate(self, n: Network, owner: str, wanted: str = "") -> str:
+        """An address for ``owner`` on ``n``: ``wanted`` if given (and free), else the lowest free one."""
+        subnet = ipaddress.ip_network(n.subnet)
+        with self.txn() as db:
+            taken = {
+                a for (a,) in db.execute("SELECT address FROM allocations WHERE network_id = ?", (n.id,))
+            }
+            if wanted:
+                try:
+                    addr = ipaddress.ip_address(wanted)
+                except ValueError:
+                    raise InvalidArgument(f"invalid IPv4 address: {wanted}") from None
+                if addr not in subnet:
+                    raise InvalidArgument(
+                        f"Invalid address {wanted}: It does not belong to any of this network's subnets"
+                    )
+                if (
+                    wanted in taken
+                    or wanted == n.gateway
+                    or addr in (subnet.network_address, subnet.broadcast_address)
+                ):
+                    raise Forbidden(f"Address already in use: {wanted}")  # fmt: skip
+                chosen = wanted
+            else:
+                chosen = _first_free(subnet, n.ip_range, n.gateway, taken)
+            db.execute("INSERT INTO allocations VALUES (?,?,?)", (n.id, chosen, owner))
+        return chosen
+
+    def release(self, owner: str, nid: str | None = None) -> None:
+        with self.txn() as db:
+            if nid is None:
+                db.execute("DELETE FROM allocations WHERE owner = ?", (owner,))
+            else:
+                db.execute("DELETE FROM allocations WHERE owner = ? AND network_id = ?", (owner, nid))
+
+    def owners(self) -> set[str]:
+        return {o for (o,) in self.db.execute("SELECT DISTINCT owner FROM allocations")}
+
+
+def _first_free(subnet: Any, ip_range: str, gateway: str, taken: set[str]) -> str:
+    pool = ipaddress.ip_network(ip_range) if ip_range else subnet
+    for addr in pool.hosts() if pool.prefixlen < 31 else pool:
+        s = str(addr)
+        if s == gateway or s in taken or addr in (subnet.network_address, subnet.broadcast_address):
+            continue
+        return s
+    raise Forbidden(f"no available IPv4 addresses on this network's address pools: {pool}")
+
+
+def _network(r: tuple[Any, ...]) -> Network:
+    return Network(
+        id=r[0], name=r[1], driver=r[2], bridge=r[3], subnet=r[4], gateway=r[5], ip_range=r[6],
+        internal=bool(r[7]), options=json.loads(r[8]), labels=json.loads(r[9]), created=r[10],
+    )  # fmt: skip
+
+
+def overlapping(subnet: str, others: list[str]) -> str | None:
+    net = ipaddress.ip_network(subnet)
+    for o in others:
+        if net.overlaps(ipaddress.ip_network(o)):
+            return o
+    return None
+
+
+def parse_subnet(subnet: str) -> str:
+    try:
+        return str(ipaddress.ip_network(subnet, strict=False))
+    except ValueError:
+        raise InvalidArgument(f"invalid subnet {subnet}: invalid CIDR address: {subnet}") from None
+
+
+def pick_pool(pools: list[tuple[str, int]], used: list[str]) -> str:
+    """The first subnet of the default address pools that overlaps nothing in ``used``."""
+    for base, size in pools:
+        net = ipaddress.ip_network(base)
+        for cand in net.subnets(new_prefix=size) if size > net.prefixlen else [net]:
+            if overlapping(str(cand), used) is None:
+                return str(cand)
+    raise Forbidden("all predefined address pools have been fully subnetted")
+
+
+__all__ = ["Network", "NetworkStore", "NotFound"]
