@@ -48,6 +48,23 @@ DOCKER_REFERENCE = {
 }
 
 
+# the bench daemon's own bridge, subnet and nftables table, removed by cleanup_network()
+BENCH_CONFIG = {
+    "cgroup-parent": "/wharf-bench",
+    "bridge": "wharfbench0",
+    "bip": "10.213.0.1/24",
+    "default-address-pools": [{"base": "10.213.0.0/16", "size": 24}],
+    "firewall-table": "wharf_bench",
+}
+
+
+def cleanup_network() -> None:
+    subprocess.run(["ip", "link", "del", str(BENCH_CONFIG["bridge"])], capture_output=True)
+    subprocess.run(
+        ["nft", "delete", "table", "ip", str(BENCH_CONFIG["firewall-table"])], capture_output=True
+    )
+
+
 def docker(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, DOCKER_HOST=host)
     r = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=300)
@@ -173,7 +190,7 @@ def start_wharfd(root: str) -> tuple[subprocess.Popen[bytes], str, str]:
     build_image(store, "busybox:latest", [], raw_layers=[rootfs_tar(rootfs)])
     store.close()
     cfg = f"{root}/daemon.json"
-    Path(cfg).write_text(json.dumps({"cgroup-parent": "/wharf-bench"}))
+    Path(cfg).write_text(json.dumps(BENCH_CONFIG))
     proc = subprocess.Popen(
         [str(REPO / ".venv/bin/wharfd"), "--config-file", cfg, "--data-root", data, "--exec-root", execroot,
          "-H", f"unix://{sock}"],
@@ -200,6 +217,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait()
+        cleanup_network()
         subprocess.run(["rm", "-rf", root])
     docker_sock = "/var/run/docker.sock"
     if os.path.exists(docker_sock) and docker("unix://" + docker_sock, "info", check=False).returncode == 0:

@@ -49,9 +49,8 @@ class Daemon:
         tag = f"{os.getpid() % 10000}x{n}"
         self.bridge = f"{TEST_LINK_PREFIX}{tag}"[:15]
         self.table = f"{TEST_TABLE_PREFIX}{tag}"
-        self.net_octet = (
-            100 + (os.getpid() + n * 7) % 100
-        )  # 10.<octet>.0.0/16 for this daemon        self.proc: subprocess.Popen[bytes] | None = None
+        self.net_octet = 100 + (os.getpid() + n * 7) % 100  # 10.<octet>.0.0/16 for this daemon
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:

@@ -93,6 +93,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "remove": "rmi", "save": "save", "load": "load", "import": "import", "history": "history",
         "inspect": "image-inspect", "prune": "image-prune",
     },
+    "network": {
+        "create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
+        "rm": "network-rm", "remove": "network-rm", "connect": "network-connect",
+        "disconnect": "network-disconnect", "prune": "network-prune",
+    },
     "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events"},
 }  # fmt: skip
 
@@ -101,6 +106,13 @@ HIDDEN: dict[str, tuple[str, str]] = {
     "image-prune": ("images", "cmd_image_prune"),
     "image-inspect": ("images", "cmd_image_inspect"),
     "system-df": ("system", "cmd_df"),
+    "network-create": ("networks", "cmd_network_create"),
+    "network-ls": ("networks", "cmd_network_ls"),
+    "network-inspect": ("networks", "cmd_network_inspect"),
+    "network-rm": ("networks", "cmd_network_rm"),
+    "network-connect": ("networks", "cmd_network_connect"),
+    "network-disconnect": ("networks", "cmd_network_disconnect"),
+    "network-prune": ("networks", "cmd_network_prune"),
     "system-prune": ("system", "cmd_system_prune"),
 }
 
@@ -119,6 +131,7 @@ def usage() -> str:
         "Management Commands:",
         "  container   Manage containers",
         "  image       Manage images",
+        "  network     Manage networks",
         "  system      Manage wharf",
         "",
         "Commands:",

@@ -48,6 +48,7 @@ from wharf.errors import (
     Conflict,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     WharfError,
 )
 
@@ -238,8 +239,14 @@ class Engine:
             raise InvalidArgument("config cannot be empty in order to create a container")
         validate_host_config(host_config)
         validate_create(config, host_config)
-        endpoints = self.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
         record = await self._blocking(self.images.resolve, image_ref)
+        try:
+            endpoints = self.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
+        except NotFound as exc:
+            # dockerd reports a missing network when the container starts; clients (the docker
+            # CLI among them) read a 404 from create as a missing image and go pulling: refuse
+            # here, with the same words, as a bad request, before anything is made
+            raise InvalidArgument(str(exc)) from None
         image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
         argv = specgen.command(config, image_config)
         if name:

@@ -325,11 +325,22 @@ class NetworkManager:
         """After the runtime created the container, before its process runs."""
         netns = f"/proc/{pid}/ns/net"
         nets = c.networking.get("Networks") or {}
+        if not nets:
+            if (c.host_config.get("NetworkMode") or "") == "none":
+                netlink.loopback_up(netns)
+            return
         try:
             ordered = sorted(nets.items(), key=lambda kv: kv[0] != self._primary(c))
             for i, (_, ep) in enumerate(ordered):
                 await self._plug(c, pid, netns, self.resolve(ep["NetworkID"]), ep, f"eth{i}", i == 0)
-            self._reserve(c)
+            try:
+                self._reserve(c)
+            except FailedPrecondition as exc:
+                ep = ordered[0][1]
+                raise FailedPrecondition(
+                    f"driver failed programming external connectivity on endpoint {c.name} "
+                    f"({ep.get('EndpointID', '')}): {exc}"
+                ) from None
             self.fw.publish(self._port_rules(c))
             await self._start_dns(c)
         except BaseException:
@@ -350,6 +361,7 @@ class NetworkManager:
             netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac
         )
         ep["_ifname"] = ifname
+        ep["_host_if"] = host_if
 
     async def detach(self, c: Container) -> None:
         """The container's process is gone (or its start failed)."""
@@ -363,6 +375,11 @@ class NetworkManager:
             self.dns.remove(c.id)
         self.store.release(c.id)
         for ep in (c.networking.get("Networks") or {}).values():
+            if ep.get("_host_if"):  # the kernel would drop it with the namespace, but only later
+                try:
+                    await self.host.delete(ep.pop("_host_if"))
+                except Exception as exc:
+                    log.warning("removing the veth of %s: %s", c.id[:12], exc)
             ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, MacAddress=ep.get("MacAddress")
                       if (ep.get("IPAMConfig") or {}).get("MacAddress") else "")  # fmt: skip
             ep.pop("_ifname", None)
@@ -411,8 +428,11 @@ class NetworkManager:
         ep = nets.pop(n.name)
         if c.state.running and ep.get("_ifname"):
             try:
-                await netlink.remove_in_container(f"/proc/{c.state.pid}/ns/net", ep["_ifname"])
-            except WharfError:
+                if ep.get("_host_if"):  # one end of the pair takes the other with it
+                    await self.host.delete(ep["_host_if"])
+                else:
+                    await netlink.remove_in_container(f"/proc/{c.state.pid}/ns/net", ep["_ifname"])
+            except (WharfError, OSError):
                 if not force:
                     nets[n.name] = ep
                     raise
@@ -451,7 +471,7 @@ class NetworkManager:
                     host_ip = b.get("HostIp") or "0.0.0.0"
                     lo, _, hi = (b.get("HostPort") or "").partition("-")
                     candidates = list(range(int(lo), int(hi or lo) + 1)) if lo else [0]
-                    s, chosen = _bind_one(host_ip, proto, candidates)
+                    s, chosen = _bind_one(host_ip, proto, candidates, self._held_ports())
                     held.append(s)
                     out.append({"HostIp": host_ip, "HostPort": str(chosen)})
                 ports[key] = out
@@ -463,6 +483,14 @@ class NetworkManager:
             raise
         self.reservations[c.id] = held
         c.networking["Ports"] = ports
+
+    def _held_ports(self) -> set[tuple[str, str, int]]:
+        out = set()
+        for socks in self.reservations.values():
+            for s in socks:
+                ip, port = s.getsockname()[:2]
+                out.add((str(ip), "udp" if s.type == socket.SOCK_DGRAM else "tcp", int(port)))
+        return out
 
     def _port_rules(self, c: Container) -> list[tuple[str, str, int, str, int]]:
         nets = c.networking.get("Networks") or {}
@@ -590,7 +618,12 @@ def _mac_for(ip: str) -> str:
     return "02:42:" + ":".join(f"{x:02x}" for x in b)
 
 
-def _bind_one(host_ip: str, proto: str, candidates: list[int]) -> tuple[socket.socket, int]:
+def _bind_one(
+    host_ip: str, proto: str, candidates: list[int], ours: set[tuple[str, str, int]]
+) -> tuple[socket.socket, int]:
+    """Bind the first free candidate. Docker's wording for a failure: a port one of our
+    containers holds is "already allocated"; a port held by anything else is the kernel's
+    "address already in use", as docker-proxy reports it."""
     fam = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     last: OSError | None = None
@@ -605,9 +638,13 @@ def _bind_one(host_ip: str, proto: str, candidates: list[int]) -> tuple[socket.s
             s.close()
             last = exc
     shown = candidates[0] if len(candidates) == 1 else f"{candidates[0]}-{candidates[-1]}"
-    if last is not None and last.errno == 99:  # EADDRNOTAVAIL
-        raise FailedPrecondition(f"Error starting userland proxy: listen {proto} {host_ip}:{shown}: bind: "
-                                 "cannot assign requested address")  # fmt: skip
+    family = "6" if fam == socket.AF_INET6 else "4"
+    held_by_us = any((ip, proto, p) in ours for p in candidates for ip in (host_ip, "0.0.0.0"))
+    if last is not None and not held_by_us and len(candidates) == 1:
+        reason = "cannot assign requested address" if last.errno == 99 else "address already in use"
+        raise FailedPrecondition(
+            f"Error starting userland proxy: listen {proto}{family} {host_ip}:{shown}: bind: {reason}"
+        )
     raise FailedPrecondition(f"Bind for {host_ip}:{shown} failed: port is already allocated")
 
 

@@ -37,7 +37,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("bad stop signal", {**BB, "StopSignal": "SIGBOGUS"}, 400, "Invalid signal: SIGBOGUS"),
     ("health interval", {**BB, "Healthcheck": {"Interval": 5}}, 400, "Interval in Healthcheck"),
     ("health retries", {**BB, "Healthcheck": {"Retries": -1}}, 400, "cannot be negative"),
-    ("unknown network", hc(NetworkMode="nosuchnet"), 404, "network nosuchnet not found"),
+    ("unknown network", hc(NetworkMode="nosuchnet"), 400, "network nosuchnet not found"),
     ("hostname with container net", {**hc(NetworkMode="container:x"), "Hostname": "h"}, 400,
      "conflicting options: hostname and the network mode"),
 ]  # fmt: skip
