@@ -61,7 +61,7 @@ BENCH_CONFIG = {
 def cleanup_network() -> None:
     subprocess.run(["ip", "link", "del", str(BENCH_CONFIG["bridge"])], capture_output=True)
     subprocess.run(
-        ["nft", "delete", "table", "ip", str(BENCH_CONFIG["firewall-table"])], capture_output=True
+        ["nft", "delete", "table", "inet", str(BENCH_CONFIG["firewall-table"])], capture_output=True
     )
 
 

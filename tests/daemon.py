@@ -69,6 +69,9 @@ class Daemon:
             "bridge": self.bridge,
             "bip": f"10.{self.net_octet}.0.1/24",
             "firewall-table": self.table,
+            # name servers on loopback: queries that leave a container (or the embedded DNS
+            # server) never go further than this machine
+            "dns": ["127.0.0.1"],
             "default-address-pools": [{"base": f"10.{self.net_octet}.0.0/16", "size": 24}],
         }
 
@@ -182,7 +185,7 @@ class Daemon:
         for b in bridges:
             if os.path.exists(f"/sys/class/net/{b}"):
                 subprocess.run(["ip", "link", "del", b], capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
 
 
 def new_root() -> Path:

@@ -8,6 +8,7 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -39,6 +40,9 @@ _KEYS = {
     "mtu": int,
     "firewall-table": str,
     "default-address-pools": list,
+    "dns": list,
+    "dns-search": list,
+    "dns-opts": list,
     "tls": bool,
     "tlsverify": bool,
     "tlscacert": str,
@@ -74,6 +78,9 @@ class DaemonConfig:
     mtu: int = 1500
     firewall_table: str = "wharf"
     address_pools: list[dict[str, Any]] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opts: list[str] = field(default_factory=list)
     shim: str = field(default_factory=lambda: _beside_python("wharf-shim"))
 
     def runtime_path(self, name: str | None = None) -> str:
@@ -141,5 +148,13 @@ def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Da
     cfg.mtu = int(raw.get("mtu", cfg.mtu))
     cfg.firewall_table = raw.get("firewall-table", cfg.firewall_table)
     cfg.address_pools = raw.get("default-address-pools", [])
+    cfg.dns = [str(x) for x in raw.get("dns", [])]
+    for server in cfg.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidArgument(f"{server} is not an ip address") from None
+    cfg.dns_search = [str(x) for x in raw.get("dns-search", [])]
+    cfg.dns_opts = [str(x) for x in raw.get("dns-opts", [])]
     cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
     return cfg

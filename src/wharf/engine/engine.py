@@ -112,6 +112,7 @@ class Engine:
             pools=cfg.address_pools,
             table=cfg.firewall_table,
             mtu=cfg.mtu,
+            dns=cfg.dns,
         )
         self.net.containers = self.containers.all
 
@@ -309,7 +310,7 @@ class Engine:
             host, _, ip = extra.partition(":")
             hosts += f"{ip}\t{host}\n"
         _write(f"{d}/hosts", hosts)
-        _write(f"{d}/resolv.conf", resolv_conf(host_config))
+        _write(f"{d}/resolv.conf", resolv_conf(self._dns_defaults(host_config)))
 
     def _write_net_files(self, c: Container) -> None:
         """/etc/hosts with the container's own addresses and /etc/resolv.conf (the embedded DNS
@@ -332,8 +333,21 @@ class Engine:
         for ep in (c.networking.get("Networks") or {}).values():
             if ep.get("IPAddress"):
                 hosts += f"{ep['IPAddress']}\t{names}\n"
+            if ep.get("GlobalIPv6Address"):
+                hosts += f"{ep['GlobalIPv6Address']}\t{names}\n"
         _write(f"{d}/hosts", hosts)
-        _write(f"{d}/resolv.conf", resolv_conf(c.host_config, self.net.uses_embedded_dns(c)))
+        _write(
+            f"{d}/resolv.conf", resolv_conf(self._dns_defaults(c.host_config), self.net.uses_embedded_dns(c))
+        )
+
+    def _dns_defaults(self, host_config: dict[str, Any]) -> dict[str, Any]:
+        """--dns/--dns-search/--dns-option, else the daemon's dns/dns-search/dns-opts."""
+        out = dict(host_config)
+        for key, default in (("Dns", self.cfg.dns), ("DnsSearch", self.cfg.dns_search),
+                             ("DnsOptions", self.cfg.dns_opts)):  # fmt: skip
+            if not out.get(key) and default:
+                out[key] = list(default)
+        return out
 
     def _discard_files(self, cid: str) -> None:
         try:

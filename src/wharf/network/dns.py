@@ -106,7 +106,7 @@ class Resolver:
     def __init__(self, manager: NetworkManager) -> None:
         self.manager = manager
         self.listeners: dict[str, list[Any]] = {}
-        self.upstream = host_resolvers()
+        self.upstream = manager.upstream_dns or host_resolvers()
 
     async def listen(self, cid: str, netns: str) -> None:
         if cid in self.listeners:
@@ -141,13 +141,15 @@ class Resolver:
         for cid in list(self.listeners):
             self.remove(cid)
 
-    def lookup(self, cid: str, name: str) -> list[str]:
-        """Addresses of the containers called ``name`` on the networks the asker is on."""
+    def lookup(self, cid: str, name: str, v6: bool = False) -> list[str] | None:
+        """Addresses (IPv4, or IPv6 if ``v6``) of the containers called ``name`` on the networks
+        the asker is on; None if no such container (the question goes upstream)."""
         me = next((c for c in self.manager.containers() if c.id == cid), None)
         if me is None:
-            return []
+            return None
         mine = {n: ep for n, ep in (me.networking.get("Networks") or {}).items() if n != "bridge"}
         name = name.rstrip(".").lower()
+        known = False
         found: list[str] = []
         for c in self.manager.containers():
             if not c.state.running:
@@ -157,9 +159,11 @@ class Resolver:
                     continue
                 names = {c.name.lower(), c.id[:12]} | {a.lower() for a in ep.get("Aliases") or []}
                 if name in names or name in {f"{x}.{net.lower()}" for x in names}:
-                    if ep["IPAddress"] not in found:
-                        found.append(ep["IPAddress"])
-        return found
+                    known = True
+                    addr = ep.get("GlobalIPv6Address") if v6 else ep["IPAddress"]
+                    if addr and addr not in found:
+                        found.append(addr)
+        return found if known else None
 
     async def answer(self, cid: str, wire: bytes, tcp: bool = False) -> bytes | None:
         try:
@@ -171,18 +175,25 @@ class Resolver:
         q = query.question[0]
         qname = q.name.to_text()
         if q.rdclass == dns.rdataclass.IN:
-            addrs = self.lookup(cid, qname)
-            if addrs:
+            addrs = self.lookup(cid, qname, v6=q.rdtype == dns.rdatatype.AAAA)
+            if addrs is not None:  # one of ours: answered here, an empty answer for other types
                 resp = dns.message.make_response(query)
                 resp.flags |= dns.flags.AA | dns.flags.RA
-                if q.rdtype == dns.rdatatype.A:
-                    resp.answer.append(dns.rrset.from_text(q.name, TTL, "IN", "A", *addrs))
+                if addrs and q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    kind = "AAAA" if q.rdtype == dns.rdatatype.AAAA else "A"
+                    resp.answer.append(dns.rrset.from_text(q.name, TTL, "IN", kind, *addrs))
                 return resp.to_wire()
-        return await self.forward(query, wire)
+        return await self.forward(query, wire, self.upstream_of(cid))
 
-    async def forward(self, query: dns.message.Message, wire: bytes) -> bytes:
+    def upstream_of(self, cid: str) -> list[str]:
+        """The container's --dns servers (Docker forwards to them), else the daemon's upstream."""
+        me = next((c for c in self.manager.containers() if c.id == cid), None)
+        own = [str(x) for x in ((me.host_config.get("Dns") or []) if me is not None else [])]
+        return own or self.upstream
+
+    async def forward(self, query: dns.message.Message, wire: bytes, servers: list[str]) -> bytes:
         loop = asyncio.get_running_loop()
-        for server in self.upstream:
+        for server in servers:
             fam = socket.AF_INET6 if ":" in server else socket.AF_INET
             s = socket.socket(fam, socket.SOCK_DGRAM)
             s.setblocking(False)

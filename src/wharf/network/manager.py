@@ -57,7 +57,9 @@ class NetworkManager:
         pools: list[dict[str, Any]] | None = None,
         table: str = "wharf",
         mtu: int = 1500,
+        dns: list[str] | None = None,
     ) -> None:
+        self.upstream_dns = list(dns or [])  # the daemon's "dns": where the embedded server forwards
         self.store = NetworkStore(f"{data_root}/network")
         self.fw = Firewall(table)
         self.host = netlink.Host()
@@ -114,8 +116,7 @@ class NetworkManager:
         self.fw.setup()
         netlink.enable_forwarding()
         for n in self.networks.values():
-            await self.host.ensure_bridge(n.bridge, n.gateway, n.prefixlen, self.mtu)
-            self.fw.add_network(n.bridge, n.subnet, not n.internal)
+            await self._bring_up(n)
         running = {c.id: c for c in self.containers() if c.state.running}
         for owner in self.store.owners() - set(running):
             self.store.release(owner)
@@ -172,54 +173,81 @@ class NetworkManager:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported by wharf yet")
         ipam = body.get("IPAM") or {}
         configs = [c for c in ipam.get("Config") or [] if c]
-        if len(configs) > 1:
-            raise InvalidArgument("wharf supports one IPv4 subnet per network")
-        cfg = configs[0] if configs else {}
+        v4 = [c for c in configs if not _is_v6(c.get("Subnet") or "")]
+        v6 = [c for c in configs if _is_v6(c.get("Subnet") or "")]
+        if len(v4) > 1 or len(v6) > 1:
+            raise InvalidArgument("wharf supports one IPv4 and one IPv6 subnet per network")
+        enable6 = bool(body.get("EnableIPv6"))
+        if v6 and not enable6:
+            raise InvalidArgument("an IPv6 subnet was given but IPv6 is not enabled on the network (--ipv6)")
+        cfg = v4[0] if v4 else {}
         used = [n.subnet for n in self.networks.values()]
         if cfg.get("Subnet"):
             subnet = parse_subnet(cfg["Subnet"])
-            clash = overlapping(subnet, used)
-            if clash is not None:
+            if overlapping(subnet, used) is not None:
                 raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
         else:
             subnet = pick_pool(self.pools, used)
         net = ipaddress.ip_network(subnet)
-        if net.version != 4:
-            raise InvalidArgument("IPv6 subnets are not supported by wharf yet")
-        gateway = cfg.get("Gateway") or str(next(net.hosts()))
-        try:
-            if ipaddress.ip_address(gateway) not in net:
-                raise InvalidArgument(f"invalid gateway {gateway}: it does not belong to subnet {subnet}")
-        except ValueError:
-            raise InvalidArgument(f"invalid gateway address {gateway}") from None
+        gateway = self._gateway(cfg, net, subnet)
         ip_range = cfg.get("IPRange") or ""
         if ip_range:
             rng = ipaddress.ip_network(parse_subnet(ip_range))
-            if not rng.subnet_of(net):  # type: ignore[arg-type]
+            if rng.version != 4 or not rng.subnet_of(net):  # type: ignore[arg-type]
                 raise InvalidArgument(f"invalid ip-range {ip_range}: it does not belong to subnet {subnet}")
             ip_range = str(rng)
-        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         nid = secrets.token_hex(32)
+        subnet6 = gateway6 = ""
+        if enable6:
+            cfg6 = v6[0] if v6 else {}
+            used6 = [n.subnet6 for n in self.networks.values() if n.subnet6]
+            if cfg6.get("Subnet"):
+                subnet6 = parse_subnet(cfg6["Subnet"])
+                if overlapping(subnet6, used6) is not None:
+                    raise Forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                    )
+            else:  # a unique local /64 of the network's own, as Docker's default IPv6 pool gives
+                subnet6 = _ula_for(nid, used6)
+            gateway6 = self._gateway(cfg6, ipaddress.ip_network(subnet6), subnet6)
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         bridge = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
         if len(bridge) > 15:
             raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
         n = Network(id=nid, name=name, driver="bridge", bridge=bridge, subnet=subnet, gateway=gateway,
                     ip_range=ip_range, internal=bool(body.get("Internal")), options=options,
-                    labels=dict(body.get("Labels") or {}), created=now_rfc3339())  # fmt: skip
+                    labels=dict(body.get("Labels") or {}), created=now_rfc3339(), subnet6=subnet6,
+                    gateway6=gateway6)  # fmt: skip
         self.store.add(n)
         try:
-            await self.host.ensure_bridge(bridge, gateway, n.prefixlen, self.mtu)
-            self.fw.add_network(bridge, subnet, not n.internal)
+            await self._bring_up(n)
         except BaseException:
             self.store.remove(nid)
+            self.fw.remove_network(bridge, subnet, subnet6)
             await self.host.delete(bridge)
             raise
         self.networks[nid] = n
         return nid, ""
+
+    @staticmethod
+    def _gateway(cfg: dict[str, Any], net: Any, subnet: str) -> str:
+        gateway = cfg.get("Gateway") or str(next(net.hosts()))
+        try:
+            addr = ipaddress.ip_address(gateway)
+        except ValueError:
+            raise InvalidArgument(f"invalid gateway address {gateway}") from None
+        if addr not in net:
+            raise InvalidArgument(f"invalid gateway {gateway}: it does not belong to subnet {subnet}")
+        return str(addr)
+
+    async def _bring_up(self, n: Network) -> None:
+        """The network's bridge with its gateway address(es), and its place in the firewall."""
+        await self.host.ensure_bridge(n.bridge, n.gateway, n.prefixlen, self.mtu, n.gateway6, n.prefixlen6)
+        self.fw.add_network(n.bridge, n.subnet, not n.internal, n.subnet6)
+        if n.subnet6:
+            netlink.enable_forwarding(v6=True)
 
     def users(self, n: Network) -> list[Container]:
         return [c for c in self.containers() if n.name in (c.networking.get("Networks") or {})]
@@ -233,7 +261,7 @@ class NetworkManager:
         active = [c for c in self.users(n) if c.state.running]
         if active:
             raise Forbidden(f"error while removing network: network {n.name} id {n.id} has active endpoints")
-        self.fw.remove_network(n.bridge, n.subnet)
+        self.fw.remove_network(n.bridge, n.subnet, n.subnet6)
         await self.host.delete(n.bridge)
         self.store.remove(n.id)
         del self.networks[n.id]
@@ -261,13 +289,16 @@ class NetworkManager:
             if n.name in out:
                 continue
             cfg = requested.get(ref) or requested.get(n.name) or {}
+            if not cfg and n.name == "bridge":  # the docker CLI names the default network "default"
+                cfg = requested.get("default") or {}
             out[n.name] = self._endpoint(n, cfg)
         return out
 
     def _endpoint(self, n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
         ipam = cfg.get("IPAMConfig") or {}
-        if n.name == "bridge" and (ipam.get("IPv4Address") or cfg.get("Aliases")):
-            if ipam.get("IPv4Address"):
+        user_ip = ipam.get("IPv4Address") or ipam.get("IPv6Address")
+        if n.name == "bridge" and (user_ip or cfg.get("Aliases")):
+            if user_ip:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
             raise InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
@@ -282,8 +313,23 @@ class NetworkManager:
                 raise InvalidArgument(
                     f"Invalid address {want}: It does not belong to any of this network's subnets"
                 )
+        want6 = ipam.get("IPv6Address") or ""
+        if want6:
+            if not n.subnet6:
+                raise InvalidArgument(
+                    f"network {n.name} does not have IPv6 enabled: --ip6 {want6} cannot be used"
+                )
+            try:
+                addr6 = ipaddress.ip_address(want6)
+            except ValueError:
+                raise InvalidArgument(f"invalid IPv6 address: {want6}") from None
+            if addr6 not in ipaddress.ip_network(n.subnet6):
+                raise InvalidArgument(
+                    f"Invalid address {want6}: It does not belong to any of this network's subnets"
+                )
+        ipam_cfg = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
         return {
-            "IPAMConfig": {"IPv4Address": want} if want else None,
+            "IPAMConfig": ipam_cfg or None,
             "Links": cfg.get("Links"),
             "Aliases": list(cfg.get("Aliases") or []) or None,
             "MacAddress": cfg.get("MacAddress") or "",
@@ -309,9 +355,14 @@ class NetworkManager:
                 want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
                 self.store.release(c.id, n.id)
                 ip = self.store.allocate(n, c.id, want)
+                ip6 = ""
+                if n.subnet6:
+                    want6 = (ep.get("IPAMConfig") or {}).get("IPv6Address") or ""
+                    ip6 = self.store.allocate(n, c.id, want6, v6=True)
                 ep.update(
                     NetworkID=n.id, EndpointID=secrets.token_hex(32), Gateway=n.gateway, IPAddress=ip,
-                    IPPrefixLen=n.prefixlen,
+                    IPPrefixLen=n.prefixlen, GlobalIPv6Address=ip6,
+                    GlobalIPv6PrefixLen=n.prefixlen6 if ip6 else 0, IPv6Gateway=n.gateway6 if ip6 else "",
                     DNSNames=[x for x in [c.name, c.id[:12], *(ep.get("Aliases") or [])] if x]
                     if n.name != "bridge" else None,
                 )  # fmt: skip
@@ -356,10 +407,12 @@ class NetworkManager:
         peer = "wp" + secrets.token_hex(6)
         await self.host.veth_into(host_if, peer, pid, n.bridge, self.mtu)
         gateway = n.gateway if primary and not n.internal else None
+        gateway6 = n.gateway6 if primary and not n.internal and ep.get("GlobalIPv6Address") else None
         mac = ep.get("MacAddress") or _mac_for(ep["IPAddress"])
         ep["MacAddress"] = await netlink.configure_container(
-            netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac
-        )
+            netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac,
+            ep.get("GlobalIPv6Address") or "", n.prefixlen6, gateway6,
+        )  # fmt: skip
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
 
@@ -380,7 +433,8 @@ class NetworkManager:
                     await self.host.delete(ep.pop("_host_if"))
                 except Exception as exc:
                     log.warning("removing the veth of %s: %s", c.id[:12], exc)
-            ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, MacAddress=ep.get("MacAddress")
+            ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, GlobalIPv6Address="",
+                      GlobalIPv6PrefixLen=0, IPv6Gateway="", MacAddress=ep.get("MacAddress")
                       if (ep.get("IPAMConfig") or {}).get("MacAddress") else "")  # fmt: skip
             ep.pop("_ifname", None)
         c.networking["Ports"] = {}
@@ -536,11 +590,14 @@ class NetworkManager:
                 "EndpointID": ep.get("EndpointID", ""),
                 "MacAddress": ep.get("MacAddress", ""),
                 "IPv4Address": f"{ep['IPAddress']}/{ep.get('IPPrefixLen', n.prefixlen)}",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep['GlobalIPv6Address']}/{n.prefixlen6}"
+                if ep.get("GlobalIPv6Address")
+                else "",
             }
         cfg: dict[str, str] = {"Subnet": n.subnet, "Gateway": n.gateway}
         if n.ip_range:
             cfg["IPRange"] = n.ip_range
+        configs = [cfg] + ([{"Subnet": n.subnet6, "Gateway": n.gateway6}] if n.subnet6 else [])
         options = dict(n.options)
         if n.name == "bridge":
             options.update({"com.docker.network.bridge.enable_icc": "true",
@@ -549,8 +606,8 @@ class NetworkManager:
                             "com.docker.network.driver.mtu": str(self.mtu)})  # fmt: skip
         return {
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None if n.name == "bridge" else {},
-                                          "Config": [cfg]},
+            "EnableIPv6": bool(n.subnet6),
+            "IPAM": {"Driver": "default", "Options": None if n.name == "bridge" else {}, "Config": configs},
             "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": n.labels,
         }  # fmt: skip
@@ -606,6 +663,22 @@ def _stable_id(name: str, store: NetworkStore | None = None) -> str:
     import hashlib
 
     return hashlib.sha256(f"wharf-predefined-{name}".encode()).hexdigest()
+
+
+def _is_v6(cidr: str) -> bool:
+    return ":" in cidr
+
+
+def _ula_for(nid: str, used: list[str]) -> str:
+    """fdXX:XXXX:XXXX:YYYY::/64 from the network's ID (RFC 4193's random global ID, made stable)."""
+    import hashlib
+
+    for i in range(256):
+        h = hashlib.sha256(f"{nid}:{i}".encode()).digest()
+        cand = str(ipaddress.ip_network((b"\xfd" + h[:7] + bytes(8), 64)))
+        if overlapping(cand, used) is None:
+            return cand
+    raise Forbidden("could not find an available, non-overlapping IPv6 address pool")
 
 
 def _port_key(key: str) -> str:

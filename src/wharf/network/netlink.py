@@ -72,6 +72,7 @@ def socket_in_netns(path: str) -> socket.socket:
     return _in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
 
 
+IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection on our own links
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -120,8 +121,10 @@ class Host:
         ipr = await self._get()
         return [str(link.get("ifname")) async for link in await ipr.get_links()]
 
-    async def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int) -> None:
-        """Create the bridge (if missing) with the gateway address, up."""
+    async def ensure_bridge(
+        self, name: str, gateway: str, prefixlen: int, mtu: int, gateway6: str = "", prefixlen6: int = 0
+    ) -> None:
+        """Create the bridge (if missing) with the gateway address(es), up."""
         ipr = await self._get()
         async with self.lock:
             idx = await self.index(name)
@@ -132,6 +135,15 @@ class Host:
             addrs = [a.get("address") async for a in await ipr.get_addr(index=idx, family=socket.AF_INET)]
             if gateway not in addrs:
                 await ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            if gateway6:
+                _sysctl(f"net/ipv6/conf/{name}/disable_ipv6", "0")
+                addrs6 = [
+                    a.get("address") async for a in await ipr.get_addr(index=idx, family=socket.AF_INET6)
+                ]
+                if gateway6 not in addrs6:
+                    await ipr.addr(
+                        "add", index=idx, address=gateway6, prefixlen=prefixlen6, flags=IFA_F_NODAD
+                    )
             await ipr.link("set", index=idx, state="up", mtu=mtu)
         _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
 
@@ -160,10 +172,19 @@ class Host:
 
 
 async def configure_container(
-    netns: str, peer_name: str, ifname: str, address: str, prefixlen: int, gateway: str | None, mac: str
+    netns: str,
+    peer_name: str,
+    ifname: str,
+    address: str,
+    prefixlen: int,
+    gateway: str | None,
+    mac: str,
+    address6: str = "",
+    prefixlen6: int = 0,
+    gateway6: str | None = None,
 ) -> str:
-    """Inside the namespace: rename the peer, set MAC/address, bring it and lo up, add the
-    default route via ``gateway`` (first interface only). Returns the interface's MAC."""
+    """Inside the namespace: rename the peer, set MAC/address(es), bring it and lo up, add the
+    default route(s) via the gateway(s) (first interface only). Returns the interface's MAC."""
     ipr = _ipr(socket_in_netns(netns))
     try:
         await ipr.setup_endpoint()
@@ -176,12 +197,16 @@ async def configure_container(
             kw["address"] = mac
         await ipr.link("set", index=idx, **kw)
         await ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+        if address6:
+            await ipr.addr("add", index=idx, address=address6, prefixlen=prefixlen6, flags=IFA_F_NODAD)
         await ipr.link("set", index=idx, state="up")
         lo = await ipr.link_lookup(ifname="lo")
         if lo:
             await ipr.link("set", index=lo[0], state="up")
         if gateway:
             await ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+        if gateway6:
+            await ipr.route("add", dst="::/0", gateway=gateway6, family=socket.AF_INET6)
         link = [x async for x in await ipr.get_links(idx)][0]
         return str(link.get("address") or "")
     finally:
@@ -211,5 +236,7 @@ def _sysctl_path(path: str, value: str) -> None:
         pass
 
 
-def enable_forwarding() -> None:
+def enable_forwarding(v6: bool = False) -> None:
     _sysctl("net/ipv4/ip_forward", "1")
+    if v6:  # as dockerd does for a network with IPv6
+        _sysctl("net/ipv6/conf/all/forwarding", "1")

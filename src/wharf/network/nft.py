@@ -1,5 +1,5 @@
-"""wharf's firewall: one nftables table of its own (``ip <table>``, default ``wharf``), changed
-only through ``nft -f -`` batches, each applied atomically by the kernel.
+"""wharf's firewall: one nftables table of its own (``inet <table>``, default ``wharf``: IPv4 and
+IPv6 alike), changed only through ``nft -f -`` batches, each applied atomically by the kernel.
 
 The table never depends on how many containers run: per-container state lives in sets and maps,
 so publishing a port is adding a map element, not writing a rule::
@@ -8,13 +8,15 @@ so publishing a port is adding a map element, not writing a rule::
     set same_bridge  { type ifname . ifname }           (br, br) for each bridge
     set masq_nets    { type ipv4_addr; flags interval } subnets NATed to the outside
     set all_nets     { type ipv4_addr; flags interval } every wharf subnet
+    set masq_nets6, all_nets6  (ipv6_addr)              the same for networks with IPv6
     map dnat_any     { type inet_proto . inet_service : ipv4_addr . inet_service }  -p PORT:...
     map dnat_addr    { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
 
     chain prerouting  (nat, dstnat)   local destination → dnat via the maps
     chain output      (nat, -100)     the host's own connections, 127.0.0.1 included
-    chain postrouting (nat, srcnat)   masquerade: egress of masq_nets, DNATed hairpin and
+    chain postrouting (nat, srcnat)   masquerade: egress of masq_nets(6), DNATed hairpin and
                                       127.0.0.0/8 sources leaving through a bridge
+                                      (ports are published on IPv4 only)
     chain forward     (filter)        DNATed traffic passes; bridge to *another* bridge drops
                                       (networks are isolated as Docker isolates them)
 """
@@ -38,7 +40,7 @@ class Firewall:
             raise FailedPrecondition(f"nft: {r.stderr.strip()}")
 
     def exists(self) -> bool:
-        r = subprocess.run([self.nft, "list", "table", "ip", self.table], capture_output=True, timeout=30)
+        r = subprocess.run([self.nft, "list", "table", "inet", self.table], capture_output=True, timeout=30)
         return r.returncode == 0
 
     def setup(self) -> None:
@@ -48,11 +50,15 @@ class Firewall:
             f"""
 table ip {t} {{}}
 delete table ip {t}
-table ip {t} {{
+table inet {t} {{}}
+delete table inet {t}
+table inet {t} {{
     set bridges {{ type ifname; }}
     set same_bridge {{ type ifname . ifname; }}
     set masq_nets {{ type ipv4_addr; flags interval; }}
     set all_nets {{ type ipv4_addr; flags interval; }}
+    set masq_nets6 {{ type ipv6_addr; flags interval; }}
+    set all_nets6 {{ type ipv6_addr; flags interval; }}
     map dnat_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
     map dnat_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
     chain prerouting {{
@@ -64,14 +70,15 @@ table ip {t} {{
         fib daddr type local jump publish
     }}
     chain publish {{
-        dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
-        dnat ip to meta l4proto . th dport map @dnat_any
+        meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr
+        meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat_any
     }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
         ct status dnat oifname @bridges ip saddr @all_nets masquerade
         ip saddr @masq_nets oifname != @bridges masquerade
+        ip6 saddr @masq_nets6 oifname != @bridges masquerade
     }}
     chain forward {{
         type filter hook forward priority filter; policy accept;
@@ -84,25 +91,35 @@ table ip {t} {{
         )
 
     def teardown(self) -> None:
-        self.run(f"table ip {self.table} {{}}\ndelete table ip {self.table}\n")
+        self.run(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n")
 
-    def add_network(self, bridge: str, subnet: str, masquerade: bool) -> None:
+    def add_network(self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "") -> None:
         t = self.table
-        script = f"add element ip {t} bridges {{ {bridge} }}\n"
-        script += f"add element ip {t} same_bridge {{ {bridge} . {bridge} }}\n"
-        script += f"add element ip {t} all_nets {{ {subnet} }}\n"
+        script = f"add element inet {t} bridges {{ {bridge} }}\n"
+        script += f"add element inet {t} same_bridge {{ {bridge} . {bridge} }}\n"
+        script += f"add element inet {t} all_nets {{ {subnet} }}\n"
         if masquerade:
-            script += f"add element ip {t} masq_nets {{ {subnet} }}\n"
+            script += f"add element inet {t} masq_nets {{ {subnet} }}\n"
+        if subnet6:
+            script += f"add element inet {t} all_nets6 {{ {subnet6} }}\n"
+            if masquerade:
+                script += f"add element inet {t} masq_nets6 {{ {subnet6} }}\n"
         self.run(script)
 
-    def remove_network(self, bridge: str, subnet: str) -> None:
+    def remove_network(self, bridge: str, subnet: str, subnet6: str = "") -> None:
         t = self.table
-        for script in (
-            f"delete element ip {t} bridges {{ {bridge} }}",
-            f"delete element ip {t} same_bridge {{ {bridge} . {bridge} }}",
-            f"delete element ip {t} masq_nets {{ {subnet} }}",
-            f"delete element ip {t} all_nets {{ {subnet} }}",
-        ):
+        scripts = [
+            f"delete element inet {t} bridges {{ {bridge} }}",
+            f"delete element inet {t} same_bridge {{ {bridge} . {bridge} }}",
+            f"delete element inet {t} masq_nets {{ {subnet} }}",
+            f"delete element inet {t} all_nets {{ {subnet} }}",
+        ]
+        if subnet6:
+            scripts += [
+                f"delete element inet {t} masq_nets6 {{ {subnet6} }}",
+                f"delete element inet {t} all_nets6 {{ {subnet6} }}",
+            ]
+        for script in scripts:
             try:
                 self.run(script + "\n")
             except FailedPrecondition:
@@ -123,9 +140,9 @@ table ip {t} {{
         any_, addr = self._elements(ports)
         script = ""
         if any_:
-            script += f"add element ip {self.table} dnat_any {{ {', '.join(any_)} }}\n"
+            script += f"add element inet {self.table} dnat_any {{ {', '.join(any_)} }}\n"
         if addr:
-            script += f"add element ip {self.table} dnat_addr {{ {', '.join(addr)} }}\n"
+            script += f"add element inet {self.table} dnat_addr {{ {', '.join(addr)} }}\n"
         if script:
             self.run(script)
 
@@ -135,6 +152,6 @@ table ip {t} {{
             for item in items:
                 key = item.split(" : ")[0]
                 try:
-                    self.run(f"delete element ip {self.table} {name} {{ {key} }}\n")
+                    self.run(f"delete element inet {self.table} {name} {{ {key} }}\n")
                 except FailedPrecondition:
                     pass

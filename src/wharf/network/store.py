@@ -14,10 +14,12 @@ Schema (migration 1)::
     ├── internal  INTEGER      no NAT to the outside
     ├── options   TEXT         JSON object (driver options as given)
     ├── labels    TEXT         JSON object
-    └── created   TEXT         RFC 3339
+    ├── created   TEXT         RFC 3339
+    ├── subnet6   TEXT         "" or the IPv6 subnet of a network with IPv6 enabled  (migration 2)
+    └── gateway6  TEXT         "" or its gateway                                      (migration 2)
     allocations
     ├── network_id TEXT → networks.id
-    ├── address    TEXT        one IPv4 address
+    ├── address    TEXT        one IPv4 or IPv6 address
     ├── owner      TEXT        the container (endpoint) holding it
     └── PRIMARY KEY (network_id, address)      no address is handed out twice, across restarts
 
@@ -52,6 +54,10 @@ SCHEMA = [
     );
     CREATE INDEX allocations_owner ON allocations(owner);
     """,
+    """
+    ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT '';
+    ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -68,10 +74,16 @@ class Network:
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    subnet6: str = ""
+    gateway6: str = ""
 
     @property
     def prefixlen(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen
+
+    @property
+    def prefixlen6(self) -> int:
+        return ipaddress.ip_network(self.subnet6).prefixlen if self.subnet6 else 0
 
 
 class NetworkStore:
@@ -112,9 +124,9 @@ class NetworkStore:
         try:
             with self.txn() as db:
                 db.execute(
-                    "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, int(n.internal),
-                     json.dumps(n.options), json.dumps(n.labels), n.created),
+                     json.dumps(n.options), json.dumps(n.labels), n.created, n.subnet6, n.gateway6),
                 )  # fmt: skip
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"network with name {n.name} already exists") from None
@@ -133,9 +145,12 @@ class NetworkStore:
         rows = self.db.execute("SELECT address, owner FROM allocations WHERE network_id = ?", (nid,))
         return {a: o for a, o in rows}
 
-    def allocate(self, n: Network, owner: str, wanted: str = "") -> str:
-        """An address for ``owner`` on ``n``: ``wanted`` if given (and free), else the lowest free one."""
-        subnet = ipaddress.ip_network(n.subnet)
+    def allocate(self, n: Network, owner: str, wanted: str = "", v6: bool = False) -> str:
+        """An address for ``owner`` on ``n`` (its IPv6 subnet if ``v6``): ``wanted`` if given (and
+        free), else the lowest free one."""
+        subnet = ipaddress.ip_network(n.subnet6 if v6 else n.subnet)
+        gateway = n.gateway6 if v6 else n.gateway
+        ip_range = "" if v6 else n.ip_range
         with self.txn() as db:
             taken = {
                 a for (a,) in db.execute("SELECT address FROM allocations WHERE network_id = ?", (n.id,))
@@ -144,20 +159,22 @@ class NetworkStore:
                 try:
                     addr = ipaddress.ip_address(wanted)
                 except ValueError:
-                    raise InvalidArgument(f"invalid IPv4 address: {wanted}") from None
+                    raise InvalidArgument(f"invalid IPv{6 if v6 else 4} address: {wanted}") from None
                 if addr not in subnet:
                     raise InvalidArgument(
                         f"Invalid address {wanted}: It does not belong to any of this network's subnets"
                     )
+                wanted = str(addr)
                 if (
                     wanted in taken
-                    or wanted == n.gateway
-                    or addr in (subnet.network_address, subnet.broadcast_address)
+                    or wanted == gateway
+                    or addr == subnet.network_address
+                    or (not v6 and addr == subnet.broadcast_address)
                 ):
                     raise Forbidden(f"Address already in use: {wanted}")  # fmt: skip
                 chosen = wanted
             else:
-                chosen = _first_free(subnet, n.ip_range, n.gateway, taken)
+                chosen = _first_free(subnet, ip_range, gateway, taken)
             db.execute("INSERT INTO allocations VALUES (?,?,?)", (n.id, chosen, owner))
         return chosen
 
@@ -179,13 +196,14 @@ def _first_free(subnet: Any, ip_range: str, gateway: str, taken: set[str]) -> st
         if s == gateway or s in taken or addr in (subnet.network_address, subnet.broadcast_address):
             continue
         return s
-    raise Forbidden(f"no available IPv4 addresses on this network's address pools: {pool}")
+    raise Forbidden(f"no available IPv{pool.version} addresses on this network's address pools: {pool}")
 
 
 def _network(r: tuple[Any, ...]) -> Network:
     return Network(
         id=r[0], name=r[1], driver=r[2], bridge=r[3], subnet=r[4], gateway=r[5], ip_range=r[6],
         internal=bool(r[7]), options=json.loads(r[8]), labels=json.loads(r[9]), created=r[10],
+        subnet6=r[11], gateway6=r[12],
     )  # fmt: skip
 
 

@@ -32,7 +32,8 @@ def http_get(host: str, port: int, timeout: float = 5) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"http://{host}:{port}/", timeout=2) as resp:
+            shown = f"[{host}]" if ":" in host else host
+            with urllib.request.urlopen(f"http://{shown}:{port}/", timeout=2) as resp:
                 return str(resp.read().decode())
         except OSError:
             if time.monotonic() > deadline:
@@ -64,7 +65,9 @@ def nft_elements(d: Daemon) -> list[str]:
     """Published-port map elements in the daemon's nftables table."""
     out = []
     for name in ("dnat_any", "dnat_addr"):
-        r = subprocess.run(["nft", "-j", "list", "map", "ip", d.table, name], capture_output=True, text=True)
+        r = subprocess.run(
+            ["nft", "-j", "list", "map", "inet", d.table, name], capture_output=True, text=True
+        )
         assert r.returncode == 0, r.stderr
         for item in json.loads(r.stdout)["nftables"]:
             out += [json.dumps(e) for e in (item.get("map") or {}).get("elem") or []]
@@ -72,7 +75,7 @@ def nft_elements(d: Daemon) -> list[str]:
 
 
 def nft_has(d: Daemon, setname: str, value: str) -> bool:
-    r = subprocess.run(["nft", "list", "set", "ip", d.table, setname], capture_output=True, text=True)
+    r = subprocess.run(["nft", "list", "set", "inet", d.table, setname], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return value in r.stdout
 
@@ -405,3 +408,34 @@ def test_crashed_daemon_is_reconciled_on_start(own_daemon: Daemon) -> None:
     cli("rm", "-f", "keep", "dies", "reuse")
     assert [x for x in wharf_links(d) if x.startswith("wv")] == []
     cli("network", "rm", "crashnet")
+
+
+def test_ipv6_network(cli: CLI, names: list[str]) -> None:
+    net, srv = f"v6-{cli.name}", f"v6s-{cli.name}"
+    names += [f"net:{net}", srv]
+    cli("network", "create", "--ipv6", "--subnet", "10.254.81.0/24", "--subnet", "fd00:77:1::/64", net)
+    info = json.loads(cli("network", "inspect", net).stdout)[0]
+    assert info["EnableIPv6"] is True
+    assert {"Subnet": "fd00:77:1::/64", "Gateway": "fd00:77:1::1"} in info["IPAM"]["Config"]
+    cli("run", "-d", "--name", srv, "--network", net, "--ip6", "fd00:77:1::80", "busybox", "sh", "-c", SERVE)
+    ep = json.loads(cli("inspect", "-f", "{{json .NetworkSettings.Networks}}", srv).stdout)[net]
+    assert ep["GlobalIPv6Address"] == "fd00:77:1::80" and ep["GlobalIPv6PrefixLen"] == 64
+    assert ep["IPv6Gateway"] == "fd00:77:1::1"
+    r = cli(
+        "run", "--rm", "--network", net, "busybox", "sh", "-c", FETCH.format("[fd00:77:1::80]"), check=False
+    )
+    assert r.returncode == 0 and r.stdout.startswith("hello"), r.stderr
+    r = cli("run", "--rm", "--network", net, "busybox", "nslookup", "-type=AAAA", srv)
+    assert "fd00:77:1::80" in r.stdout
+    assert "fd00:77:1::80\t" in cli("exec", srv, "cat", "/etc/hosts").stdout
+    assert http_get("fd00:77:1::80", 80).startswith("hello")  # the host reaches it over its bridge
+    # a network without IPv6 gets a ULA subnet when enabled without one
+    auto = f"v6a-{cli.name}"
+    names.append(f"net:{auto}")
+    cli("network", "create", "--ipv6", auto)
+    subnets = [c["Subnet"] for c in json.loads(cli("network", "inspect", auto).stdout)[0]["IPAM"]["Config"]]
+    assert any(s.startswith("fd") and s.endswith("/64") for s in subnets)
+    r = cli("run", "--rm", "--network", net, "--ip6", "fd00:99::5", "busybox", "true", check=False)
+    assert r.returncode == 125 and "It does not belong to any of this network's subnets" in r.stderr
+    r = cli("run", "--rm", "--ip6", "fd00:77:1::81", "busybox", "true", check=False)
+    assert r.returncode == 125 and "supported on user defined networks only" in r.stderr
