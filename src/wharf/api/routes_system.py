@@ -219,8 +219,18 @@ async def system_df(request: web.Request) -> web.StreamResponse:
         images = ops.list_images(engine.images, {})
     except Exception:
         images = []
+    from wharf.api.routes_volumes import _du, view
+
+    volumes = []
+    for v in engine.volumes.all():
+        item = view(v, engine)
+        item["UsageData"] = {
+            "Size": _du(engine.volumes.data_dir(v.name)),
+            "RefCount": len(engine.volume_users(v.name)),
+        }
+        volumes.append(item)
     return web.json_response(
-        {"LayersSize": 0, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": []}
+        {"LayersSize": 0, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
     )
 
 

@@ -217,9 +217,10 @@ def make_app(engine: Any) -> web.Application:
     router = Router()
     routes_system.register(router)
     routes_containers.register(router)
-    from wharf.api import routes_networks
+    from wharf.api import routes_networks, routes_volumes
 
     routes_networks.register(router)
+    routes_volumes.register(router)
     import importlib
 
     try:

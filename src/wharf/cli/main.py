@@ -98,6 +98,10 @@ GROUPS: dict[str, dict[str, str]] = {
         "rm": "network-rm", "remove": "network-rm", "connect": "network-connect",
         "disconnect": "network-disconnect", "prune": "network-prune",
     },
+    "volume": {
+        "create": "volume-create", "ls": "volume-ls", "list": "volume-ls", "inspect": "volume-inspect",
+        "rm": "volume-rm", "remove": "volume-rm", "prune": "volume-prune",
+    },
     "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events"},
 }  # fmt: skip
 
@@ -113,6 +117,11 @@ HIDDEN: dict[str, tuple[str, str]] = {
     "network-connect": ("networks", "cmd_network_connect"),
     "network-disconnect": ("networks", "cmd_network_disconnect"),
     "network-prune": ("networks", "cmd_network_prune"),
+    "volume-create": ("volumes", "cmd_volume_create"),
+    "volume-ls": ("volumes", "cmd_volume_ls"),
+    "volume-inspect": ("volumes", "cmd_volume_inspect"),
+    "volume-rm": ("volumes", "cmd_volume_rm"),
+    "volume-prune": ("volumes", "cmd_volume_prune"),
     "system-prune": ("system", "cmd_system_prune"),
 }
 
@@ -132,6 +141,7 @@ def usage() -> str:
         "  container   Manage containers",
         "  image       Manage images",
         "  network     Manage networks",
+        "  volume      Manage volumes",
         "  system      Manage wharf",
         "",
         "Commands:",

@@ -89,6 +89,7 @@ async def serve(cfg: DaemonConfig) -> None:
 
     engine = Engine(cfg)
     await engine.restore()
+    engine.restore_volumes()
     await engine.net.init()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)

@@ -115,6 +115,9 @@ class Engine:
             dns=cfg.dns,
         )
         self.net.containers = self.containers.all
+        from wharf.volumes.store import VolumeStore
+
+        self.volumes = VolumeStore(f"{self.data_root}/volumes")
 
     # --- plumbing
 
@@ -249,6 +252,16 @@ class Engine:
             # here, with the same words, as a bad request, before anything is made
             raise InvalidArgument(str(exc)) from None
         image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
+        from wharf.volumes import mounts as vmounts
+
+        try:
+            planned = vmounts.plan(
+                host_config,
+                {"Volumes": {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})}},
+                lambda ref: [dict(m) for m in self.get(ref).mounts],
+            )
+        except NotFound as exc:  # --volumes-from an unknown container: not a missing image (see above)
+            raise InvalidArgument(str(exc)) from None
         argv = specgen.command(config, image_config)
         if name:
             name = validate_name(name)
@@ -263,7 +276,13 @@ class Engine:
             )
         cid = new_id(self.containers.by_id)
         chain = await self._blocking(self.images.top_chain_id, record)
-        await self._blocking(self.images.snapshots.prepare, cid, chain)
+        made = await self._blocking(vmounts.realize, planned, self.volumes)
+        try:
+            await self._blocking(self.images.snapshots.prepare, cid, chain)
+        except BaseException:
+            for v in made:
+                self.volumes.remove(v)
+            raise
         try:
             self._write_files(cid, config, host_config)
             merged = _merge_image_config(config, image_config)
@@ -285,10 +304,13 @@ class Engine:
                 snapshot_key=cid,
                 runtime=host_config.get("Runtime") or self.cfg.default_runtime,
                 networking={"Networks": endpoints, "Ports": {}},
+                mounts=planned,
             )
             self.containers.add(c)
         except BaseException:
             await self._blocking(self._discard_files, cid)
+            for v in made:
+                self.volumes.remove(v)
             raise
         self.emit(c, "create")
         return cid, warnings
@@ -396,8 +418,11 @@ class Engine:
         mounts = await self._blocking(self.images.snapshots.mounts, c.snapshot_key)
         if not os.path.ismount(rootfs):
             await self._blocking(mount_all, mounts, rootfs)
+        from wharf.volumes import mounts as vmounts
+
         started = False
         networked = False
+        volumes_up = False
         try:
             image_cfg: dict[str, Any] = {}
             d = self.container_dir(c.id)
@@ -407,6 +432,8 @@ class Engine:
             files = specgen.ContainerFiles(
                 hosts=f"{d}/hosts", resolv_conf=f"{d}/resolv.conf", hostname=f"{d}/hostname"
             )
+            await self._blocking(self._volumes_up, c, rootfs)
+            volumes_up = True
             spec = specgen.generate(
                 c.id,
                 c.config,
@@ -416,6 +443,7 @@ class Engine:
                 files,
                 netns=self._netns_for(c),
                 cgroup_parent=self.cfg.cgroup_parent,
+                extra_mounts=vmounts.oci_mounts(c.mounts),
             )
             bundle = self.state_dir(c.id)
             os.makedirs(bundle, 0o700, exist_ok=True)
@@ -466,6 +494,8 @@ class Engine:
                     failed()
                 if networked:
                     await self.net.detach(c)
+                if volumes_up:
+                    self._volumes_down(c)
                 await self._blocking(_unmount_quiet, rootfs)
         c.state.status = "running"
         c.state.error = ""
@@ -479,6 +509,46 @@ class Engine:
             self._spawn_exit(c.id)
         self.health.start(c)
         self.emit(c, "start")
+
+    def _volumes_up(self, c: Container, rootfs: str) -> None:
+        """Before the runtime mounts them: devices of local-driver volumes mounted; a volume's
+        first use copies the image's content at its destination into it (unless nocopy)."""
+        from wharf.volumes.copyup import copy_up
+
+        done: list[str] = []
+        try:
+            for m in c.mounts:
+                if m["Type"] != "volume":
+                    continue
+                v = self.volumes.get(m["Name"])
+                self.volumes.acquire_device(v)
+                done.append(v.name)
+                if not v.populated:
+                    if not m.get("_nocopy"):
+                        copy_up(rootfs, m["Destination"], self.volumes.data_dir(v.name))
+                    self.volumes.mark_populated(v.name)
+        except BaseException:
+            for name in done:
+                self.volumes.release_device(name)
+            raise
+
+    def _volumes_down(self, c: Container) -> None:
+        for m in c.mounts:
+            if m["Type"] == "volume":
+                self.volumes.release_device(m["Name"])
+
+    def restore_volumes(self) -> None:
+        """After restore: devices of volumes that adopted containers use stay mounted (and
+        counted); everything else a crashed daemon left is swept."""
+        for c in self.containers.all():
+            if c.state.running:
+                for m in c.mounts:
+                    if m["Type"] == "volume":
+                        self.volumes.mounted[m["Name"]] = self.volumes.mounted.get(m["Name"], 0) + 1
+        self.volumes.sweep()
+
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.containers.all() if any(m.get("Name") == name for m in c.mounts)]
 
     def _netns_for(self, c: Container) -> str | None:
         mode = c.host_config.get("NetworkMode") or "bridge"
@@ -510,6 +580,7 @@ class Engine:
             await self.runtime(c, "delete", "--force", cid, check=False)
             await self._blocking(_unmount_quiet, self.rootfs_dir(cid))
             await self.net.detach(c)
+            self._volumes_down(c)
             if info is None:
                 c.state.exit_code = 255
                 c.state.error = "container monitor exited without an exit status"
@@ -712,6 +783,12 @@ class Engine:
             shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
             self.net.store.release(c.id)
             self.containers.delete(c.id)
+            if volumes:  # its anonymous volumes go with it, unless another container uses them
+                for m in c.mounts:
+                    v = self.volumes.find(m.get("Name") or "") if m["Type"] == "volume" else None
+                    if v is not None and v.anonymous and not self.volume_users(v.name):
+                        self.volumes.remove(v.name)
+                        self.events.emit("volume", "destroy", v.name, {"driver": v.driver})
         self.emit(c, "destroy")
         self._wake(self._exit_waiters, c.id)
         self._wake(self._removed_waiters, c.id)
@@ -789,6 +866,7 @@ class Engine:
 
     async def close(self) -> None:
         await self.net.close()
+        self.volumes.close()
         self.containers.close()
         if self._images is not None:
             self._images.close()

@@ -230,7 +230,11 @@ def _tmpfs_mount(dest: str, opts: str) -> dict[str, Any]:
 
 
 def _mounts(
-    host_config: dict[str, Any], files: ContainerFiles, host_net: bool, privileged: bool
+    host_config: dict[str, Any],
+    files: ContainerFiles,
+    host_net: bool,
+    privileged: bool,
+    extra: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     shm = int(host_config.get("ShmSize") or 64 * 1024 * 1024)
     ro_sys = "rw" if privileged else "ro"
@@ -286,6 +290,9 @@ def _mounts(
             raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
         mounts = [m for m in mounts if m["destination"] != dest]
         mounts.append(_tmpfs_mount(dest, tmpfs[dest] or ""))
+    for m in extra or []:  # binds, volumes, --mount tmpfs: in place of a default at the same path
+        mounts = [x for x in mounts if x["destination"] != m["destination"]]
+        mounts.append(m)
     return mounts
 
 
@@ -484,6 +491,7 @@ def generate(
     netns: str | None = None,
     cgroup_parent: str = "/wharf",
     join: dict[str, str] | None = None,
+    extra_mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     hc = host_config
     privileged = bool(hc.get("Privileged"))
@@ -565,7 +573,7 @@ def generate(
         "process": process,
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
         "hostname": hostname,
-        "mounts": _mounts(hc, files, host_net, privileged),
+        "mounts": _mounts(hc, files, host_net, privileged, extra_mounts or []),
         "linux": linux,
     }
     if host_net or (hc.get("UTSMode") == "host"):

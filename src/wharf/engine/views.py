@@ -121,6 +121,10 @@ def network_settings(c: Container, engine: Engine) -> dict[str, Any]:
     }
 
 
+def public_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in m.items() if not k.startswith("_")} for m in mounts]
+
+
 def networks_view(c: Container) -> dict[str, Any]:
     """EndpointSettings per network, without wharf's private bookkeeping keys."""
     out = {}
@@ -157,7 +161,7 @@ def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
         "NetworkSettings": {"Networks": networks_view(c)},
-        "Mounts": c.mounts,
+        "Mounts": public_mounts(c.mounts),
     }
 
 
@@ -212,7 +216,7 @@ def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
         "ExecIDs": None,
         "HostConfig": hc,
         "GraphDriver": {"Data": {"MergedDir": engine.rootfs_dir(c.id)}, "Name": driver},
-        "Mounts": c.mounts,
+        "Mounts": public_mounts(c.mounts),
         "Config": config,
         "NetworkSettings": network_settings(c, engine),
     }

@@ -1,0 +1,135 @@
+"""/volumes: list, create, inspect, remove, prune (Docker's shapes and errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from wharf.api.server import Router, json_body, qbool, qfilters
+from wharf.errors import Conflict, InvalidArgument
+from wharf.volumes.store import Volume
+
+VOLUME_FILTERS = ("dangling", "driver", "label", "name", "all")
+
+
+def view(v: Volume, engine: Any) -> dict[str, Any]:
+    return {
+        "CreatedAt": v.created,
+        "Driver": v.driver,
+        "Labels": v.labels,
+        "Mountpoint": engine.volumes.data_dir(v.name),
+        "Name": v.name,
+        "Options": v.options or None,
+        "Scope": "local",
+    }
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for w in wanted:
+        k, eq, val = w.partition("=")
+        if k not in labels or (eq and labels[k] != val):
+            return False
+    return True
+
+
+def match(v: Volume, filters: dict[str, list[str]], in_use: bool) -> bool:
+    for key in filters:
+        if key not in VOLUME_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    if "name" in filters and not any(f in v.name for f in filters["name"]):
+        return False
+    if "driver" in filters and v.driver not in filters["driver"]:
+        return False
+    if "label" in filters and not _labels_match(v.labels, filters["label"]):
+        return False
+    if "dangling" in filters:
+        want = filters["dangling"][0].lower()
+        if want not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={filters['dangling'][0]}'")
+        if (want in ("true", "1")) == in_use:
+            return False
+    return True
+
+
+async def list_volumes(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    filters = qfilters(request)
+    out = [
+        view(v, engine) for v in engine.volumes.all() if match(v, filters, bool(engine.volume_users(v.name)))
+    ]
+    return web.json_response({"Volumes": out, "Warnings": None})
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    import secrets
+
+    engine = request.app["engine"]
+    body = await json_body(request)
+    name = str(body.get("Name") or "") or secrets.token_hex(32)
+    v, made = engine.volumes.create(
+        name, str(body.get("Driver") or "local"), body.get("DriverOpts") or None, body.get("Labels") or None
+    )
+    if made:
+        engine.events.emit("volume", "create", v.name, {"driver": v.driver})
+    return web.json_response(view(v, engine), status=201)
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    return web.json_response(view(engine.volumes.get(request.match_info["name"]), engine))
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    engine = request.app["engine"]
+    name = request.match_info["name"]
+    if engine.volumes.find(name) is None:
+        if qbool(request, "force"):
+            return web.Response(status=204)
+    v = engine.volumes.get(name)
+    users = engine.volume_users(name)
+    if users:
+        raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+    engine.volumes.remove(name)
+    engine.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.StreamResponse:
+    """Unused volumes; anonymous ones only unless ``all=true``, as Docker since API 1.42."""
+    engine = request.app["engine"]
+    filters = qfilters(request)
+    everything = (filters.pop("all", ["false"])[0]).lower() in ("true", "1")
+    removed, space = [], 0
+    for v in engine.volumes.all():
+        if engine.volume_users(v.name) or not match(v, filters, False):
+            continue
+        if not v.anonymous and not everything:
+            continue
+        space += _du(engine.volumes.data_dir(v.name))
+        engine.volumes.remove(v.name)
+        engine.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+        removed.append(v.name)
+    return web.json_response({"VolumesDeleted": removed, "SpaceReclaimed": space})
+
+
+def _du(path: str) -> int:
+    import os
+
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def register(router: Router) -> None:
+    r = router.add
+    r("GET", "/volumes")(list_volumes)
+    r("POST", "/volumes/create")(create)
+    r("POST", "/volumes/prune")(prune)
+    r("GET", "/volumes/{name}")(inspect)
+    r("DELETE", "/volumes/{name}")(remove)
