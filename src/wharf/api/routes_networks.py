@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api.server import Router, json_body, qfilters
+from wharf.api.server import Router, json_body, labels_match, qfilters
 from wharf.errors import InvalidArgument
 from wharf.network.manager import NetworkManager
 
@@ -16,14 +16,6 @@ NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 def _net(request: web.Request) -> NetworkManager:
     mgr: NetworkManager = request.app["engine"].net
     return mgr
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
 
 
 def match(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
@@ -37,7 +29,7 @@ def match(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         return False
     if "driver" in filters and view["Driver"] not in filters["driver"]:
         return False
-    if "label" in filters and not _labels_match(view.get("Labels") or {}, filters["label"]):
+    if "label" in filters and not labels_match(view.get("Labels") or {}, filters["label"]):
         return False
     if "type" in filters:
         kind = "builtin" if predefined else "custom"
@@ -97,7 +89,7 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
 async def prune(request: web.Request) -> web.StreamResponse:
     filters = qfilters(request)
     labels = filters.get("label") or []
-    removed = await _net(request).prune(lambda n: bool(labels) and not _labels_match(n.labels, labels))
+    removed = await _net(request).prune(lambda n: bool(labels) and not labels_match(n.labels, labels))
     return web.json_response({"NetworksDeleted": removed})
 
 

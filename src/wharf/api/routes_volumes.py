@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api.server import Router, json_body, qbool, qfilters
+from wharf.api.server import Router, json_body, labels_match, qbool, qfilters
 from wharf.errors import Conflict, InvalidArgument
 from wharf.volumes.store import Volume
 
@@ -25,14 +25,6 @@ def view(v: Volume, engine: Any) -> dict[str, Any]:
     }
 
 
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, eq, val = w.partition("=")
-        if k not in labels or (eq and labels[k] != val):
-            return False
-    return True
-
-
 def match(v: Volume, filters: dict[str, list[str]], in_use: bool) -> bool:
     for key in filters:
         if key not in VOLUME_FILTERS:
@@ -41,7 +33,7 @@ def match(v: Volume, filters: dict[str, list[str]], in_use: bool) -> bool:
         return False
     if "driver" in filters and v.driver not in filters["driver"]:
         return False
-    if "label" in filters and not _labels_match(v.labels, filters["label"]):
+    if "label" in filters and not labels_match(v.labels, filters["label"]):
         return False
     if "dangling" in filters:
         want = filters["dangling"][0].lower()

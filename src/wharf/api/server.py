@@ -167,6 +167,15 @@ def qint(request: web.Request, name: str, default: int | None = None) -> int | N
         raise errors.InvalidArgument(f"invalid value for {name}: {v!r}: not an integer") from None
 
 
+def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    """Docker's ``label`` filter: every ``key`` present, every ``key=value`` equal."""
+    for w in wanted:
+        k, eq, v = w.partition("=")
+        if k not in labels or (eq and labels[k] != v):
+            return False
+    return True
+
+
 def qfilters(request: web.Request) -> dict[str, list[str]]:
     """Docker's filters parameter: {"key": ["v", ...]} or the legacy {"key": {"v": true}}."""
     raw = request.query.get("filters")

@@ -676,6 +676,24 @@ def cmd_inspect(client: Client, prog: str, args: list[str]) -> int:
     return 1 if failed else 0
 
 
+def inspect_each(client: Client, names: list[str], path: str, template: str,
+                 query: dict[str, Any] | None = None) -> int:  # fmt: skip
+    """``network inspect``/``volume inspect``: each object by name (``path`` with ``{}``), the
+    daemon's words for the missing ones, exit 1 if any was missing."""
+    objs: list[Any] = []
+    failed = False
+    for name in names:
+        try:
+            objs.append(client.call("GET", path.format(name), query))
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+            failed = True
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+    print_objects(objs, template)
+    return 1 if failed else 0
+
+
 def print_objects(objs: list[Any], template: str) -> None:
     if template:
         for obj in objs:

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, print_objects
+from wharf.cli.containers import confirm, filters_arg, inspect_each
 from wharf.cli.main import UsageError, each, parser
 from wharf.client import APIError, Client
 
@@ -160,18 +160,9 @@ def cmd_network_inspect(client: Client, prog: str, args: list[str]) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("names", nargs="+")
     o = p.parse_args(args)
-    objs: list[Any] = []
-    failed = False
-    for name in o.names:
-        try:
-            objs.append(client.call("GET", f"/networks/{name}", {"verbose": "true" if o.verbose else None}))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            failed = True
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-    print_objects(objs, o.format)
-    return 1 if failed else 0
+    return inspect_each(
+        client, o.names, "/networks/{}", o.format, {"verbose": "true" if o.verbose else None}
+    )
 
 
 def cmd_network_rm(client: Client, prog: str, args: list[str]) -> int:

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, print_objects
+from wharf.cli.containers import confirm, filters_arg, inspect_each
 from wharf.cli.main import UsageError, each, parser
-from wharf.client import APIError, Client
+from wharf.cli.networks import _kv
+from wharf.client import Client
 
 VOLUME_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE",
                   "Labels": "LABELS", "CreatedAt": "CREATED AT"}  # fmt: skip
-
-
-def _kv(values: list[str], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values:
-        k, _, val = v.partition("=")
-        if not k:
-            raise UsageError(f"invalid {what}: {v!r}")
-        out[k] = val
-    return out
 
 
 def cmd_volume_create(client: Client, prog: str, args: list[str]) -> int:
@@ -67,18 +57,7 @@ def cmd_volume_inspect(client: Client, prog: str, args: list[str]) -> int:
     p.add_argument("-f", "--format", default="")
     p.add_argument("names", nargs="+")
     o = p.parse_args(args)
-    objs: list[Any] = []
-    failed = False
-    for name in o.names:
-        try:
-            objs.append(client.call("GET", f"/volumes/{name}"))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            failed = True
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-    print_objects(objs, o.format)
-    return 1 if failed else 0
+    return inspect_each(client, o.names, "/volumes/{}", o.format, None)
 
 
 def cmd_volume_rm(client: Client, prog: str, args: list[str]) -> int:

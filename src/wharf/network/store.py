@@ -33,12 +33,12 @@ import ipaddress
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
+from wharf.sqlitedb import open_db, transaction
 
 SCHEMA = [
     """
@@ -89,31 +89,10 @@ class Network:
 class NetworkStore:
     def __init__(self, root: str) -> None:
         os.makedirs(root, 0o700, exist_ok=True)
-        self.db = sqlite3.connect(f"{root}/networks.db", isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self.db.execute("SELECT version FROM schema_version").fetchone()
-        version = row[0] if row else 0
-        with self.txn():
-            if row is None:
-                self.db.execute("INSERT INTO schema_version VALUES (0)")
-            for i, script in enumerate(SCHEMA[version:], start=version + 1):
-                for stmt in script.split(";"):
-                    if stmt.strip():
-                        self.db.execute(stmt)
-                self.db.execute("UPDATE schema_version SET version = ?", (i,))
+        self.db = open_db(f"{root}/networks.db", SCHEMA, foreign_keys=True)
 
-    @contextmanager
-    def txn(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def txn(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()
