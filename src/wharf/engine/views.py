@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from wharf.cli.format import human_duration  # go-units' HumanDuration, shared with the CLI
 from wharf.engine.containers import ZERO_TIME, Container, parse_rfc3339
 from wharf.errors import InvalidArgument
 
@@ -30,34 +31,6 @@ PS_FILTERS = {
     "volume",
 }
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration, which `docker ps` uses."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(c: Container) -> str:
