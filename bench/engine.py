@@ -204,6 +204,23 @@ def start_wharfd(root: str) -> tuple[subprocess.Popen[bytes], str, str]:
     return proc, sock, execroot
 
 
+def stop_wharfd(proc: subprocess.Popen[bytes], root: str) -> None:
+    """Stop the bench daemon; its bridge, nftables table and data root go with it."""
+    proc.terminate()
+    proc.wait()
+    cleanup_network()
+    subprocess.run(["rm", "-rf", root])
+
+
+DOCKER_SOCK = "/var/run/docker.sock"
+
+
+def dockerd_running() -> bool:
+    return (
+        os.path.exists(DOCKER_SOCK) and docker("unix://" + DOCKER_SOCK, "info", check=False).returncode == 0
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=15)
@@ -215,16 +232,12 @@ def main() -> int:
     try:
         results["wharf"] = measure(f"unix://{sock}", "busybox:latest", args.runs, proc.pid, sock, execroot)
     finally:
-        proc.terminate()
-        proc.wait()
-        cleanup_network()
-        subprocess.run(["rm", "-rf", root])
-    docker_sock = "/var/run/docker.sock"
-    if os.path.exists(docker_sock) and docker("unix://" + docker_sock, "info", check=False).returncode == 0:
+        stop_wharfd(proc, root)
+    if dockerd_running():
         pid = int(
             subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True).stdout.split()[0]
         )
-        results["docker"] = measure("unix://" + docker_sock, args.image, args.runs, pid, docker_sock, None)
+        results["docker"] = measure("unix://" + DOCKER_SOCK, args.image, args.runs, pid, DOCKER_SOCK, None)
     width = max(len(k) for k in DOCKER_REFERENCE)
     have_docker = "docker" in results
     print(f"{'figure':<{width}}  {'wharf':>10}  {'docker' if have_docker else 'docker (ref)':>12}  ratio")

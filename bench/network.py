@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import cleanup_network, docker, rss_kib, start_wharfd
+from engine import DOCKER_SOCK, docker, dockerd_running, rss_kib, start_wharfd, stop_wharfd
 
 DOCKER_REFERENCE = {"default bridge": 472.0, "--network none": 389.0, "-p 127.0.0.1::80": float("nan")}
 
@@ -63,13 +61,9 @@ def main() -> int:
         results["wharf"] = series(f"unix://{sock}", "busybox:latest", args.runs)
         results["wharf"]["daemon RSS after (MB)"] = rss_kib(proc.pid) / 1024
     finally:
-        proc.terminate()
-        proc.wait()
-        cleanup_network()
-        subprocess.run(["rm", "-rf", root])
-    docker_sock = "/var/run/docker.sock"
-    if os.path.exists(docker_sock) and docker("unix://" + docker_sock, "info", check=False).returncode == 0:
-        results["docker"] = series("unix://" + docker_sock, args.image, args.runs)
+        stop_wharfd(proc, root)
+    if dockerd_running():
+        results["docker"] = series("unix://" + DOCKER_SOCK, args.image, args.runs)
     ref = dict(DOCKER_REFERENCE)
     ref["network setup (bridge - none)"] = ref["default bridge"] - ref["--network none"]
     ref["daemon RSS after (MB)"] = float("nan")

@@ -219,13 +219,13 @@ async def system_df(request: web.Request) -> web.StreamResponse:
         images = ops.list_images(engine.images, {})
     except Exception:
         images = []
-    from wharf.api.routes_volumes import _du, view
+    from wharf.api.routes_volumes import disk_usage, view
 
     volumes = []
     for v in engine.volumes.all():
         item = view(v, engine)
         item["UsageData"] = {
-            "Size": _du(engine.volumes.data_dir(v.name)),
+            "Size": disk_usage(engine.volumes.data_dir(v.name)),
             "RefCount": len(engine.volume_users(v.name)),
         }
         volumes.append(item)

@@ -98,14 +98,14 @@ async def prune(request: web.Request) -> web.StreamResponse:
             continue
         if not v.anonymous and not everything:
             continue
-        space += _du(engine.volumes.data_dir(v.name))
+        space += disk_usage(engine.volumes.data_dir(v.name))
         engine.volumes.remove(v.name)
         engine.events.emit("volume", "destroy", v.name, {"driver": v.driver})
         removed.append(v.name)
     return web.json_response({"VolumesDeleted": removed, "SpaceReclaimed": space})
 
 
-def _du(path: str) -> int:
+def disk_usage(path: str) -> int:
     import os
 
     total = 0

@@ -53,6 +53,11 @@ from wharf.errors import (
 )
 
 log = logging.getLogger("wharf.engine")
+# the first lines of every container's /etc/hosts, as Docker writes them
+HOSTS_HEADER = (
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
 
 SIGNALS = {
     name[3:]: int(getattr(signal, name))
@@ -279,11 +284,6 @@ class Engine:
         made = await self._blocking(vmounts.realize, planned, self.volumes)
         try:
             await self._blocking(self.images.snapshots.prepare, cid, chain)
-        except BaseException:
-            for v in made:
-                self.volumes.remove(v)
-            raise
-        try:
             self._write_files(cid, config, host_config)
             merged = _merge_image_config(config, image_config)
             host_config.setdefault("NetworkMode", "default")
@@ -324,10 +324,7 @@ class Engine:
         else:
             hostname_line = hostname
         _write(f"{d}/hostname", hostname_line + "\n")
-        hosts = (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-            "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        )
+        hosts = HOSTS_HEADER
         for extra in host_config.get("ExtraHosts") or []:
             host, _, ip = extra.partition(":")
             hosts += f"{ip}\t{host}\n"
@@ -342,10 +339,7 @@ class Engine:
         mode = c.host_config.get("NetworkMode") or "bridge"
         if mode == "host":
             hostname = os.uname().nodename
-        hosts = (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-            "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        )
+        hosts = HOSTS_HEADER
         for extra in c.host_config.get("ExtraHosts") or []:
             host, _, ip = extra.partition(":")
             if ip == "host-gateway":

@@ -1,7 +1,7 @@
 """The embedded DNS server of user-defined networks, at 127.0.0.11:53 inside each container.
 
 For each such container the daemon opens a UDP and a TCP socket *inside the container's network
-namespace* (as netlink.socket_in_netns does: a thread enters the namespace, makes the sockets,
+namespace* (through netlink.in_netns: a thread enters the namespace, makes the sockets,
 comes back) and serves them on its own loop: no process, no iptables redirect. A query for the
 name, an alias, or the short ID of a container that shares a user-defined network with the asker
 is answered with those containers' addresses on the shared networks; anything else goes to the
@@ -12,11 +12,8 @@ Wire format through dnspython.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
-import os
 import socket
-import threading
 from typing import TYPE_CHECKING, Any
 
 import dns.flags
@@ -27,6 +24,7 @@ import dns.rdatatype
 import dns.rrset
 
 from wharf.errors import FailedPrecondition
+from wharf.network.netlink import in_netns
 
 if TYPE_CHECKING:
     from wharf.network.manager import NetworkManager
@@ -34,45 +32,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("wharf.dns")
 ADDRESS = "127.0.0.11"
 TTL = 600
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def sockets_in_netns(path: str) -> tuple[socket.socket, socket.socket]:
-    out: dict[str, Any] = {}
+    """A UDP and a listening TCP socket on 127.0.0.11:53 inside the network namespace at ``path``."""
 
-    def work() -> None:
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        fd = -1
+    def make() -> tuple[socket.socket, socket.socket]:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            fd = os.open(path, os.O_RDONLY)
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns {path}")
-            try:
-                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                udp.bind((ADDRESS, 53))
-                tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((ADDRESS, 53))
-                tcp.listen(64)
-                out["socks"] = (udp, tcp)
-            finally:
-                if _libc.setns(own, CLONE_NEWNET) != 0:
-                    os._exit(70)
-        except OSError as exc:
-            out["err"] = exc
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            os.close(own)
+            udp.bind((ADDRESS, 53))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((ADDRESS, 53))
+            tcp.listen(64)
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        return udp, tcp
 
-    t = threading.Thread(target=work, name="netns-dns")
-    t.start()
-    t.join()
-    if "err" in out:
-        raise FailedPrecondition(f"embedded DNS in {path}: {out['err']}")
-    socks: tuple[socket.socket, socket.socket] = out["socks"]
-    return socks
+    try:
+        return in_netns(path, make)
+    except FailedPrecondition as exc:
+        raise FailedPrecondition(f"embedded DNS: {exc}") from None
 
 
 def host_resolvers(path: str = "/etc/resolv.conf") -> list[str]:

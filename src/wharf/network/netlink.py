@@ -31,7 +31,7 @@ def _ipr(sock: socket.socket | None = None) -> Any:
     return AsyncIPRoute(use_socket=sock) if sock is not None else AsyncIPRoute()
 
 
-def _in_netns(path: str, fn: Callable[[], T]) -> T:
+def in_netns(path: str, fn: Callable[[], T]) -> T:
     """Run ``fn`` on a short-lived thread that has entered the network namespace at ``path``."""
     out: dict[str, Any] = {}
 
@@ -67,9 +67,9 @@ def _in_netns(path: str, fn: Callable[[], T]) -> T:
     return value
 
 
-def socket_in_netns(path: str) -> socket.socket:
+def socketin_netns(path: str) -> socket.socket:
     """A NETLINK_ROUTE socket bound to the network namespace at ``path``."""
-    return _in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
+    return in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
 
 
 IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection on our own links
@@ -91,7 +91,7 @@ def _lo_up() -> None:
 def loopback_up(netns: str) -> None:
     """Bring lo up in a namespace that gets no other interface (--network none), as Docker does:
     two ioctls, cheaper than a netlink conversation."""
-    _in_netns(netns, _lo_up)
+    in_netns(netns, _lo_up)
 
 
 class Host:
@@ -185,7 +185,7 @@ async def configure_container(
 ) -> str:
     """Inside the namespace: rename the peer, set MAC/address(es), bring it and lo up, add the
     default route(s) via the gateway(s) (first interface only). Returns the interface's MAC."""
-    ipr = _ipr(socket_in_netns(netns))
+    ipr = _ipr(socketin_netns(netns))
     try:
         await ipr.setup_endpoint()
         found = await ipr.link_lookup(ifname=peer_name)
@@ -214,7 +214,7 @@ async def configure_container(
 
 
 async def remove_in_container(netns: str, ifname: str) -> None:
-    ipr = _ipr(socket_in_netns(netns))
+    ipr = _ipr(socketin_netns(netns))
     try:
         await ipr.setup_endpoint()
         found = await ipr.link_lookup(ifname=ifname)

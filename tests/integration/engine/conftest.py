@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -37,15 +38,22 @@ def seed_busybox(d: Daemon, rootfs: str) -> None:
         store.close()
 
 
-@pytest.fixture(scope="module")
-def wharfd(rootfs_template: str) -> Iterator[Daemon]:
+@contextmanager
+def seeded_daemon(rootfs: str) -> Iterator[Daemon]:
+    """A started wharfd with the busybox image, cleaned up (containers, links, rules) after."""
     d = Daemon(new_root())
     try:
-        seed_busybox(d, rootfs_template)
+        seed_busybox(d, rootfs)
         d.start()
         yield d
     finally:
         d.cleanup()
+
+
+@pytest.fixture(scope="module")
+def wharfd(rootfs_template: str) -> Iterator[Daemon]:
+    with seeded_daemon(rootfs_template) as d:
+        yield d
 
 
 class CLI:

@@ -19,9 +19,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from tests.daemon import Daemon, new_root
+from tests.daemon import Daemon
 
-from .conftest import CLI, seed_busybox
+from .conftest import CLI, seeded_daemon
 
 SERVE = "mkdir -p /www && echo hello-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
 # busybox wget has no retry: a small loop while the server comes up (no -T: it crashes busybox-static)
@@ -334,13 +334,8 @@ def test_bad_input_gets_dockers_errors_and_nothing_half_made(cli: CLI, names: li
 
 @pytest.fixture
 def own_daemon(rootfs_template: str) -> Iterator[Daemon]:
-    d = Daemon(new_root())
-    try:
-        seed_busybox(d, rootfs_template)
-        d.start()
+    with seeded_daemon(rootfs_template) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def wharf_links(d: Daemon) -> set[str]:
