@@ -210,6 +210,12 @@ def stop_wharfd(proc: subprocess.Popen[bytes], root: str) -> None:
     proc.wait()
     cleanup_network()
     subprocess.run(["rm", "-rf", root])
+    parent = str(BENCH_CONFIG["cgroup-parent"]).strip("/")
+    for hier in os.listdir("/sys/fs/cgroup"):  # its cgroup parent, empty once the daemon is gone
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{hier}/{parent}")
+        except OSError:
+            pass
 
 
 DOCKER_SOCK = "/var/run/docker.sock"

@@ -47,10 +47,12 @@ def _cgroup_dirs() -> list[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def leak_check() -> Iterator[None]:
-    """After the whole session: no mount under the test tmp dir, no test cgroup left."""
+    """After the whole session: no mount under the test tmp dirs (pytest's, the test daemons'),
+    no test cgroup left."""
     yield
     tmp = tempfile.gettempdir()
-    leaked = [m for m in _mounts_under(tmp) if "pytest-of" in m] + _cgroup_dirs() + _net_leaks()
+    mounts = [m for m in _mounts_under(tmp) if "pytest-of" in m or "/wharfd-test-" in m]
+    leaked = mounts + _cgroup_dirs() + _net_leaks()
     assert not leaked, f"tests leaked mounts, cgroups, links or nftables tables: {leaked}"
 
 
