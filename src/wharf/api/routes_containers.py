@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from wharf.api.hijack import MULTIPLEXED, RAW, Hijacked, RawProtocol, hijack
 from wharf.api.server import Router, json_body, qbool, qfilters, qint
+from wharf.engine import files, shim, stats
 from wharf.engine import logs as logsmod
-from wharf.engine import shim, stats
 from wharf.engine.engine import Engine, parse_size
 from wharf.errors import Conflict, InvalidArgument
 
@@ -532,53 +533,150 @@ async def update(request: web.Request) -> web.StreamResponse:
     return web.json_response({"Warnings": []})
 
 
-async def export(request: web.Request) -> web.StreamResponse:
-    engine = E(request)
-    c = engine.get(request.match_info["id"])
-    import os
-    import tarfile
+class _ThreadWriter:
+    """A file-like object a worker thread writes to; the bytes go out on the event loop. Once
+    the client has gone (``cancelled``), writes fail so the worker stops."""
 
-    from wharf.snapshots.mount import mount_all
+    def __init__(self, q: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
+        self.q, self.loop = q, loop
+        self.cancelled = False
 
-    rootfs = engine.rootfs_dir(c.id)
-    mounted_here = False
-    if not os.path.ismount(rootfs):
-        mounts = engine.images.snapshots.mounts(c.snapshot_key)
-        mount_all(mounts, rootfs)
-        mounted_here = True
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-    await resp.prepare(request)
+    def write(self, b: bytes) -> int:
+        if self.cancelled:
+            raise BrokenPipeError("the client went away")
+        asyncio.run_coroutine_threadsafe(self.q.put(bytes(b)), self.loop).result()
+        return len(b)
+
+
+class _ThreadReader:
+    """The request body, read from a worker thread."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self.request, self.loop = request, loop
+
+    def read(self, n: int = -1) -> bytes:
+        content = self.request.content
+        coro = content.read(n if n > 0 else 1 << 20)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+
+async def _stream_from_thread(
+    request: web.Request, produce: Callable[[Any], None], headers: dict[str, str]
+) -> web.StreamResponse:
+    """Run ``produce(out)`` in a worker thread, streaming what it writes as the response."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+    resp = web.StreamResponse(headers=headers)
+    await resp.prepare(request)
 
-    class _W:
-        def write(self, b: bytes) -> int:
-            asyncio.run_coroutine_threadsafe(q.put(bytes(b)), loop).result()
-            return len(b)
+    writer = _ThreadWriter(q, loop)
 
-    def produce() -> None:
+    def work() -> None:
         try:
-            with tarfile.open(fileobj=_W(), mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                for name in sorted(os.listdir(rootfs)):
-                    tar.add(os.path.join(rootfs, name), arcname=name)
+            produce(writer)
         finally:
             asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
 
-    fut = loop.run_in_executor(None, produce)
+    fut = loop.run_in_executor(None, work)
     try:
-        while True:
-            chunk = await q.get()
-            if chunk is None:
-                break
+        while (chunk := await q.get()) is not None:
             await resp.write(chunk)
-        await fut
+    except BaseException:
+        writer.cancelled = True  # let a worker blocked on the full queue finish
+        while await q.get() is not None:
+            pass
+        raise
     finally:
-        if mounted_here:
-            from wharf.snapshots.mount import unmount
-
-            unmount(rootfs)
+        try:
+            await fut
+        except (BrokenPipeError, ConnectionResetError):
+            pass
     await resp.write_eof()
     return resp
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    engine = E(request)
+    c = engine.get(request.match_info["id"])
+    async with files.container_fs(engine, c) as fs:
+        resp = await _stream_from_thread(
+            request, lambda out: files.export_rootfs(fs, out), {"Content-Type": "application/x-tar"}
+        )
+    engine.emit(c, "export")
+    return resp
+
+
+def _stat_header(st: dict[str, Any]) -> dict[str, str]:
+    import base64
+
+    return {"X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(st).encode()).decode()}
+
+
+def _archive_path(request: web.Request) -> str:
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path must not be empty")
+    return path
+
+
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    engine = E(request)
+    name = request.match_info["id"]
+    c = engine.get(name)
+    path = _archive_path(request)
+    async with files.container_fs(engine, c) as fs:
+        st = await engine.blocking(files.stat_path, fs, path, name)
+    return web.Response(status=200, headers=_stat_header(st))
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    engine = E(request)
+    name = request.match_info["id"]
+    c = engine.get(name)
+    path = _archive_path(request)
+    async with files.container_fs(engine, c) as fs:
+        st = await engine.blocking(files.stat_path, fs, path, name)
+        headers = {"Content-Type": "application/x-tar", **_stat_header(st)}
+        resp = await _stream_from_thread(request, lambda out: files.archive_path(fs, path, out), headers)
+    engine.emit(c, "archive-path")
+    return resp
+
+
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    engine = E(request)
+    name = request.match_info["id"]
+    c = engine.get(name)
+    path = _archive_path(request)
+    no_overwrite = qbool(request, "noOverwriteDirNonDir")
+    copy_ids = qbool(request, "copyUIDGID")
+    reader = _ThreadReader(request, asyncio.get_running_loop())
+    async with files.container_fs(engine, c) as fs:
+        await engine.blocking(files.extract_to, engine, c, fs, path, name, reader, copy_ids, no_overwrite)
+    engine.emit(c, "extract-to-dir")
+    return web.Response(status=200)
+
+
+async def commit(request: web.Request) -> web.StreamResponse:
+    """POST /commit: the container's changes become a new image (paused meanwhile, by default)."""
+    engine = E(request)
+    q = request.query
+    c = engine.get(q.get("container", ""))
+    body = await json_body(request)
+    changes = [ch for v in q.getall("changes", []) for ch in v.split("\n") if ch.strip()]
+    paused_here = False
+    if qbool(request, "pause", True) and c.state.status == "running":
+        await engine.pause(c.id)
+        paused_here = True
+    try:
+        image_id = await engine.blocking(
+            files.commit, engine, c, q.get("repo", ""), q.get("tag", ""), q.get("comment", ""),
+            q.get("author", ""), body, changes,
+        )  # fmt: skip
+    finally:
+        if paused_here:
+            await engine.unpause(c.id)
+    engine.emit(c, "commit")
+    return web.json_response({"Id": image_id}, status=201)
 
 
 async def changes(request: web.Request) -> web.StreamResponse:
@@ -657,6 +755,10 @@ def register(router: Router) -> None:
     r("POST", "/containers/{id}/update")(update)
     r("GET", "/containers/{id}/export")(export)
     r("GET", "/containers/{id}/changes")(changes)
+    r("POST", "/commit")(commit)
+    r("HEAD", "/containers/{id}/archive")(archive_head)
+    r("GET", "/containers/{id}/archive")(archive_get)
+    r("PUT", "/containers/{id}/archive")(archive_put)
     r("POST", "/containers/{id}/exec")(exec_create)
     r("POST", "/exec/{id}/start")(exec_start)
     r("POST", "/exec/{id}/resize")(exec_resize)

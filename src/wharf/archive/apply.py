@@ -48,7 +48,7 @@ class ApplyStats:
 
 
 @dataclass
-class _Applier:
+class Applier:
     root_fd: int
     overlay: bool
     lowers: Sequence[str]
@@ -73,7 +73,7 @@ def apply_layer(
 ) -> ApplyStats:
     """Apply the uncompressed tar ``stream`` to ``root`` (see the module docstring)."""
     root_fd = os.open(root, _DIR_FLAGS)
-    state = _Applier(root_fd, overlay, lowers)
+    state = Applier(root_fd, overlay, lowers)
     try:
         with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
             for member in tar:
@@ -110,7 +110,7 @@ def open_dir(base_fd: int, rel: str, create: bool, what: str = "") -> int:
     return fd
 
 
-def _apply_entry(state: _Applier, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+def _apply_entry(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
     name = clean_name(member.name)
     if not name:
         return
@@ -146,7 +146,7 @@ def _remove_path(pfd: int, base: str) -> None:
         pass
 
 
-def _whiteout(state: _Applier, parent: str, base: str) -> None:
+def _whiteout(state: Applier, parent: str, base: str) -> None:
     pfd = open_dir(state.root_fd, parent, create=True, what=f"{parent}/{base}")
     try:
         if base == OPAQUE_WHITEOUT:
@@ -162,7 +162,7 @@ def _whiteout(state: _Applier, parent: str, base: str) -> None:
         os.close(pfd)
 
 
-def _opaque(state: _Applier, pfd: int, parent: str) -> None:
+def _opaque(state: Applier, pfd: int, parent: str) -> None:
     if state.overlay:
         os.setxattr(f"/proc/self/fd/{pfd}", OVERLAY_OPAQUE_XATTR, b"y")
         return
@@ -172,25 +172,25 @@ def _opaque(state: _Applier, pfd: int, parent: str) -> None:
             _remove_path(pfd, child)
 
 
-def _create(state: _Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+def _create(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
     if member.isdir():
         if not os.path.lexists(f"/proc/self/fd/{pfd}/{base}"):
             os.mkdir(base, 0o700, dir_fd=pfd)
         state.dirs.append(member)
     elif member.isreg():
-        _write_file(state, tar, member, pfd, base)
+        write_file(state, tar, member, pfd, base)
     elif member.issym():
         os.symlink(member.linkname, base, dir_fd=pfd)
-        _set_meta(state, member, pfd, base, chmod=False)
+        set_meta(state, member, pfd, base, chmod=False)
     elif member.islnk():
         _hardlink(state, member, pfd, base)
     elif member.ischr() or member.isblk() or member.isfifo():
-        _mknod(state, member, pfd, base)
+        make_node(state, member, pfd, base)
     else:
         raise InvalidArgument(f"layer entry {member.name!r}: unsupported type {member.type!r}")
 
 
-def _write_file(state: _Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+def write_file(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
     src = tar.extractfile(member)
     assert src is not None
     fd = os.open(
@@ -201,12 +201,12 @@ def _write_file(state: _Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, 
             while chunk := src.read(_CHUNK):
                 out.write(chunk)
                 state.stats.bytes += len(chunk)
-        _set_meta_fd(state, member, fd)
+        set_meta_fd(state, member, fd)
     finally:
         os.close(fd)
 
 
-def _hardlink(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+def _hardlink(state: Applier, member: tarfile.TarInfo, pfd: int, base: str) -> None:
     target = clean_name(member.linkname)
     tparent, tbase = posixpath.split(target)
     if not tbase:
@@ -226,7 +226,7 @@ def _hardlink(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str) -> 
             os.close(tfd)
 
 
-def _copy_up(state: _Applier, target: str, what: str) -> int:
+def _copy_up(state: Applier, target: str, what: str) -> int:
     """For an overlay layer: bring a lower layer's file up so a hardlink can point at it."""
     tparent, tbase = posixpath.split(target)
     for lower in state.lowers:
@@ -268,7 +268,7 @@ def _copy_node(src_parent: int, dst_parent: int, name: str, st: os.stat_result, 
         os.close(dst)
 
 
-def _mknod(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+def make_node(state: Applier, member: tarfile.TarInfo, pfd: int, base: str) -> None:
     if member.isfifo():
         os.mkfifo(base, 0o600, dir_fd=pfd)
     elif not state.is_root:
@@ -276,7 +276,7 @@ def _mknod(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str) -> Non
     else:
         kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
         os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=pfd)
-    _set_meta(state, member, pfd, base, chmod=True)
+    set_meta(state, member, pfd, base, chmod=True)
 
 
 def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
@@ -306,7 +306,7 @@ def _ns(member: tarfile.TarInfo) -> tuple[int, int]:
     return (int(float(atime) * 1_000_000_000) if atime else mtime, mtime)
 
 
-def _set_meta_fd(state: _Applier, member: tarfile.TarInfo, fd: int) -> None:
+def set_meta_fd(state: Applier, member: tarfile.TarInfo, fd: int) -> None:
     if state.is_root:
         os.fchown(fd, member.uid, member.gid)
     os.fchmod(fd, member.mode & 0o7777)
@@ -315,7 +315,7 @@ def _set_meta_fd(state: _Applier, member: tarfile.TarInfo, fd: int) -> None:
     os.utime(fd, ns=_ns(member))
 
 
-def _set_meta(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str, chmod: bool) -> None:
+def set_meta(state: Applier, member: tarfile.TarInfo, pfd: int, base: str, chmod: bool) -> None:
     if state.is_root:
         os.chown(base, member.uid, member.gid, dir_fd=pfd, follow_symlinks=False)
     if chmod:
@@ -326,13 +326,13 @@ def _set_meta(state: _Applier, member: tarfile.TarInfo, pfd: int, base: str, chm
     os.utime(base, ns=_ns(member), dir_fd=pfd, follow_symlinks=False)
 
 
-def _finish_dir(state: _Applier, member: tarfile.TarInfo) -> None:
+def _finish_dir(state: Applier, member: tarfile.TarInfo) -> None:
     name = clean_name(member.name)
     try:
         fd = open_dir(state.root_fd, name, create=False, what=member.name)
     except (FileNotFoundError, InvalidArgument):
         return  # removed or replaced later in the same layer
     try:
-        _set_meta_fd(state, member, fd)
+        set_meta_fd(state, member, fd)
     finally:
         os.close(fd)

@@ -775,6 +775,29 @@ def cmd_export(client: Client, prog: str, args: list[str]) -> int:
     return 0
 
 
+def cmd_commit(client: Client, prog: str, args: list[str]) -> int:
+    p = parser(prog, f"{prog} [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-c", "--change", action="append", default=[])
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-p", "--pause", nargs="?", const="true", default="true")
+    p.add_argument("container")
+    p.add_argument("reference", nargs="?", default="")
+    o = p.parse_args(args)
+    repo, tag = o.reference, ""
+    if "@" in repo:
+        die("Error parsing reference: refusing to create a tag with a digest reference")
+    head, sep, last = repo.rpartition(":")
+    if sep and "/" not in last:
+        repo, tag = head, last
+    pause = "false" if o.pause.lower() in ("false", "0") else "true"
+    query = {"container": o.container, "repo": repo, "tag": tag, "author": o.author, "comment": o.message,
+             "pause": pause, "changes": o.change or None}  # fmt: skip
+    resp = client.call("POST", "/commit", {k: v for k, v in query.items() if v}, {})
+    print(resp["Id"])
+    return 0
+
+
 def confirm(message: str, force: bool) -> bool:
     if force:
         return True

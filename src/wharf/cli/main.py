@@ -63,6 +63,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "port": ("containers", "cmd_port", "List port mappings of a container"),
     "diff": ("containers", "cmd_diff", "Inspect changes to files on a container's filesystem"),
     "export": ("containers", "cmd_export", "Export a container's filesystem as a tar archive"),
+    "cp": ("copy", "cmd_cp", "Copy files/folders between a container and the local filesystem"),
+    "commit": ("containers", "cmd_commit", "Create a new image from a container's changes"),
     "images": ("images", "cmd_images", "List images"),
     "pull": ("images", "cmd_pull", "Download an image from a registry"),
     "push": ("images", "cmd_push", "Upload an image to a registry"),
@@ -86,7 +88,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "restart": "restart", "kill": "kill", "rm": "rm", "remove": "rm", "logs": "logs", "exec": "exec",
         "attach": "attach", "inspect": "inspect", "top": "top", "stats": "stats", "wait": "wait",
         "rename": "rename", "pause": "pause", "unpause": "unpause", "update": "update", "port": "port",
-        "diff": "diff", "export": "export", "prune": "container-prune",
+        "diff": "diff", "export": "export", "prune": "container-prune", "cp": "cp", "commit": "commit",
     },
     "image": {
         "ls": "images", "list": "images", "pull": "pull", "push": "push", "tag": "tag", "rm": "rmi",

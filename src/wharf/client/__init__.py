@@ -216,11 +216,13 @@ class Client:
             raise APIError(resp.status, message_of(resp.read()))
         return resp
 
-    def upload(self, path: str, query: dict[str, Any] | None, src: Any, content_type: str) -> Response:
-        """POST a stream (a file or stdin) as a chunked body; returns the response."""
+    def upload(
+        self, path: str, query: dict[str, Any] | None, src: Any, content_type: str, method: str = "POST"
+    ) -> Response:
+        """Send a stream (a file or stdin) as a chunked body; returns the response."""
         url = API + path + encode_query(query)
         head = (
-            f"POST {url} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+            f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         )
         sock = self.connect()

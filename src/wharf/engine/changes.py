@@ -34,5 +34,9 @@ def changes(engine: Engine, c: Container) -> list[dict[str, Any]]:
                 out.append({"Path": "/" + rel, "Kind": 2})
                 continue
             out.append({"Path": "/" + rel, "Kind": 0 if in_image(rel) else 1})
+    from wharf.engine.files import runtime_only
+
+    skip = runtime_only(upper)
+    out = [x for x in out if x["Path"] not in skip and not any(x["Path"].startswith(p + "/") for p in skip)]
     out.sort(key=lambda x: x["Path"])
     return out

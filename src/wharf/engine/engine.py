@@ -173,7 +173,7 @@ class Engine:
     def emit(self, c: Container, action: str, **extra: str) -> None:
         self.events.emit("container", action, c.id, self._attrs(c, **extra))
 
-    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def runtime(self, c: Container, *args: str, check: bool = True) -> tuple[int, str]:
@@ -184,7 +184,7 @@ class Engine:
         runtime's library: each saves a Python interpreter start (~15 ms) per operation."""
         if c.runtime == "wharf" and args and args[0] in _LIBRARY_OPS:
             try:
-                await self._blocking(_library_op, self.runtime_root, list(args))
+                await self.blocking(_library_op, self.runtime_root, list(args))
             except WharfError as exc:
                 if check:
                     raise FailedPrecondition(str(exc)) from None
@@ -248,7 +248,7 @@ class Engine:
             raise InvalidArgument("config cannot be empty in order to create a container")
         validate_host_config(host_config)
         validate_create(config, host_config)
-        record = await self._blocking(self.images.resolve, image_ref)
+        record = await self.blocking(self.images.resolve, image_ref)
         try:
             endpoints = self.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
         except NotFound as exc:
@@ -256,7 +256,7 @@ class Engine:
             # CLI among them) read a 404 from create as a missing image and go pulling: refuse
             # here, with the same words, as a bad request, before anything is made
             raise InvalidArgument(str(exc)) from None
-        image_config = ((await self._blocking(self.images.config, record)).get("config")) or {}
+        image_config = ((await self.blocking(self.images.config, record)).get("config")) or {}
         from wharf.volumes import mounts as vmounts
 
         try:
@@ -280,10 +280,10 @@ class Engine:
                 " You have to remove (or rename) that container to be able to reuse that name."
             )
         cid = new_id(self.containers.by_id)
-        chain = await self._blocking(self.images.top_chain_id, record)
-        made = await self._blocking(vmounts.realize, planned, self.volumes)
+        chain = await self.blocking(self.images.top_chain_id, record)
+        made = await self.blocking(vmounts.realize, planned, self.volumes)
         try:
-            await self._blocking(self.images.snapshots.prepare, cid, chain)
+            await self.blocking(self.images.snapshots.prepare, cid, chain)
             self._write_files(cid, config, host_config)
             merged = _merge_image_config(config, image_config)
             host_config.setdefault("NetworkMode", "default")
@@ -308,7 +308,7 @@ class Engine:
             )
             self.containers.add(c)
         except BaseException:
-            await self._blocking(self._discard_files, cid)
+            await self.blocking(self._discard_files, cid)
             for v in made:
                 self.volumes.remove(v)
             raise
@@ -409,9 +409,9 @@ class Engine:
         from wharf.snapshots.mount import mount_all
 
         rootfs = self.rootfs_dir(c.id)
-        mounts = await self._blocking(self.images.snapshots.mounts, c.snapshot_key)
+        mounts = await self.blocking(self.images.snapshots.mounts, c.snapshot_key)
         if not os.path.ismount(rootfs):
-            await self._blocking(mount_all, mounts, rootfs)
+            await self.blocking(mount_all, mounts, rootfs)
         from wharf.volumes import mounts as vmounts
 
         started = False
@@ -426,7 +426,7 @@ class Engine:
             files = specgen.ContainerFiles(
                 hosts=f"{d}/hosts", resolv_conf=f"{d}/resolv.conf", hostname=f"{d}/hostname"
             )
-            await self._blocking(self._volumes_up, c, rootfs)
+            await self.blocking(self._volumes_up, c, rootfs)
             volumes_up = True
             spec = specgen.generate(
                 c.id,
@@ -457,7 +457,7 @@ class Engine:
                 log_max_files=int(log_cfg.get("max-file") or self.cfg.log_opts.get("max-file") or 1),
             )
             try:
-                shim_pid, pid = await self._blocking(shim.spawn, opts, self.shim_paths(c.id))
+                shim_pid, pid = await self.blocking(shim.spawn, opts, self.shim_paths(c.id))
             except FailedPrecondition as exc:
                 msg = str(exc)
                 c.state.error = msg
@@ -490,7 +490,7 @@ class Engine:
                     await self.net.detach(c)
                 if volumes_up:
                     self._volumes_down(c)
-                await self._blocking(_unmount_quiet, rootfs)
+                await self.blocking(_unmount_quiet, rootfs)
         c.state.status = "running"
         c.state.error = ""
         c.state.exit_code = 0
@@ -572,7 +572,7 @@ class Engine:
             info = shim.read_exit(self.shim_paths(cid))
             oom = self._oom_killed(c)
             await self.runtime(c, "delete", "--force", cid, check=False)
-            await self._blocking(_unmount_quiet, self.rootfs_dir(cid))
+            await self.blocking(_unmount_quiet, self.rootfs_dir(cid))
             await self.net.detach(c)
             self._volumes_down(c)
             if info is None:
@@ -772,8 +772,8 @@ class Engine:
             c.state.status = "removing"
             self.containers.save(c)
             await self.runtime(c, "delete", "--force", c.id, check=False)
-            await self._blocking(_unmount_quiet, self.rootfs_dir(c.id))
-            await self._blocking(self._discard_files, c.id)
+            await self.blocking(_unmount_quiet, self.rootfs_dir(c.id))
+            await self.blocking(self._discard_files, c.id)
             shutil.rmtree(self.state_dir(c.id), ignore_errors=True)
             self.net.store.release(c.id)
             self.containers.delete(c.id)

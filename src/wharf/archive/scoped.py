@@ -1,0 +1,561 @@
+"""A container's file tree as `cp`, `export` and `commit` see it, walked without ever leaving it.
+
+The tree is a root directory (the container's mounted rootfs, or a snapshot's upper directory)
+plus mounts laid over it at container paths (volumes, binds, the /etc/hosts-style files), as
+Docker's daemon assembles it for `docker cp`. Nothing is mounted to build that view: the walk
+switches to a mount's source when it reaches the mount's destination.
+
+Safety (the class of CVE-2018-15664): every path is resolved here, one component at a time,
+relative to directory file descriptors opened with ``O_NOFOLLOW``. A symlink met on the way is
+read and its target resolved again from the view's own root (absolute targets) or from where it
+sits (relative ones); ``..`` is resolved by popping the walk's own stack of directories, so it
+stops at the root. This is the semantics of ``openat2(RESOLVE_IN_ROOT)``, with mounts. A
+container that swaps a directory for a symlink while a copy runs makes the copy fail, never
+escape: the swapped component is refused by ``O_NOFOLLOW`` when it is opened.
+
+Tar streams written here carry numeric ownership only (no user or group names: looking names up
+could load the container's NSS modules into the daemon), hardlinks as links, xattrs as PAX
+``SCHILY.xattr`` records, and no sockets. Extraction goes through the same resolver and writes
+with the layer applier's primitives (``O_EXCL|O_NOFOLLOW`` creates, fd-relative metadata).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from wharf.archive import apply
+from wharf.archive.compression import Readable
+from wharf.errors import InvalidArgument
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+MAX_SYMLINKS = 40
+_CHUNK = 1 << 20
+OVERLAY_PREFIX = "trusted.overlay."
+
+
+@dataclass(frozen=True)
+class ViewMount:
+    """``source`` (a host directory or file, chosen by the daemon or the user) seen at
+    ``destination`` (an absolute, clean container path)."""
+
+    destination: str
+    source: str
+    rw: bool = True
+
+
+@dataclass
+class Node:
+    """A resolved path: entry ``name`` of the directory ``dir_fd`` (``"."`` for a directory that
+    is itself the end of the walk). ``path`` is the container path with every symlink resolved.
+    The node owns ``dir_fd``; close it (or use the node as a context manager)."""
+
+    dir_fd: int
+    name: str
+    path: str
+    exists: bool = True
+
+    def lstat(self) -> os.stat_result:
+        return os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
+
+    def close(self) -> None:
+        if self.dir_fd >= 0:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _join(parent: str, name: str) -> str:
+    return "/" + name if parent in ("", "/") else f"{parent}/{name}"
+
+
+@dataclass
+class ScopedFS:
+    """A root directory and the mounts over it (see the module docstring)."""
+
+    root: str
+    mounts: list[ViewMount] = field(default_factory=list)
+    root_fd: int = -1
+
+    def __post_init__(self) -> None:
+        self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._by_dest = {m.destination: m for m in self.mounts}
+
+    def close(self) -> None:
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+
+    def __enter__(self) -> ScopedFS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def mount_at(self, path: str) -> ViewMount | None:
+        return self._by_dest.get(path)
+
+    def mount_of(self, path: str) -> ViewMount | None:
+        """The innermost mount that holds ``path`` (or is at it), if any."""
+        best: ViewMount | None = None
+        for m in self.mounts:
+            if path == m.destination or path.startswith(m.destination.rstrip("/") + "/"):
+                if best is None or len(m.destination) > len(best.destination):
+                    best = m
+        return best
+
+    def resolve(self, path: str, follow: bool = True, create_dirs: bool = False) -> Node:
+        """Resolve the container path ``path`` inside the view. Symlinks in every component but
+        the last are followed; the last too if ``follow``. A missing last component gives a node
+        with ``exists=False``; a missing directory on the way raises FileNotFoundError, unless
+        ``create_dirs`` (then it is made, 0755, as Docker's extraction makes parents)."""
+        todo = [c for c in reversed(path.split("/")) if c not in ("", ".")]
+        stack: list[tuple[int, str]] = [(self.root_fd, "/")]
+        links = 0
+
+        def push_dir(fd: int, cpath: str) -> None:
+            stack.append((fd, cpath))
+
+        try:
+            while todo:
+                comp = todo.pop()
+                if comp in ("", "."):
+                    continue
+                fd, cpath = stack[-1]
+                if comp == "..":
+                    if len(stack) > 1:
+                        os.close(stack.pop()[0])
+                    continue
+                child = _join(cpath, comp)
+                last = all(c in ("", ".") for c in todo)
+                m = self._by_dest.get(child)
+                if m is not None:
+                    if os.path.isdir(m.source):
+                        push_dir(os.open(m.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), child)
+                        continue
+                    if not last:
+                        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), child)
+                    parent, base = os.path.split(m.source)
+                    return Node(
+                        os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), base, child
+                    )
+                try:
+                    st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    if last:
+                        return Node(os.dup(fd), comp, child, exists=False)
+                    if not create_dirs:
+                        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), child) from None
+                    try:
+                        os.mkdir(comp, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode) and (follow or not last):
+                    links += 1
+                    if links > MAX_SYMLINKS:
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                    target = os.readlink(comp, dir_fd=fd)
+                    if target.startswith("/"):
+                        while len(stack) > 1:
+                            os.close(stack.pop()[0])
+                    todo.extend(c for c in reversed(target.split("/")) if c not in ("", "."))
+                    continue
+                if last:
+                    return Node(os.dup(fd), comp, child)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), child)
+                push_dir(os.open(comp, _DIR, dir_fd=fd), child)
+            fd, cpath = stack[-1]
+            return Node(os.dup(fd), ".", cpath)
+        finally:
+            for fd, _ in stack[1:]:
+                os.close(fd)
+
+    def real_path(self, path: str) -> str:
+        """``path`` with every symlink resolved in scope, as far as it exists (Docker's
+        FollowSymlinkInScope): the linkTarget of a path stat."""
+        try:
+            with self.resolve(path, follow=True) as node:
+                return node.path
+        except (FileNotFoundError, NotADirectoryError):
+            return posixpath.normpath("/" + path)
+
+
+# --- stat (the X-Docker-Container-Path-Stat header)
+
+# Go's os.FileMode type bits: the Engine API carries modes in that encoding
+_GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
+_GO_SETUID, _GO_SETGID, _GO_CHAR, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
+
+
+def go_file_mode(mode: int) -> int:
+    out = mode & 0o777
+    kind = stat.S_IFMT(mode)
+    out |= {
+        stat.S_IFDIR: _GO_DIR,
+        stat.S_IFLNK: _GO_SYMLINK,
+        stat.S_IFBLK: _GO_DEVICE,
+        stat.S_IFCHR: _GO_DEVICE | _GO_CHAR,
+        stat.S_IFIFO: _GO_PIPE,
+        stat.S_IFSOCK: _GO_SOCKET,
+    }.get(kind, 0)
+    if mode & stat.S_ISUID:
+        out |= _GO_SETUID
+    if mode & stat.S_ISGID:
+        out |= _GO_SETGID
+    if mode & stat.S_ISVTX:
+        out |= _GO_STICKY
+    return out
+
+
+def path_stat(fs: ScopedFS, path: str, follow: bool = False) -> dict[str, Any]:
+    """Docker's ContainerPathStat of ``path`` (the last component followed only if ``follow``).
+    Raises FileNotFoundError if it does not exist."""
+    with fs.resolve(path, follow=follow) as node:
+        if not node.exists:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        st = node.lstat()
+        target = fs.real_path(node.path) if stat.S_ISLNK(st.st_mode) else ""
+    clean = posixpath.normpath("/" + path)
+    return {
+        "name": posixpath.basename(clean) or "/",
+        "size": st.st_size,
+        "mode": go_file_mode(st.st_mode),
+        "mtime": _rfc3339(st.st_mtime_ns),
+        "linkTarget": target,
+    }
+
+
+def _rfc3339(ns: int) -> str:
+    import datetime
+
+    t = datetime.datetime.fromtimestamp(ns // 1_000_000_000, datetime.UTC)
+    frac = ns % 1_000_000_000
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
+
+
+# --- writing a tar of a subtree
+
+
+class _Padded:
+    """A file read for exactly ``size`` bytes: a file that shrank while it was read is padded with
+    zeros, one that grew is cut, so a live container cannot break the tar stream."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = os.read(self.fd, n) or bytes(n)
+        self.left -= len(data)
+        return data
+
+
+def _xattr_headers(target: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        names = os.listxattr(target)
+    except OSError:
+        return out
+    for name in names:
+        if name.startswith(OVERLAY_PREFIX):
+            continue
+        try:
+            value = os.getxattr(target, name)
+        except OSError:
+            continue
+        out["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+    return out
+
+
+@dataclass
+class TarWriter:
+    """Writes entries of a ScopedFS to a tar stream. ``whiteouts`` turns an overlay upper
+    directory's whiteouts (0/0 char devices, opaque xattrs) into OCI ``.wh.`` entries (commit)."""
+
+    fs: ScopedFS
+    out: tarfile.TarFile
+    whiteouts: bool = False
+    skip: Callable[[str], bool] = lambda path: False
+    links: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def add(self, node: Node, arcname: str) -> None:
+        """``node`` (and, for a directory, everything under it) as ``arcname``."""
+        if arcname == "" and node.name == ".":  # the root itself: its children, as `docker export`
+            top: int | None = os.open(".", _DIR, dir_fd=node.dir_fd)
+        else:
+            top = self._entry(node.dir_fd, node.name, node.path, arcname)
+        if top is None:
+            return
+        stack: list[tuple[int, str, str, Iterator[str]]] = [
+            (top, node.path, arcname, iter(sorted(os.listdir(top))))
+        ]
+        try:
+            while stack:
+                fd, cpath, arc, names = stack[-1]
+                name = next(names, None)
+                if name is None:
+                    os.close(stack.pop()[0])
+                    continue
+                child, child_arc = _join(cpath, name), f"{arc}/{name}" if arc else name
+                if self.skip(child):
+                    continue
+                m = self.fs.mount_at(child)
+                if m is not None:
+                    sub = self._mount_entry(m, child, child_arc)
+                else:
+                    sub = self._entry(fd, name, child, child_arc)
+                if sub is not None:
+                    stack.append((sub, child, child_arc, iter(sorted(os.listdir(sub)))))
+        finally:
+            for fd, *_ in stack:
+                os.close(fd)
+
+    def _mount_entry(self, m: ViewMount, cpath: str, arc: str) -> int | None:
+        if os.path.isdir(m.source):
+            return self._entry(
+                os.open(m.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), ".", cpath, arc, own=True
+            )
+        parent, base = os.path.split(m.source)
+        pfd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return self._entry(pfd, base, cpath, arc)
+        finally:
+            os.close(pfd)
+
+    def _entry(self, dir_fd: int, name: str, cpath: str, arc: str, own: bool = False) -> int | None:
+        """Write one entry; for a directory return its open fd (the caller walks and closes it)."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            if own:
+                os.close(dir_fd)
+            return None  # gone meanwhile: a live container
+        info = tarfile.TarInfo(arc)
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid = st.st_uid, st.st_gid
+        info.uname = info.gname = ""
+        info.mtime = st.st_mtime
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFDIR:
+            fd = dir_fd if own else os.open(name, _DIR, dir_fd=dir_fd)
+            info.type = tarfile.DIRTYPE
+            info.pax_headers = _xattr_headers(fd)
+            if self.whiteouts and _opaque(fd):
+                self.out.addfile(info)
+                self.out.addfile(self._marker(f"{arc}/{apply.OPAQUE_WHITEOUT}", st))
+                return fd
+            self.out.addfile(info)
+            return fd
+        if own:
+            os.close(dir_fd)
+        if kind == stat.S_IFREG:
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.links:
+                info.type, info.linkname = tarfile.LNKTYPE, self.links[key]
+                self.out.addfile(info)
+                return None
+            try:
+                fd = os.open(name, _FILE, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOENT):
+                    return None  # replaced by a symlink or removed while we looked
+                raise
+            try:
+                fst = os.fstat(fd)
+                if not stat.S_ISREG(fst.st_mode):
+                    return None
+                info.size = fst.st_size
+                info.pax_headers = _xattr_headers(fd)
+                os.set_blocking(fd, True)
+                self.out.addfile(info, _Padded(fd, fst.st_size))
+            finally:
+                os.close(fd)
+            if st.st_nlink > 1:
+                self.links[key] = arc
+        elif kind == stat.S_IFLNK:
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
+            self.out.addfile(info)
+        elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+            if self.whiteouts and kind == stat.S_IFCHR and st.st_rdev == 0:
+                parent, base = posixpath.split(arc)
+                wh = f"{apply.WHITEOUT_PREFIX}{base}"
+                self.out.addfile(self._marker(f"{parent}/{wh}" if parent else wh, st))
+                return None
+            info.type = tarfile.CHRTYPE if kind == stat.S_IFCHR else tarfile.BLKTYPE
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self.out.addfile(info)
+        elif kind == stat.S_IFIFO:
+            info.type = tarfile.FIFOTYPE
+            self.out.addfile(info)
+        return None  # sockets are not archived (as Docker)
+
+    @staticmethod
+    def _marker(name: str, st: os.stat_result) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.mtime = st.st_mtime
+        info.uname = info.gname = ""
+        return info
+
+
+def _opaque(fd: int) -> bool:
+    try:
+        return os.getxattr(fd, apply.OVERLAY_OPAQUE_XATTR) == b"y"
+    except OSError:
+        return False
+
+
+def open_tar(out: IO[bytes]) -> tarfile.TarFile:
+    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+
+
+# --- extracting a tar into a directory of the view
+
+
+def _same(name: str) -> str:
+    return name
+
+
+@dataclass
+class ExtractOptions:
+    no_overwrite_dir_non_dir: bool = False
+    owner: tuple[int, int] | None = None  # every entry owned by this uid/gid instead of the tar's
+    chown: bool = True  # False: entries belong to whoever extracts (docker cp to the host)
+    rename: Callable[[str], str] = _same  # maps entry names (and hardlink targets)
+
+
+def extract_tar(fs: ScopedFS, dest: str, stream: Readable, opts: ExtractOptions) -> int:
+    """Unpack the tar ``stream`` into the directory ``dest`` (a resolved container path) of
+    ``fs``. Entries are resolved in scope, under ``dest``; names that climb out of ``dest``
+    are refused. Returns the number of entries."""
+    state = apply.Applier(fs.root_fd, overlay=False, lowers=(), is_root=os.geteuid() == 0 and opts.chown)
+    dirs: list[tuple[str, tarfile.TarInfo]] = []
+    count = 0
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                member.name = opts.rename(member.name)
+                if member.islnk():
+                    member.linkname = opts.rename(member.linkname)
+                name = _entry_name(member.name, dest)
+                if not name:
+                    continue
+                if opts.owner is not None:
+                    member.uid, member.gid = opts.owner
+                path = posixpath.join(dest, name)
+                _extract_one(fs, tar, member, path, dest, state, opts)
+                if member.isdir():
+                    dirs.append((path, member))
+                count += 1
+    except tarfile.TarError as e:
+        raise InvalidArgument(f"invalid tar archive: {e}") from None
+    for path, member in sorted(dirs, key=lambda d: -d[0].count("/")):
+        with fs.resolve(path, follow=False) as node:
+            if not node.exists or fs.mount_at(node.path) is not None:
+                continue
+            try:
+                fd = os.open(node.name, _DIR, dir_fd=node.dir_fd)
+            except OSError:
+                continue
+            try:
+                apply.set_meta_fd(state, member, fd)
+            finally:
+                os.close(fd)
+    return count
+
+
+def _entry_name(name: str, dest: str) -> str:
+    cleaned = posixpath.normpath("/" + name.lstrip("/")).lstrip("/")
+    rel = posixpath.normpath(name)
+    if rel == ".." or rel.startswith("../"):
+        raise InvalidArgument(f"{name!r} is outside of {dest!r}")
+    return cleaned
+
+
+def _extract_one(
+    fs: ScopedFS,
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    path: str,
+    dest: str,
+    state: apply.Applier,
+    opts: ExtractOptions,
+) -> None:
+    parent, base = posixpath.split(path)
+    with fs.resolve(parent, follow=True, create_dirs=True) as pnode:
+        if not pnode.exists:
+            os.mkdir(pnode.name, 0o755, dir_fd=pnode.dir_fd)
+        pfd = os.open(pnode.name, _DIR, dir_fd=pnode.dir_fd)
+        where = _join(pnode.path, base)
+    try:
+        m = fs.mount_of(where)
+        if m is not None and not m.rw:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), where)
+        if fs.mount_at(where) is not None:
+            if member.isdir() and os.path.isdir(fs.mount_at(where).source):  # type: ignore[union-attr]
+                return
+            raise OSError(errno.EBUSY, f"unlinkat {where}: device or resource busy")
+        try:
+            st: os.stat_result | None = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if opts.no_overwrite_dir_non_dir and is_dir and not member.isdir():
+                raise InvalidArgument(
+                    f"cannot overwrite directory {where!r} with non-directory {member.name!r}"
+                )
+            if opts.no_overwrite_dir_non_dir and not is_dir and member.isdir():
+                raise InvalidArgument(
+                    f"cannot overwrite non-directory {where!r} with directory {member.name!r}"
+                )
+            if not (is_dir and member.isdir()):
+                if is_dir:
+                    shutil.rmtree(base, dir_fd=pfd)
+                else:
+                    os.unlink(base, dir_fd=pfd)
+        if member.isdir():
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                os.mkdir(base, 0o700, dir_fd=pfd)
+        elif member.isreg():
+            apply.write_file(state, tar, member, pfd, base)
+        elif member.issym():
+            os.symlink(member.linkname, base, dir_fd=pfd)
+            apply.set_meta(state, member, pfd, base, chmod=False)
+        elif member.islnk():
+            _hardlink(fs, member, dest, pfd, base)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            apply.make_node(state, member, pfd, base)
+        else:
+            raise InvalidArgument(f"{member.name!r}: unsupported tar entry type {member.type!r}")
+    finally:
+        os.close(pfd)
+
+
+def _hardlink(fs: ScopedFS, member: tarfile.TarInfo, dest: str, pfd: int, base: str) -> None:
+    target = _entry_name(member.linkname, dest)
+    if not target:
+        raise InvalidArgument(f"invalid hardlink {member.name!r} -> {member.linkname!r}")
+    with fs.resolve(posixpath.join(dest, target), follow=False) as node:
+        if not node.exists:
+            raise InvalidArgument(
+                f"invalid hardlink {member.name!r} -> {member.linkname!r}: target not found"
+            )
+        os.link(node.name, base, src_dir_fd=node.dir_fd, dst_dir_fd=pfd, follow_symlinks=False)
