@@ -108,6 +108,16 @@ class ScopedFS:
     def mount_at(self, path: str) -> ViewMount | None:
         return self._by_dest.get(path)
 
+    def names(self, fd: int, path: str) -> list[str]:
+        """The entries of directory ``fd`` (container path ``path``) with the mounts made in it,
+        sorted (a mount's destination need not exist underneath)."""
+        found = set(os.listdir(fd))
+        for m in self.mounts:
+            parent, base = posixpath.split(m.destination)
+            if parent == path and base:
+                found.add(base)
+        return sorted(found)
+
     def mount_of(self, path: str) -> ViewMount | None:
         """The innermost mount that holds ``path`` (or is at it), if any."""
         best: ViewMount | None = None
@@ -323,7 +333,7 @@ class TarWriter:
                 else:
                     sub = self._entry(fd, name, child, child_arc)
                 if sub is not None:
-                    stack.append((sub, child, child_arc, iter(sorted(os.listdir(sub)))))
+                    stack.append((sub, child, child_arc, iter(self.fs.names(sub, child))))
         finally:
             for fd, *_ in stack:
                 os.close(fd)

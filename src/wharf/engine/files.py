@@ -157,9 +157,10 @@ def extract_to(
     scoped.extract_tar(fs, dest, stream, opts)
 
 
-def export_rootfs(fs: scoped.ScopedFS, out: IO[bytes]) -> None:
-    """`docker export`: the container's rootfs (no volumes), every entry relative to /."""
-    with fs.resolve("/") as node, scoped.open_tar(out) as tar:
+def export_rootfs(view: scoped.ScopedFS, out: IO[bytes]) -> None:
+    """`docker export`: the container's rootfs without its volumes and binds, every entry
+    relative to /."""
+    with scoped.ScopedFS(view.root) as fs, fs.resolve("/") as node, scoped.open_tar(out) as tar:
         scoped.TarWriter(fs, tar).add(node, "")
 
 
