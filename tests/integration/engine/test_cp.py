@@ -228,3 +228,25 @@ def test_diff_export_and_commit(cli: CLI, made: list[str], tmp_path: Path) -> No
     assert len(info["RootFS"]["Layers"]) == 2
     history = cli("history", "--format", "{{.Comment}}", image).stdout.splitlines()
     assert history[0] == "a message"
+
+
+def test_volume_destination_through_a_planted_symlink_stays_inside(
+    cli: CLI, made: list[str], tmp_path: Path
+) -> None:
+    """An image whose mount point is a symlink to a host path: the volume is mounted at that path
+    inside the container's rootfs, copy-up reads the image's files, the host path is untouched."""
+    name, image, vol = f"vl-{cli.name}", f"vollink-{cli.name}", f"vl-{cli.name}"
+    made += [f"v:{vol}", f"i:{image}", f"c:{name}-run", f"c:{name}"]
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (host_dir / "host-file").write_text("host\n")
+    cli("run", "--name", name, "busybox", "sh", "-c",
+        f"mkdir -p {host_dir} && echo image > {host_dir}/image-file"
+        f" && ln -s {host_dir} /vollink")  # fmt: skip
+    cli("commit", name, image)
+    r = cli("run", "--name", f"{name}-run", "-v", f"{vol}:/vollink", image, "sh", "-c",
+            f"ls {host_dir}; echo from-container > /vollink/written")  # fmt: skip
+    assert r.stdout.split() == ["image-file"]  # the copy-up came from the image, not the host
+    assert sorted(p.name for p in host_dir.iterdir()) == ["host-file"] and not os.path.ismount(host_dir)
+    mountpoint = json.loads(cli("volume", "inspect", vol).stdout)[0]["Mountpoint"]
+    assert Path(mountpoint, "written").read_text() == "from-container\n"
