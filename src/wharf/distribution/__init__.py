@@ -26,7 +26,7 @@ from wharf.distribution.client import (
     credentials_from_header,
 )
 from wharf.dockerconfig import Credentials, credentials_from_config, store_credentials
-from wharf.errors import FailedPrecondition, InvalidArgument, NotFound
+from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
 from wharf.oci.reference import Reference, parse_reference
@@ -57,6 +57,21 @@ def _registry(ref: Reference, auth: str | None, config: Any) -> Registry:
     return Registry(ref.domain, insecure_registries=insecure, credentials=creds)
 
 
+def _pull_endpoints(ref: Reference, auth: str | None, config: Any) -> list[Registry]:
+    """Where a pull looks, in order: for Docker Hub images the daemon's registry-mirrors first
+    (as Docker, mirrors serve docker.io only and pushes never use them), then the registry."""
+    out: list[Registry] = []
+    if ref.domain == "docker.io":
+        for mirror in getattr(config, "registry_mirrors", None) or []:
+            url = mirror.rstrip("/")
+            if "://" not in url:
+                url = "https://" + url
+            host = url.split("://", 1)[1]
+            out.append(Registry(host, _base=url))
+    out.append(_registry(ref, auth, config))
+    return out
+
+
 def _progress(current: int, total: int) -> str:
     width = 50
     done = int(width * current / total) if total else width
@@ -84,21 +99,26 @@ def pull_image(
     parallel: int = PARALLEL,
 ) -> ImageRecord:
     ref = parse_reference(name)
-    reg = _registry(ref, auth, config)
     scope = f"repository:{ref.path}:pull"
     label = ref.digest or ref.tag or "latest"
     emit({"status": f"Pulling from {ref.familiar_name()}", "id": label})
-    try:
-        resp = reg.request(
-            "GET", f"/v2/{ref.path}/manifests/{label}", scope, headers={"Accept": ", ".join(MANIFEST_TYPES)}
-        )
-    except NotFound as exc:
-        raise NotFound(f"manifest for {ref.familiar()} not found: {exc}") from None
-    except Unauthorized as exc:
-        raise Unauthorized(
-            f"pull access denied for {ref.familiar_name()}, repository does not exist or may require"
-            f" 'docker login': denied: {exc}"
-        ) from None
+    endpoints = _pull_endpoints(ref, auth, config)
+    for i, reg in enumerate(endpoints):
+        try:
+            accept = {"Accept": ", ".join(MANIFEST_TYPES)}
+            resp = reg.request("GET", f"/v2/{ref.path}/manifests/{label}", scope, headers=accept)
+            break
+        except (NotFound, Unauthorized, Unavailable) as exc:
+            if i < len(endpoints) - 1:
+                continue  # a mirror that cannot serve it: the next endpoint
+            if isinstance(exc, NotFound):
+                raise NotFound(f"manifest for {ref.familiar()} not found: {exc}") from None
+            if isinstance(exc, Unauthorized):
+                raise Unauthorized(
+                    f"pull access denied for {ref.familiar_name()}, repository does not exist or may"
+                    f" require 'docker login': denied: {exc}"
+                ) from None
+            raise
     data = bytes(resp.data)
     digest = "sha256:" + _sha256(data)
     if ref.digest and ref.digest != digest:

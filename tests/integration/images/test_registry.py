@@ -187,3 +187,88 @@ def test_killed_pull_resumes_without_refetching_verified_blobs(registry: Registr
         assert json.loads(dst.content.read_bytes(rec.id))["rootfs"]["diff_ids"]
     finally:
         dst.close()
+
+
+def test_registry_mirrors_serve_docker_hub_pulls(registry: Registry, tmp_path: Path) -> None:
+    """daemon.json registry-mirrors: a Docker Hub name is pulled from the first mirror that can
+    serve it (a dead one is skipped); the registry (docker.io) itself is never contacted."""
+    from types import SimpleNamespace
+
+    from tests.registry import free_port
+
+    src, dst = _store(tmp_path / "src"), _store(tmp_path / "dst")
+    try:
+        rec = build_image(src, f"{registry.host}/library/mirrored:1", _layers())
+        push_image(src, f"{registry.host}/library/mirrored:1")
+        dead = f"http://127.0.0.1:{free_port()}"
+        cfg = SimpleNamespace(registry_mirrors=[dead, f"http://{registry.host}/"], insecure_registries=[])
+        pulled = pull_image(dst, "mirrored:1", config=cfg)
+        assert pulled.id == rec.id and pulled.target.digest == rec.target.digest
+        assert dst.resolve("docker.io/library/mirrored:1").id == rec.id
+        assert registry.requests("GET", "/v2/library/mirrored/manifests/1") == 1
+        # mirrors serve docker.io names only: another registry's image never goes to them
+        before = registry.requests("GET", "/v2/")
+        with pytest.raises(Exception):  # noqa: B017 - the dead host's own error
+            pull_image(dst, f"127.0.0.1:{free_port()}/library/mirrored:1", config=cfg)
+        assert registry.requests("GET", "/v2/") == before
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_index_with_two_platforms_picks_the_asked_one(registry: Registry, tmp_path: Path) -> None:
+    """An OCI index with linux/amd64 and linux/arm64/v8 manifests: each store pulls the one for
+    its platform (and only that one's layers)."""
+    import urllib.request
+
+    from wharf.oci.descriptor import Platform
+
+    src = _store(tmp_path / "src")
+    try:
+        amd = build_image(src, f"{registry.host}/multi/app:amd", [{"arch": b"amd64"}])
+        arm = build_image(src, f"{registry.host}/multi/app:arm", [{"arch": b"arm64"}, {"extra": b"v8"}])
+        for tag in ("amd", "arm"):
+            push_image(src, f"{registry.host}/multi/app:{tag}")
+        layer_digests = {r.id: {x["digest"] for x in src.manifest(r)["layers"]} for r in (amd, arm)}
+        platforms = [(amd, {"os": "linux", "architecture": "amd64"}),
+                     (arm, {"os": "linux", "architecture": "arm64", "variant": "v8"})]  # fmt: skip
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": r.target.media_type,
+                    "digest": r.target.digest,
+                    "size": r.target.size,
+                    "platform": p,
+                }
+                for r, p in platforms
+            ],
+        }
+        body = json.dumps(index).encode()
+        req = urllib.request.Request(
+            f"http://{registry.host}/v2/multi/app/manifests/both", data=body, method="PUT",
+            headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+        )  # fmt: skip
+        urllib.request.urlopen(req, timeout=10).close()
+    finally:
+        src.close()
+    for record, platform in ((amd, Platform("linux", "amd64")), (arm, Platform("linux", "arm64", "v8"))):
+        dst = ImageStore(str(tmp_path / f"dst-{platform.architecture}"), platform=platform)
+        try:
+            pulled = pull_image(dst, f"{registry.host}/multi/app:both")
+            assert pulled.id == record.id
+            assert pulled.target.digest == digest(body)  # the name points at the index
+            layers = dst.manifest(pulled)["layers"]
+            assert all(dst.content.exists(x["digest"]) for x in layers)
+            assert dst.snapshots.exists(dst.top_chain_id(pulled))
+            other = amd if record is arm else arm
+            assert not any(dst.content.exists(d) for d in layer_digests[other.id])
+        finally:
+            dst.close()
+    s390 = ImageStore(str(tmp_path / "dst-s390x"), platform=Platform("linux", "s390x"))
+    try:
+        with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
+            pull_image(s390, f"{registry.host}/multi/app:both")
+    finally:
+        s390.close()
