@@ -1,6 +1,7 @@
 """Debian's docker-registry (CNCF distribution) on 127.0.0.1, started by a test and removed after.
 
-``Registry(tmp, users={"alice": "secret"})`` adds htpasswd (Basic) auth. The access log goes to
+``Registry(tmp, users={"alice": "secret"})`` adds htpasswd (Basic) auth;
+``Registry(tmp, auth=TokenServer(...).registry_auth())`` the Bearer token flow. The access log goes to
 ``<dir>/registry.log``: tests read it to see which requests reached the registry.
 """
 
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Any
 
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
@@ -35,13 +37,12 @@ def _bcrypt(password: str) -> str:
 
 
 class Registry:
-    def __init__(self, root: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, users: dict[str, str] | None = None, auth: str = "") -> None:
         self.root = root
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.log = root / "registry.log"
         root.mkdir(parents=True, exist_ok=True)
-        auth = ""
         if users:
             htpasswd = root / "htpasswd"
             htpasswd.write_text("".join(f"{u}:{_bcrypt(p)}\n" for u, p in users.items()))
@@ -99,3 +100,118 @@ def docker_config(path: Path, host: str, user: str, password: str) -> None:
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     (path / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
     os.chmod(path / "config.json", 0o600)
+
+
+class TokenServer:
+    """A Docker token-auth server (the Bearer flow of the distribution spec) on 127.0.0.1, in a
+    thread of the test: Basic credentials in, an ES256 JWT granting the asked scope out. Its
+    certificate goes into the registry's ``rootcertbundle``; tokens carry it in ``x5c``."""
+
+    SERVICE = "wharf-test-registry"
+    ISSUER = "wharf-test-issuer"
+
+    def __init__(self, root: Path, users: dict[str, str]) -> None:
+        import datetime
+        import http.server
+        import threading
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.users = users
+        self.issued: list[str] = []  # the scopes of the tokens handed out
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wharf test token signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.cert_der = cert.public_bytes(serialization.Encoding.DER)
+        self.bundle = root / "token-ca.pem"
+        root.mkdir(parents=True, exist_ok=True)
+        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                server._answer(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def registry_auth(self) -> str:
+        return (
+            f"auth:\n  token:\n    realm: {self.realm}\n    service: {self.SERVICE}\n"
+            f"    issuer: {self.ISSUER}\n    rootcertbundle: {self.bundle}\n"
+        )
+
+    def _answer(self, h: object) -> None:
+        import base64
+        import json
+        import urllib.parse
+
+        handler: Any = h
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(handler.path).query)
+        auth = handler.headers.get("Authorization") or ""
+        user = ""
+        if auth.startswith("Basic "):
+            u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+            if self.users.get(u) == p:
+                user = u
+        if not user or query.get("service") != [self.SERVICE]:
+            handler.send_response(401)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        access = []
+        for scope in query.get("scope", []):
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            self.issued.append(scope)
+        token = self._jwt(user, access)
+        body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _jwt(self, user: str, access: list[dict[str, object]]) -> str:
+        import base64
+        import json
+        import secrets
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(self.cert_der).decode()]}
+        claims = {"iss": self.ISSUER, "sub": user, "aud": self.SERVICE, "exp": now + 300, "nbf": now - 10,
+                  "iat": now, "jti": secrets.token_hex(8), "access": access}  # fmt: skip
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+        der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -102,6 +102,7 @@ class Registry:
     _tokens: dict[str, str] = field(default_factory=dict)
     _basic: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _auth_lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0
 
     @property
@@ -137,7 +138,16 @@ class Registry:
             return {"Authorization": f"Basic {self.credentials.basic()}"}
         return {}
 
-    def _authenticate(self, challenge: str, scope: str) -> None:
+    def _authenticate(self, challenge: str, scope: str, sent: str = "") -> None:
+        """Answer a 401 for ``scope``: one thread fetches the token, the concurrent others
+        (their request carried ``sent``, now stale) reuse it."""
+        with self._auth_lock:
+            current = self._auth_header(scope).get("Authorization", "")
+            if current and current != sent:
+                return
+            self._fetch_auth(challenge, scope)
+
+    def _fetch_auth(self, challenge: str, scope: str) -> None:
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
             if not (self.credentials and self.credentials.basic()):
@@ -203,7 +213,7 @@ class Registry:
                 resp.release_conn()
                 if not challenge:
                     raise Unauthorized("unauthorized: authentication required")
-                self._authenticate(challenge, scope)
+                self._authenticate(challenge, scope, h.get("Authorization", ""))
                 continue
             if resp.status in ok:
                 return resp

@@ -272,3 +272,39 @@ def test_index_with_two_platforms_picks_the_asked_one(registry: Registry, tmp_pa
             pull_image(s390, f"{registry.host}/multi/app:both")
     finally:
         s390.close()
+
+
+def test_bearer_token_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry with token auth: a 401 challenge names the realm, the client fetches a token
+    there with the docker config's credentials (one per scope, reused), then pushes and pulls.
+    Wrong or missing credentials are Docker's errors."""
+    from tests.registry import TokenServer
+
+    tokens = TokenServer(tmp_path / "tokens", {"bob": "t0ken-pass"})
+    reg = Registry(tmp_path / "registry", auth=tokens.registry_auth())
+    s, d = _store(tmp_path / "s"), _store(tmp_path / "d")
+    try:
+        ref = f"{reg.host}/secure/app:1"
+        rec = build_image(s, ref, _layers())
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "nocreds"))
+        with pytest.raises(Unauthorized):
+            push_image(s, ref)
+        docker_config(tmp_path / "creds", reg.host, "bob", "wrong")
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "creds"))
+        with pytest.raises(Unauthorized, match="incorrect username or password"):
+            push_image(s, ref)
+        assert tokens.issued == []
+        docker_config(tmp_path / "creds", reg.host, "bob", "t0ken-pass")
+        push_image(s, ref)
+        assert tokens.issued == [
+            "repository:secure/app:pull,push"
+        ]  # one token, shared by the parallel uploads
+        pulled = pull_image(d, ref)
+        assert pulled.id == rec.id and d.snapshots.exists(d.top_chain_id(pulled))
+        assert tokens.issued[1:] == ["repository:secure/app:pull"]  # one token for all the pull's requests
+        assert reg.requests("GET", "/v2/secure/app/blobs/") == 4  # config + 3 layers, each once
+    finally:
+        s.close()
+        d.close()
+        reg.close()
+        tokens.close()
