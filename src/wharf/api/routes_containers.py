@@ -612,28 +612,26 @@ def _stat_header(st: dict[str, Any]) -> dict[str, str]:
     return {"X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(st).encode()).decode()}
 
 
-def _archive_path(request: web.Request) -> str:
-    path = request.query.get("path", "")
-    if not path:
-        raise InvalidArgument("path must not be empty")
-    return path
-
-
-async def archive_head(request: web.Request) -> web.StreamResponse:
+def _archive_target(request: web.Request) -> tuple[Engine, str, Any, str]:
+    """The engine, the container as named, the container, and the ?path= of an archive call."""
     engine = E(request)
     name = request.match_info["id"]
     c = engine.get(name)
-    path = _archive_path(request)
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path must not be empty")
+    return engine, name, c, path
+
+
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    engine, name, c, path = _archive_target(request)
     async with files.container_fs(engine, c) as fs:
         st = await engine.blocking(files.stat_path, fs, path, name)
     return web.Response(status=200, headers=_stat_header(st))
 
 
 async def archive_get(request: web.Request) -> web.StreamResponse:
-    engine = E(request)
-    name = request.match_info["id"]
-    c = engine.get(name)
-    path = _archive_path(request)
+    engine, name, c, path = _archive_target(request)
     async with files.container_fs(engine, c) as fs:
         st = await engine.blocking(files.stat_path, fs, path, name)
         headers = {"Content-Type": "application/x-tar", **_stat_header(st)}
@@ -643,10 +641,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
 
 
 async def archive_put(request: web.Request) -> web.StreamResponse:
-    engine = E(request)
-    name = request.match_info["id"]
-    c = engine.get(name)
-    path = _archive_path(request)
+    engine, name, c, path = _archive_target(request)
     no_overwrite = qbool(request, "noOverwriteDirNonDir")
     copy_ids = qbool(request, "copyUIDGID")
     reader = _ThreadReader(request, asyncio.get_running_loop())

@@ -82,3 +82,19 @@ class CLI:
 @pytest.fixture(params=["docker", "wharf"])
 def cli(request: pytest.FixtureRequest, wharfd: Daemon) -> CLI:
     return CLI(wharfd, request.param)
+
+
+@pytest.fixture
+def made(cli: CLI) -> Iterator[list[str]]:
+    """What a test makes, removed even on failure: containers ("c:NAME"), volumes ("v:NAME")
+    and images ("i:NAME"), last made first."""
+    items: list[str] = []
+    yield items
+    for item in reversed(items):
+        kind, _, name = item.partition(":")
+        if kind == "c":
+            cli("rm", "-f", "-v", name, check=False)
+        elif kind == "v":
+            cli("volume", "rm", "-f", name, check=False)
+        else:
+            cli("rmi", "-f", name, check=False)

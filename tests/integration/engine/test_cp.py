@@ -11,27 +11,9 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from .conftest import CLI
-
-
-@pytest.fixture
-def made(cli: CLI) -> Iterator[list[str]]:
-    """Containers ("c:NAME"), volumes ("v:NAME") and images ("i:NAME") to remove, even on failure."""
-    items: list[str] = []
-    yield items
-    for item in reversed(items):
-        kind, _, name = item.partition(":")
-        if kind == "c":
-            cli("rm", "-f", "-v", name, check=False)
-        elif kind == "v":
-            cli("volume", "rm", "-f", name, check=False)
-        else:
-            cli("rmi", "-f", name, check=False)
 
 
 def _tree(base: Path) -> None:

@@ -7,25 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from .conftest import CLI
-
-
-@pytest.fixture
-def made(cli: CLI) -> Iterator[list[str]]:
-    """Containers ("c:NAME") and volumes ("v:NAME") the test makes, removed even on failure."""
-    items: list[str] = []
-    yield items
-    for item in reversed(items):
-        kind, _, name = item.partition(":")
-        if kind == "c":
-            cli("rm", "-f", "-v", name, check=False)
-        else:
-            cli("volume", "rm", "-f", name, check=False)
 
 
 def volumes(cli: CLI) -> set[str]:
