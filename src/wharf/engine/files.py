@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive import scoped
 from wharf.archive.compression import Readable
-from wharf.errors import Conflict, InvalidArgument, NotFound
+from wharf.errors import Conflict, InvalidArgument, NotFound, Unsupported
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container
@@ -264,6 +264,8 @@ def commit(
         except (InvalidArgument, ValueError) as exc:
             raise InvalidArgument(str(exc)) from None
     images = engine.images
+    if not images.snapshots.overlay_whiteouts:
+        raise Unsupported("commit needs the overlay snapshotter (the native one keeps no diff to commit)")
     record = images.resolve(c.image_id)
     parent_manifest = images.manifest(record)
     parent_config = images.config(record)
