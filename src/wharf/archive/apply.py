@@ -121,13 +121,14 @@ def _apply_entry(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo) 
     state.written.add(name)
     pfd = open_dir(state.root_fd, parent, create=True, what=member.name)
     try:
-        _replace_existing(pfd, base, member.isdir())
+        replace_existing(pfd, base, member.isdir())
         _create(state, tar, member, pfd, base)
     finally:
         os.close(pfd)
 
 
-def _replace_existing(pfd: int, base: str, keep_dir: bool) -> None:
+def replace_existing(pfd: int, base: str, keep_dir: bool) -> None:
+    """Remove what is at ``base`` for a new entry (a directory stays when ``keep_dir``)."""
     try:
         st = os.lstat(base, dir_fd=pfd)
     except FileNotFoundError:
@@ -141,7 +142,7 @@ def _replace_existing(pfd: int, base: str, keep_dir: bool) -> None:
 
 def _remove_path(pfd: int, base: str) -> None:
     try:
-        _replace_existing(pfd, base, keep_dir=False)
+        replace_existing(pfd, base, keep_dir=False)
     except FileNotFoundError:
         pass
 
@@ -177,13 +178,20 @@ def _create(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: 
         if not os.path.lexists(f"/proc/self/fd/{pfd}/{base}"):
             os.mkdir(base, 0o700, dir_fd=pfd)
         state.dirs.append(member)
-    elif member.isreg():
+    elif member.islnk():
+        _hardlink(state, member, pfd, base)
+    else:
+        create_node(state, tar, member, pfd, base)
+
+
+def create_node(state: Applier, tar: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+    """Create ``member`` (a file, symlink, device node or fifo) as ``base`` in directory ``pfd``,
+    with its metadata: what layer apply and `cp` extraction share."""
+    if member.isreg():
         write_file(state, tar, member, pfd, base)
     elif member.issym():
         os.symlink(member.linkname, base, dir_fd=pfd)
         set_meta(state, member, pfd, base, chmod=False)
-    elif member.islnk():
-        _hardlink(state, member, pfd, base)
     elif member.ischr() or member.isblk() or member.isfifo():
         make_node(state, member, pfd, base)
     else:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -78,6 +77,21 @@ class Node:
         self.close()
 
 
+def asserts_directory(path: str) -> bool:
+    """A path ending in "/" or "/." names a directory (and follows a final symlink)."""
+    return path.endswith(("/", "/."))
+
+
+def preserve_trailing(cleaned: str, original: str) -> str:
+    """``cleaned`` (a normalised ``original``) with the trailing "/." or "/" that ``original``
+    had: Docker's PreserveTrailingDotOrSeparator."""
+    if cleaned != "/" and original.endswith("/."):
+        return cleaned + "/."
+    if cleaned != "/" and original.endswith("/"):
+        return cleaned + "/"
+    return cleaned
+
+
 def _join(parent: str, name: str) -> str:
     return "/" + name if parent in ("", "/") else f"{parent}/{name}"
 
@@ -108,6 +122,15 @@ class ScopedFS:
     def mount_at(self, path: str) -> ViewMount | None:
         return self._by_dest.get(path)
 
+    @staticmethod
+    def open_mount(m: ViewMount) -> tuple[int, str]:
+        """A mount's source as (directory fd, name in it): (the directory, ".") for a directory,
+        (its parent, its base name) for a file. The caller closes the fd."""
+        if os.path.isdir(m.source):
+            return os.open(m.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), "."
+        parent, base = os.path.split(m.source)
+        return os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), base
+
     def names(self, fd: int, path: str) -> list[str]:
         """The entries of directory ``fd`` (container path ``path``) with the mounts made in it,
         sorted (a mount's destination need not exist underneath)."""
@@ -132,36 +155,29 @@ class ScopedFS:
         the last are followed; the last too if ``follow``. A missing last component gives a node
         with ``exists=False``; a missing directory on the way raises FileNotFoundError, unless
         ``create_dirs`` (then it is made, 0755, as Docker's extraction makes parents)."""
-        todo = [c for c in reversed(path.split("/")) if c not in ("", ".")]
+        todo = [c for c in reversed(path.split("/")) if c not in ("", ".")]  # "" and "." dropped
         stack: list[tuple[int, str]] = [(self.root_fd, "/")]
         links = 0
-
-        def push_dir(fd: int, cpath: str) -> None:
-            stack.append((fd, cpath))
-
         try:
             while todo:
                 comp = todo.pop()
-                if comp in ("", "."):
-                    continue
                 fd, cpath = stack[-1]
                 if comp == "..":
                     if len(stack) > 1:
                         os.close(stack.pop()[0])
                     continue
                 child = _join(cpath, comp)
-                last = all(c in ("", ".") for c in todo)
+                last = not todo
                 m = self._by_dest.get(child)
                 if m is not None:
-                    if os.path.isdir(m.source):
-                        push_dir(os.open(m.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), child)
+                    mfd, name = self.open_mount(m)
+                    if name == ".":
+                        stack.append((mfd, child))
                         continue
                     if not last:
+                        os.close(mfd)
                         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), child)
-                    parent, base = os.path.split(m.source)
-                    return Node(
-                        os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), base, child
-                    )
+                    return Node(mfd, name, child)
                 try:
                     st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
@@ -188,7 +204,7 @@ class ScopedFS:
                     return Node(os.dup(fd), comp, child)
                 if not stat.S_ISDIR(st.st_mode):
                     raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), child)
-                push_dir(os.open(comp, _DIR, dir_fd=fd), child)
+                stack.append((os.open(comp, _DIR, dir_fd=fd), child))
             fd, cpath = stack[-1]
             return Node(os.dup(fd), ".", cpath)
         finally:
@@ -208,27 +224,27 @@ class ScopedFS:
 # --- stat (the X-Docker-Container-Path-Stat header)
 
 # Go's os.FileMode type bits: the Engine API carries modes in that encoding
-_GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
-_GO_SETUID, _GO_SETGID, _GO_CHAR, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
+GO_DIR, GO_SYMLINK, GO_DEVICE, GO_PIPE, GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
+GO_SETUID, GO_SETGID, GO_CHAR, GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
 
 
 def go_file_mode(mode: int) -> int:
     out = mode & 0o777
     kind = stat.S_IFMT(mode)
     out |= {
-        stat.S_IFDIR: _GO_DIR,
-        stat.S_IFLNK: _GO_SYMLINK,
-        stat.S_IFBLK: _GO_DEVICE,
-        stat.S_IFCHR: _GO_DEVICE | _GO_CHAR,
-        stat.S_IFIFO: _GO_PIPE,
-        stat.S_IFSOCK: _GO_SOCKET,
+        stat.S_IFDIR: GO_DIR,
+        stat.S_IFLNK: GO_SYMLINK,
+        stat.S_IFBLK: GO_DEVICE,
+        stat.S_IFCHR: GO_DEVICE | GO_CHAR,
+        stat.S_IFIFO: GO_PIPE,
+        stat.S_IFSOCK: GO_SOCKET,
     }.get(kind, 0)
     if mode & stat.S_ISUID:
-        out |= _GO_SETUID
+        out |= GO_SETUID
     if mode & stat.S_ISGID:
-        out |= _GO_SETGID
+        out |= GO_SETGID
     if mode & stat.S_ISVTX:
-        out |= _GO_STICKY
+        out |= GO_STICKY
     return out
 
 
@@ -315,7 +331,7 @@ class TarWriter:
         if top is None:
             return
         stack: list[tuple[int, str, str, Iterator[str]]] = [
-            (top, node.path, arcname, iter(sorted(os.listdir(top))))
+            (top, node.path, arcname, iter(self.fs.names(top, node.path)))
         ]
         try:
             while stack:
@@ -339,16 +355,13 @@ class TarWriter:
                 os.close(fd)
 
     def _mount_entry(self, m: ViewMount, cpath: str, arc: str) -> int | None:
-        if os.path.isdir(m.source):
-            return self._entry(
-                os.open(m.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), ".", cpath, arc, own=True
-            )
-        parent, base = os.path.split(m.source)
-        pfd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd, name = self.fs.open_mount(m)
+        if name == ".":
+            return self._entry(fd, name, cpath, arc, own=True)
         try:
-            return self._entry(pfd, base, cpath, arc)
+            return self._entry(fd, name, cpath, arc)
         finally:
-            os.close(pfd)
+            os.close(fd)
 
     def _entry(self, dir_fd: int, name: str, cpath: str, arc: str, own: bool = False) -> int | None:
         """Write one entry; for a directory return its open fd (the caller walks and closes it)."""
@@ -368,11 +381,9 @@ class TarWriter:
             fd = dir_fd if own else os.open(name, _DIR, dir_fd=dir_fd)
             info.type = tarfile.DIRTYPE
             info.pax_headers = _xattr_headers(fd)
-            if self.whiteouts and _opaque(fd):
-                self.out.addfile(info)
-                self.out.addfile(self._marker(f"{arc}/{apply.OPAQUE_WHITEOUT}", st))
-                return fd
             self.out.addfile(info)
+            if self.whiteouts and _opaque(fd):
+                self.out.addfile(self._marker(f"{arc}/{apply.OPAQUE_WHITEOUT}", st))
             return fd
         if own:
             os.close(dir_fd)
@@ -518,43 +529,30 @@ def _extract_one(
         m = fs.mount_of(where)
         if m is not None and not m.rw:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), where)
-        if fs.mount_at(where) is not None:
-            if member.isdir() and os.path.isdir(fs.mount_at(where).source):  # type: ignore[union-attr]
+        at = fs.mount_at(where)
+        if at is not None:
+            if member.isdir() and os.path.isdir(at.source):
                 return
             raise OSError(errno.EBUSY, f"unlinkat {where}: device or resource busy")
         try:
-            st: os.stat_result | None = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            is_dir: bool | None = stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode)
         except FileNotFoundError:
-            st = None
-        if st is not None:
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if opts.no_overwrite_dir_non_dir and is_dir and not member.isdir():
+            is_dir = None
+        if opts.no_overwrite_dir_non_dir and is_dir is not None and is_dir != member.isdir():
+            if is_dir:
                 raise InvalidArgument(
                     f"cannot overwrite directory {where!r} with non-directory {member.name!r}"
                 )
-            if opts.no_overwrite_dir_non_dir and not is_dir and member.isdir():
-                raise InvalidArgument(
-                    f"cannot overwrite non-directory {where!r} with directory {member.name!r}"
-                )
-            if not (is_dir and member.isdir()):
-                if is_dir:
-                    shutil.rmtree(base, dir_fd=pfd)
-                else:
-                    os.unlink(base, dir_fd=pfd)
+            raise InvalidArgument(f"cannot overwrite non-directory {where!r} with directory {member.name!r}")
+        if is_dir is not None:
+            apply.replace_existing(pfd, base, keep_dir=member.isdir())
         if member.isdir():
-            if st is None or not stat.S_ISDIR(st.st_mode):
+            if not is_dir:
                 os.mkdir(base, 0o700, dir_fd=pfd)
-        elif member.isreg():
-            apply.write_file(state, tar, member, pfd, base)
-        elif member.issym():
-            os.symlink(member.linkname, base, dir_fd=pfd)
-            apply.set_meta(state, member, pfd, base, chmod=False)
         elif member.islnk():
             _hardlink(fs, member, dest, pfd, base)
-        elif member.ischr() or member.isblk() or member.isfifo():
-            apply.make_node(state, member, pfd, base)
         else:
-            raise InvalidArgument(f"{member.name!r}: unsupported tar entry type {member.type!r}")
+            apply.create_node(state, tar, member, pfd, base)
     finally:
         os.close(pfd)
 

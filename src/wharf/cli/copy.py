@@ -18,13 +18,21 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from wharf.archive import scoped
+from wharf.archive.scoped import (
+    GO_CHAR,
+    GO_DEVICE,
+    GO_DIR,
+    GO_PIPE,
+    GO_SOCKET,
+    GO_SYMLINK,
+    asserts_directory,
+)
 from wharf.cli.format import human_size
 from wharf.cli.main import die, parser
 from wharf.client import APIError, Client
 
-GO_DIR = 1 << 31
-GO_SYMLINK = 1 << 27
-_IRREGULAR = (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21)  # device, pipe, socket, char device
+_IRREGULAR = GO_DEVICE | GO_PIPE | GO_SOCKET | GO_CHAR
 
 
 def split_arg(arg: str) -> tuple[str, str]:
@@ -46,10 +54,6 @@ def split_dir_entry(path: str) -> tuple[str, str]:
     return posixpath.dirname(cleaned) or ".", posixpath.basename(cleaned)
 
 
-def asserts_directory(path: str) -> bool:
-    return path.endswith(("/", "/."))
-
-
 def rebase_name(path: str, resolved: str) -> tuple[str, str]:
     """docker's GetRebaseName: the resolved path (keeping a trailing "/" or "/.") and the name
     the copy must carry when the resolved base name differs from the one asked for."""
@@ -64,12 +68,7 @@ def rebase_name(path: str, resolved: str) -> tuple[str, str]:
 
 
 def local_abs(path: str) -> str:
-    out = os.path.abspath(path)
-    if path.endswith("/.") and out != "/":
-        return out + "/."
-    if path.endswith("/") and out != "/":
-        return out + "/"
-    return out
+    return scoped.preserve_trailing(os.path.abspath(path), path)
 
 
 class CopyError(Exception):
@@ -194,8 +193,6 @@ class _Counting:
 
 
 def _from_container(client: Client, ctr: str, src: str, dst: str, follow: bool, quiet: bool) -> int:
-    from wharf.archive import scoped
-
     if dst != "-":
         dst = local_abs(dst)
         parent = os.path.dirname(os.path.normpath(dst))
@@ -250,8 +247,6 @@ def _source(path: str, follow: bool) -> tuple[str, str]:
 def _to_container(
     client: Client, src: str, ctr: str, dst: str, follow: bool, archive: bool, quiet: bool
 ) -> int:
-    from wharf.archive import scoped
-
     dst_path = dst
     st: dict[str, Any] | None = _stat(client, ctr, dst)
     if st is not None and st["mode"] & GO_SYMLINK:

@@ -423,9 +423,7 @@ class Engine:
             self.net.prepare(c)
             networked = True
             self._write_net_files(c)
-            files = specgen.ContainerFiles(
-                hosts=f"{d}/hosts", resolv_conf=f"{d}/resolv.conf", hostname=f"{d}/hostname"
-            )
+            files = specgen.ContainerFiles.under(d)
             await self.blocking(self._volumes_up, c, rootfs)
             volumes_up = True
             spec = specgen.generate(

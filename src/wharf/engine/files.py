@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -28,16 +29,15 @@ if TYPE_CHECKING:
     from wharf.engine.containers import Container
     from wharf.engine.engine import Engine
 
-NET_FILES = (("/etc/resolv.conf", "resolv.conf"), ("/etc/hostname", "hostname"), ("/etc/hosts", "hosts"))
 # what the runtime adds to every container's rootfs as mount points: not the container's changes
 RUNTIME_PATHS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev", "/proc", "/sys"})
 
 
 def view_mounts(engine: Engine, c: Container) -> list[scoped.ViewMount]:
-    d = engine.container_dir(c.id)
-    out = [
-        scoped.ViewMount(dest, f"{d}/{name}") for dest, name in NET_FILES if os.path.exists(f"{d}/{name}")
-    ]
+    from wharf.engine.specgen import ContainerFiles
+
+    binds = ContainerFiles.under(engine.container_dir(c.id)).binds()
+    out = [scoped.ViewMount(dest, src) for dest, src in binds if os.path.exists(src)]
     for m in c.mounts:
         if m["Type"] in ("volume", "bind") and m.get("Source"):
             out = [x for x in out if x.destination != m["Destination"]]
@@ -84,22 +84,13 @@ def _not_found(path: str, name: str) -> NotFound:
 
 def _abs(path: str) -> str:
     """Docker's filepath.Join("/", path) that keeps a trailing "/" or "/."."""
-    out = posixpath.normpath("/" + path)
-    if path.endswith("/.") and out != "/":
-        return out + "/."
-    if path.endswith("/") and out != "/":
-        return out + "/"
-    return out
-
-
-def _follows_last(path: str) -> bool:
-    return path.endswith(("/", "/."))
+    return scoped.preserve_trailing(posixpath.normpath("/" + path), path)
 
 
 def stat_path(fs: scoped.ScopedFS, path: str, name: str) -> dict[str, Any]:
     try:
-        st = scoped.path_stat(fs, _abs(path), follow=_follows_last(path))
-        if _follows_last(path) and not st["mode"] & scoped._GO_DIR:
+        st = scoped.path_stat(fs, _abs(path), follow=scoped.asserts_directory(path))
+        if scoped.asserts_directory(path) and not st["mode"] & scoped.GO_DIR:
             raise NotADirectoryError
         return st
     except (FileNotFoundError, NotADirectoryError):
@@ -110,7 +101,7 @@ def archive_path(fs: scoped.ScopedFS, path: str, out: IO[bytes]) -> None:
     """The tar `docker cp CONTAINER:path` reads: the resource under its own base name (a
     directory's entries under it; "/." asks for the contents, "/" for the whole tree)."""
     absp = _abs(path)
-    with fs.resolve(absp, follow=_follows_last(path)) as node:
+    with fs.resolve(absp, follow=scoped.asserts_directory(path)) as node:
         base = posixpath.basename(absp.rstrip("/")) if absp != "/" else ""
         if absp.endswith("/."):
             base = "."
@@ -137,9 +128,7 @@ def extract_to(
     with node:
         if not node.exists:
             raise _not_found(path, name)
-        import stat as st_
-
-        if not st_.S_ISDIR(node.lstat().st_mode):
+        if not stat.S_ISDIR(node.lstat().st_mode):
             raise InvalidArgument("extraction point is not a directory")
         dest = node.path
     m = fs.mount_of(dest)
@@ -171,8 +160,6 @@ def runtime_only(upper: str) -> set[str]:
     """Paths of the container's layer that only the runtime made (mount points for /etc/hosts
     and friends, /proc, /sys, /dev when the image lacks them, and directories holding nothing
     else): Docker keeps these in an init layer, so `diff` and `commit` leave them out."""
-    import stat as st_
-
     fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     out: set[str] = set()
 
@@ -184,9 +171,9 @@ def runtime_only(upper: str) -> set[str]:
             s = os.stat(path.lstrip("/"), dir_fd=fd, follow_symlinks=False)
         except OSError:
             return False
-        if st_.S_ISREG(s.st_mode):
+        if stat.S_ISREG(s.st_mode):
             ok = path in RUNTIME_PATHS and s.st_size == 0
-        elif st_.S_ISDIR(s.st_mode):
+        elif stat.S_ISDIR(s.st_mode):
             dfd = os.open(path.lstrip("/"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             try:
                 children = os.listdir(dfd)

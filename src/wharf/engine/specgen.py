@@ -103,6 +103,19 @@ class ContainerFiles:
     resolv_conf: str
     hostname: str
 
+    @classmethod
+    def under(cls, directory: str) -> ContainerFiles:
+        """The files the engine keeps in a container's directory."""
+        return cls(f"{directory}/hosts", f"{directory}/resolv.conf", f"{directory}/hostname")
+
+    def binds(self) -> list[tuple[str, str]]:
+        """(destination in the container, file on the host), as bind-mounted at start."""
+        return [
+            ("/etc/resolv.conf", self.resolv_conf),
+            ("/etc/hostname", self.hostname),
+            ("/etc/hosts", self.hosts),
+        ]
+
 
 def command(config: dict[str, Any], image_config: dict[str, Any]) -> list[str]:
     """Entrypoint + Cmd as Docker merges them (moby's merge()): with no Entrypoint of its own the
@@ -277,12 +290,7 @@ def _mounts(
             "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
         },
     ]
-    binds = [
-        ("/etc/resolv.conf", files.resolv_conf),
-        ("/etc/hostname", files.hostname),
-        ("/etc/hosts", files.hosts),
-    ]
-    for dest, src in binds:
+    for dest, src in files.binds():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
     tmpfs = host_config.get("Tmpfs") or {}
     for dest in sorted(tmpfs):
