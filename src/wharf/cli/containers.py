@@ -263,7 +263,7 @@ def _simple(prog: str, args: list[str], extra: list[tuple[list[str], dict[str, A
     return p.parse_args(args)
 
 
-def cmd_stop(client: Client, prog: str, args: list[str]) -> int:
+def _stop_or_restart(client: Client, prog: str, args: list[str], action: str) -> int:
     timeout: tuple[list[str], dict[str, Any]] = (
         ["-t", "--time", "--timeout"],
         {"type": int, "default": None},
@@ -271,18 +271,15 @@ def cmd_stop(client: Client, prog: str, args: list[str]) -> int:
     sig: tuple[list[str], dict[str, Any]] = (["-s", "--signal"], {"default": None})
     o = _simple(prog, args, [timeout, sig])
     q = {"t": o.time, "signal": o.signal}
-    return each(o.containers, lambda c: client.call("POST", f"/containers/{c}/stop", q))
+    return each(o.containers, lambda c: client.call("POST", f"/containers/{c}/{action}", q))
+
+
+def cmd_stop(client: Client, prog: str, args: list[str]) -> int:
+    return _stop_or_restart(client, prog, args, "stop")
 
 
 def cmd_restart(client: Client, prog: str, args: list[str]) -> int:
-    timeout: tuple[list[str], dict[str, Any]] = (
-        ["-t", "--time", "--timeout"],
-        {"type": int, "default": None},
-    )
-    sig: tuple[list[str], dict[str, Any]] = (["-s", "--signal"], {"default": None})
-    o = _simple(prog, args, [timeout, sig])
-    q = {"t": o.time, "signal": o.signal}
-    return each(o.containers, lambda c: client.call("POST", f"/containers/{c}/restart", q))
+    return _stop_or_restart(client, prog, args, "restart")
 
 
 def cmd_kill(client: Client, prog: str, args: list[str]) -> int:
@@ -798,6 +795,18 @@ def cmd_commit(client: Client, prog: str, args: list[str]) -> int:
     return 0
 
 
+def print_deleted(title: str, names: list[str], end: str = "\n") -> None:
+    """Docker's prune report for one kind of object: "Deleted Containers:", the names, and
+    (``end``) a blank line."""
+    if names:
+        print(f"Deleted {title}:")
+        print("\n".join(names), end="\n" + end)
+
+
+def print_reclaimed(space: int) -> None:
+    print(f"Total reclaimed space: {fmt.human_size(space)}")
+
+
 def confirm(message: str, force: bool) -> bool:
     if force:
         return True
@@ -815,13 +824,8 @@ def cmd_container_prune(client: Client, prog: str, args: list[str]) -> int:
     if not confirm("WARNING! This will remove all stopped containers.", o.force):
         return 0
     res = client.call("POST", "/containers/prune", {"filters": filters_arg(o.filter)})
-    deleted = res.get("ContainersDeleted") or []
-    if deleted:
-        print("Deleted Containers:")
-        for d in deleted:
-            print(d)
-        print()
-    print(f"Total reclaimed space: {fmt.human_size(res.get('SpaceReclaimed') or 0)}")
+    print_deleted("Containers", res.get("ContainersDeleted") or [])
+    print_reclaimed(res.get("SpaceReclaimed") or 0)
     return 0
 
 

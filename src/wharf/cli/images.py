@@ -3,6 +3,7 @@ import, history, login, logout, image prune/inspect."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ import time
 from typing import IO, Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, copy_to_output, filters_arg, print_objects
+from wharf.cli.containers import confirm, copy_to_output, filters_arg, print_objects, print_reclaimed
 from wharf.cli.main import UsageError, die, parser
 from wharf.client import APIError, Client
 
@@ -71,30 +72,16 @@ def show_stream(resp: Any, out: IO[str], quiet: bool = False) -> list[dict[str, 
     """Read a JSON-lines progress stream to its end; raise on an ``error`` message."""
     progress = Progress(out)
     seen: list[dict[str, Any]] = []
-    buf = b""
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, _, buf = buf.partition(b"\n")
-            if not line.strip():
-                continue
-            msg = json.loads(line)
-            seen.append(msg)
-            if quiet:
-                if msg.get("error"):
-                    raise APIError(500, str(msg["error"]))
-                continue
-            progress.show(msg)
-    if buf.strip():
-        msg = json.loads(buf)
+    for line in resp.lines():
+        if not line.strip():
+            continue
+        msg = json.loads(line)
         seen.append(msg)
-        if msg.get("error"):
-            raise APIError(500, str(msg["error"]))
-        if not quiet:
-            progress.show(msg)
+        if quiet:
+            if msg.get("error"):
+                raise APIError(500, str(msg["error"]))
+            continue
+        progress.show(msg)
     return seen
 
 
@@ -124,14 +111,19 @@ def pull_image(client: Client, image: str, platform: str, out: IO[str], quiet: b
     show_stream(resp, out, quiet)
 
 
-def cmd_pull(client: Client, prog: str, args: list[str]) -> int:
-    p = parser(prog, f"{prog} [OPTIONS] NAME[:TAG|@DIGEST]")
+def _transfer_args(prog: str, name: str, args: list[str]) -> argparse.Namespace:
+    """The flags pull and push share."""
+    p = parser(prog, f"{prog} [OPTIONS] {name}")
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("--platform", default="")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--disable-content-trust", action="store_true")
     p.add_argument("image")
-    o = p.parse_args(args)
+    return p.parse_args(args)
+
+
+def cmd_pull(client: Client, prog: str, args: list[str]) -> int:
+    o = _transfer_args(prog, "NAME[:TAG|@DIGEST]", args)
     if o.all_tags:
         raise UsageError("--all-tags is not supported by wharf")
     pull_image(client, o.image, o.platform, sys.stdout, o.quiet)
@@ -142,13 +134,7 @@ def cmd_pull(client: Client, prog: str, args: list[str]) -> int:
 
 
 def cmd_push(client: Client, prog: str, args: list[str]) -> int:
-    p = parser(prog, f"{prog} [OPTIONS] NAME[:TAG]")
-    p.add_argument("-a", "--all-tags", action="store_true")
-    p.add_argument("--platform", default="")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--disable-content-trust", action="store_true")
-    p.add_argument("image")
-    o = p.parse_args(args)
+    o = _transfer_args(prog, "NAME[:TAG]", args)
     from wharf.oci.reference import parse_reference
 
     try:
@@ -366,7 +352,7 @@ def cmd_image_prune(client: Client, prog: str, args: list[str]) -> int:
     filters["dangling"] = ["false" if o.all else "true"]
     res = client.call("POST", "/images/prune", {"filters": filters})
     print_deleted_images(res.get("ImagesDeleted") or [])
-    print(f"Total reclaimed space: {fmt.human_size(res.get('SpaceReclaimed') or 0)}")
+    print_reclaimed(res.get("SpaceReclaimed") or 0)
     return 0
 
 

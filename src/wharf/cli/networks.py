@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, inspect_each
+from wharf.cli.containers import confirm, filters_arg, inspect_each, print_deleted
 from wharf.cli.main import UsageError, each, parser
 from wharf.client import APIError, Client
 
@@ -235,9 +235,5 @@ def cmd_network_prune(client: Client, prog: str, args: list[str]) -> int:
     ):
         return 0
     res = client.call("POST", "/networks/prune", {"filters": filters_arg(o.filter)})
-    deleted = res.get("NetworksDeleted") or []
-    if deleted:
-        print("Deleted Networks:")
-        for name in deleted:
-            print(name)
+    print_deleted("Networks", res.get("NetworksDeleted") or [], end="")
     return 0

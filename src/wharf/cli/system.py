@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, get_timestamp
+from wharf.cli.containers import confirm, filters_arg, get_timestamp, print_deleted, print_reclaimed
 from wharf.cli.images import print_deleted_images
 from wharf.cli.main import API_VERSION, VERSION, parser
 from wharf.client import APIError, Client, DaemonUnreachable
@@ -153,17 +153,8 @@ def cmd_events(client: Client, prog: str, args: list[str]) -> int:
         "until": get_timestamp(o.until) or None,
         "filters": filters_arg(o.filter),
     }
-    resp = client.stream("GET", "/events", query)
-    buf = b""
-    while True:
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, _, buf = buf.partition(b"\n")
-            if not line.strip():
-                continue
+    for line in client.stream("GET", "/events", query).lines():
+        if line.strip():
             ev = json.loads(line)
             print(fmt.render(o.format, ev) if o.format else _event_line(ev), flush=True)
     return 0
@@ -247,12 +238,10 @@ def cmd_system_prune(client: Client, prog: str, args: list[str]) -> int:
     filters = filters_arg(o.filter) or {}
     reclaimed = 0
     res = client.call("POST", "/containers/prune", {"filters": filters or None})
-    if res.get("ContainersDeleted"):
-        print("Deleted Containers:")
-        print("\n".join(res["ContainersDeleted"]) + "\n")
+    print_deleted("Containers", res.get("ContainersDeleted") or [])
     reclaimed += res.get("SpaceReclaimed") or 0
-    for path, key, title in (("/networks/prune", "NetworksDeleted", "Deleted Networks:"),) + (
-        (("/volumes/prune", "VolumesDeleted", "Deleted Volumes:"),) if o.volumes else ()
+    for path, key, title in (("/networks/prune", "NetworksDeleted", "Networks"),) + (
+        (("/volumes/prune", "VolumesDeleted", "Volumes"),) if o.volumes else ()
     ):
         try:
             r = client.call("POST", path, {"filters": filters or None})
@@ -260,14 +249,12 @@ def cmd_system_prune(client: Client, prog: str, args: list[str]) -> int:
             if exc.status == 404:
                 continue
             raise
-        if r.get(key):
-            print(title)
-            print("\n".join(r[key]) + "\n")
+        print_deleted(title, r.get(key) or [])
         reclaimed += r.get("SpaceReclaimed") or 0
     img_filters = dict(filters)
     img_filters["dangling"] = ["false" if o.all else "true"]
     r = client.call("POST", "/images/prune", {"filters": img_filters})
     print_deleted_images(r.get("ImagesDeleted") or [])
     reclaimed += r.get("SpaceReclaimed") or 0
-    print(f"Total reclaimed space: {fmt.human_size(reclaimed)}")
+    print_reclaimed(reclaimed)
     return 0

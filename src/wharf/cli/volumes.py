@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, inspect_each
+from wharf.cli.containers import confirm, filters_arg, inspect_each, print_deleted, print_reclaimed
 from wharf.cli.main import UsageError, each, parser
 from wharf.cli.networks import _kv
 from wharf.client import Client
@@ -87,11 +87,6 @@ def cmd_volume_prune(client: Client, prog: str, args: list[str]) -> int:
     if o.all:
         filters["all"] = ["true"]
     res = client.call("POST", "/volumes/prune", {"filters": filters or None})
-    deleted = res.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:")
-        for name in deleted:
-            print(name)
-        print()
-    print(f"Total reclaimed space: {fmt.human_size(res.get('SpaceReclaimed') or 0)}")
+    print_deleted("Volumes", res.get("VolumesDeleted") or [])
+    print_reclaimed(res.get("SpaceReclaimed") or 0)
     return 0
