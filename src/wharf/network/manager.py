@@ -305,28 +305,14 @@ class NetworkManager:
             )
         want = ipam.get("IPv4Address") or ""
         if want:
-            try:
-                addr = ipaddress.ip_address(want)
-            except ValueError:
-                raise InvalidArgument(f"invalid IPv4 address: {want}") from None
-            if addr not in ipaddress.ip_network(n.subnet):
-                raise InvalidArgument(
-                    f"Invalid address {want}: It does not belong to any of this network's subnets"
-                )
+            _check_requested(want, n.subnet, "IPv4")
         want6 = ipam.get("IPv6Address") or ""
         if want6:
             if not n.subnet6:
                 raise InvalidArgument(
                     f"network {n.name} does not have IPv6 enabled: --ip6 {want6} cannot be used"
                 )
-            try:
-                addr6 = ipaddress.ip_address(want6)
-            except ValueError:
-                raise InvalidArgument(f"invalid IPv6 address: {want6}") from None
-            if addr6 not in ipaddress.ip_network(n.subnet6):
-                raise InvalidArgument(
-                    f"Invalid address {want6}: It does not belong to any of this network's subnets"
-                )
+            _check_requested(want6, n.subnet6, "IPv6")
         ipam_cfg = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
         return {
             "IPAMConfig": ipam_cfg or None,
@@ -722,3 +708,13 @@ def _bind_one(
 
 
 __all__ = ["DNS_ADDRESS", "NetworkManager"]
+
+
+def _check_requested(want: str, subnet: str, family: str) -> None:
+    """An address asked for with --ip/--ip6: well-formed and inside the network's subnet."""
+    try:
+        addr = ipaddress.ip_address(want)
+    except ValueError:
+        raise InvalidArgument(f"invalid {family} address: {want}") from None
+    if addr not in ipaddress.ip_network(subnet):
+        raise InvalidArgument(f"Invalid address {want}: It does not belong to any of this network's subnets")
