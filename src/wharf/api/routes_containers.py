@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from wharf.api.hijack import MULTIPLEXED, RAW, Hijacked, RawProtocol, hijack
-from wharf.api.server import Router, json_body, qbool, qfilters, qint
+from wharf.api.server import Router, ThreadReader, json_body, qbool, qfilters, qint, stream_from_thread
 from wharf.engine import files, shim, stats
 from wharf.engine import logs as logsmod
 from wharf.engine.engine import Engine, parse_size
@@ -533,73 +532,11 @@ async def update(request: web.Request) -> web.StreamResponse:
     return web.json_response({"Warnings": []})
 
 
-class _ThreadWriter:
-    """A file-like object a worker thread writes to; the bytes go out on the event loop. Once
-    the client has gone (``cancelled``), writes fail so the worker stops."""
-
-    def __init__(self, q: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
-        self.q, self.loop = q, loop
-        self.cancelled = False
-
-    def write(self, b: bytes) -> int:
-        if self.cancelled:
-            raise BrokenPipeError("the client went away")
-        asyncio.run_coroutine_threadsafe(self.q.put(bytes(b)), self.loop).result()
-        return len(b)
-
-
-class _ThreadReader:
-    """The request body, read from a worker thread."""
-
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self.request, self.loop = request, loop
-
-    def read(self, n: int = -1) -> bytes:
-        content = self.request.content
-        coro = content.read(n if n > 0 else 1 << 20)
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-
-async def _stream_from_thread(
-    request: web.Request, produce: Callable[[Any], None], headers: dict[str, str]
-) -> web.StreamResponse:
-    """Run ``produce(out)`` in a worker thread, streaming what it writes as the response."""
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
-    resp = web.StreamResponse(headers=headers)
-    await resp.prepare(request)
-
-    writer = _ThreadWriter(q, loop)
-
-    def work() -> None:
-        try:
-            produce(writer)
-        finally:
-            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
-
-    fut = loop.run_in_executor(None, work)
-    try:
-        while (chunk := await q.get()) is not None:
-            await resp.write(chunk)
-    except BaseException:
-        writer.cancelled = True  # let a worker blocked on the full queue finish
-        while await q.get() is not None:
-            pass
-        raise
-    finally:
-        try:
-            await fut
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-    await resp.write_eof()
-    return resp
-
-
 async def export(request: web.Request) -> web.StreamResponse:
     engine = E(request)
     c = engine.get(request.match_info["id"])
     async with files.container_fs(engine, c) as fs:
-        resp = await _stream_from_thread(
+        resp = await stream_from_thread(
             request, lambda out: files.export_rootfs(fs, out), {"Content-Type": "application/x-tar"}
         )
     engine.emit(c, "export")
@@ -635,7 +572,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     async with files.container_fs(engine, c) as fs:
         st = await engine.blocking(files.stat_path, fs, path, name)
         headers = {"Content-Type": "application/x-tar", **_stat_header(st)}
-        resp = await _stream_from_thread(request, lambda out: files.archive_path(fs, path, out), headers)
+        resp = await stream_from_thread(request, lambda out: files.archive_path(fs, path, out), headers)
     engine.emit(c, "archive-path")
     return resp
 
@@ -644,7 +581,7 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     engine, name, c, path = _archive_target(request)
     no_overwrite = qbool(request, "noOverwriteDirNonDir")
     copy_ids = qbool(request, "copyUIDGID")
-    reader = _ThreadReader(request, asyncio.get_running_loop())
+    reader = ThreadReader(request, asyncio.get_running_loop())
     async with files.container_fs(engine, c) as fs:
         await engine.blocking(files.extract_to, engine, c, fs, path, name, reader, copy_ids, no_overwrite)
     engine.emit(c, "extract-to-dir")

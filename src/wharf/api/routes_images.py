@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api.server import Router, qbool, qfilters
+from wharf.api.server import Router, qbool, qfilters, stream_from_thread
 from wharf.errors import InvalidArgument
 
 
@@ -213,34 +213,9 @@ async def save(request: web.Request) -> web.StreamResponse:
     archive = importlib.import_module("wharf.images.archive")
     for n in names:
         await _run(engine.images.resolve, n)  # 404 before any byte is sent
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-    await resp.prepare(request)
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
-
-    class _Out:
-        def write(self, b: bytes) -> int:
-            asyncio.run_coroutine_threadsafe(q.put(bytes(b)), loop).result()
-            return len(b)
-
-        def flush(self) -> None:
-            return None
-
-    def produce() -> None:
-        try:
-            archive.save(engine.images, names, _Out())
-        finally:
-            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
-
-    fut = loop.run_in_executor(None, produce)
-    while True:
-        chunk = await q.get()
-        if chunk is None:
-            break
-        await resp.write(chunk)
-    await fut
-    await resp.write_eof()
-    return resp
+    return await stream_from_thread(
+        request, lambda out: archive.save(engine.images, names, out), {"Content-Type": "application/x-tar"}
+    )
 
 
 async def load(request: web.Request) -> web.StreamResponse:

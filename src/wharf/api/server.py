@@ -7,6 +7,7 @@ classes to Docker's HTTP statuses and ``{"message": ...}`` bodies.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -240,3 +241,71 @@ def make_app(engine: Any) -> web.Application:
         images_routes.register(router)
     router.install(app)
     return app
+
+
+# --- streaming between a worker thread and the event loop
+
+
+class ThreadWriter:
+    """A file-like object a worker thread writes to; the bytes go out on the event loop. Once
+    the client has gone (``cancelled``), writes fail so the worker stops."""
+
+    def __init__(self, q: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
+        self.q, self.loop = q, loop
+        self.cancelled = False
+
+    def write(self, b: bytes) -> int:
+        if self.cancelled:
+            raise BrokenPipeError("the client went away")
+        asyncio.run_coroutine_threadsafe(self.q.put(bytes(b)), self.loop).result()
+        return len(b)
+
+    def flush(self) -> None:
+        return None
+
+
+class ThreadReader:
+    """The request body, read from a worker thread."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self.request, self.loop = request, loop
+
+    def read(self, n: int = -1) -> bytes:
+        content = self.request.content
+        coro = content.read(n if n > 0 else 1 << 20)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+
+async def stream_from_thread(
+    request: web.Request, produce: Callable[[Any], None], headers: dict[str, str]
+) -> web.StreamResponse:
+    """Run ``produce(out)`` in a worker thread, streaming what it writes as the response."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+    resp = web.StreamResponse(headers=headers)
+    await resp.prepare(request)
+
+    writer = ThreadWriter(q, loop)
+
+    def work() -> None:
+        try:
+            produce(writer)
+        finally:
+            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+
+    fut = loop.run_in_executor(None, work)
+    try:
+        while (chunk := await q.get()) is not None:
+            await resp.write(chunk)
+    except BaseException:
+        writer.cancelled = True  # let a worker blocked on the full queue finish
+        while await q.get() is not None:
+            pass
+        raise
+    finally:
+        try:
+            await fut
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    await resp.write_eof()
+    return resp
