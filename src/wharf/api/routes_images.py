@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api.server import Router, qbool, qfilters, stream_from_thread
+from wharf.api.server import Router, ThreadReader, qbool, qfilters, stream_from_thread
 from wharf.errors import InvalidArgument
 
 
@@ -155,16 +155,15 @@ async def create(request: web.Request) -> web.StreamResponse:
             )
         repo = request.query.get("repo") or ""
         ref = f"{repo}:{tag_}" if repo and tag_ else repo
-        data = await request.read()
+        body = ThreadReader(request, asyncio.get_running_loop())  # streamed: no body size limit
         changes = request.query.getall("changes", [])
         message = request.query.get("message") or ""
 
         def do_import(emit: Callable[[dict[str, Any]], None]) -> None:
             import importlib
-            import io
 
             archive = importlib.import_module("wharf.images.archive")
-            image_id = archive.import_rootfs(engine.images, io.BytesIO(data), ref or None, changes, message)
+            image_id = archive.import_rootfs(engine.images, body, ref or None, changes, message)
             emit({"status": image_id})
 
         return await _stream_json(request, do_import)
@@ -220,12 +219,11 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 async def load(request: web.Request) -> web.StreamResponse:
     engine = _engine(request)
-    data = await request.read()
     import importlib
-    import io
 
     archive = importlib.import_module("wharf.images.archive")
-    loaded = await _run(archive.load, engine.images, io.BytesIO(data))
+    body = ThreadReader(request, asyncio.get_running_loop())  # streamed: no body size limit
+    loaded = await _run(archive.load, engine.images, body)
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     for line in loaded:
