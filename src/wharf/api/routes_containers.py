@@ -535,7 +535,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     engine = E(request)
     c = engine.get(request.match_info["id"])
-    async with files.container_fs(engine, c) as fs:
+    async with files.container_fs(engine, c, volumes=False) as fs:
         resp = await stream_from_thread(
             request, lambda out: files.export_rootfs(fs, out), {"Content-Type": "application/x-tar"}
         )

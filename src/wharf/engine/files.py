@@ -46,8 +46,9 @@ def view_mounts(engine: Engine, c: Container) -> list[scoped.ViewMount]:
 
 
 @asynccontextmanager
-async def container_fs(engine: Engine, c: Container) -> AsyncIterator[scoped.ScopedFS]:
-    """The container's view, under its lock (see the module docstring)."""
+async def container_fs(engine: Engine, c: Container, volumes: bool = True) -> AsyncIterator[scoped.ScopedFS]:
+    """The container's view, under its lock (see the module docstring); without ``volumes``,
+    its rootfs alone (what `export` archives)."""
     from wharf.snapshots.mount import mount_all, unmount
 
     async with engine.lock(c.id):
@@ -62,11 +63,11 @@ async def container_fs(engine: Engine, c: Container) -> AsyncIterator[scoped.Sco
                 os.makedirs(rootfs, 0o700, exist_ok=True)
                 await engine.blocking(mount_all, mounts, rootfs)
                 mounted = True
-                for m in c.mounts:  # a stopped container's local-driver devices (tmpfs, binds)
+                for m in c.mounts if volumes else ():  # a stopped container's local-driver devices
                     if m["Type"] == "volume":
                         engine.volumes.acquire_device(engine.volumes.get(m["Name"]))
                         acquired.append(m["Name"])
-            fs = await engine.blocking(scoped.ScopedFS, rootfs, view_mounts(engine, c))
+            fs = await engine.blocking(scoped.ScopedFS, rootfs, view_mounts(engine, c) if volumes else [])
             try:
                 yield fs
             finally:
@@ -146,10 +147,10 @@ def extract_to(
     scoped.extract_tar(fs, dest, stream, opts)
 
 
-def export_rootfs(view: scoped.ScopedFS, out: IO[bytes]) -> None:
-    """`docker export`: the container's rootfs without its volumes and binds, every entry
+def export_rootfs(fs: scoped.ScopedFS, out: IO[bytes]) -> None:
+    """`docker export`: the tree of ``fs`` (the rootfs, opened without volumes), every entry
     relative to /."""
-    with scoped.ScopedFS(view.root) as fs, fs.resolve("/") as node, scoped.open_tar(out) as tar:
+    with fs.resolve("/") as node, scoped.open_tar(out) as tar:
         scoped.TarWriter(fs, tar).add(node, "")
 
 
