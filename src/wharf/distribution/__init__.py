@@ -103,9 +103,9 @@ def pull_image(
     label = ref.digest or ref.tag or "latest"
     emit({"status": f"Pulling from {ref.familiar_name()}", "id": label})
     endpoints = _pull_endpoints(ref, auth, config)
+    accept = {"Accept": ", ".join(MANIFEST_TYPES)}
     for i, reg in enumerate(endpoints):
         try:
-            accept = {"Accept": ", ".join(MANIFEST_TYPES)}
             resp = reg.request("GET", f"/v2/{ref.path}/manifests/{label}", scope, headers=accept)
             break
         except (NotFound, Unauthorized, Unavailable) as exc:
@@ -133,10 +133,7 @@ def pull_image(
         if ociimage.is_index(media_type):
             manifest_desc = ociimage.platform_manifest(obj, store.platform)
             mresp = reg.request(
-                "GET",
-                f"/v2/{ref.path}/manifests/{manifest_desc.digest}",
-                scope,
-                headers={"Accept": ", ".join(MANIFEST_TYPES)},
+                "GET", f"/v2/{ref.path}/manifests/{manifest_desc.digest}", scope, headers=accept
             )
             mdata = bytes(mresp.data)
             store.content.put_bytes(mdata, manifest_desc.digest)
