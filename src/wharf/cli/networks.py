@@ -22,7 +22,7 @@ NETWORK_HEADERS = {
 }
 
 
-def _kv(values: list[str], what: str) -> dict[str, str]:
+def key_values(values: list[str], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values:
         k, eq, val = v.partition("=")
@@ -100,10 +100,10 @@ def cmd_network_create(client: Client, prog: str, args: list[str]) -> int:
         "IPAM": {
             "Driver": o.ipam_driver,
             "Config": _ipam_configs(o.subnet, o.ip_range, o.gateway, o.aux_address),
-            "Options": _kv(o.ipam_opt, "ipam-opt"),
+            "Options": key_values(o.ipam_opt, "ipam-opt"),
         },
-        "Options": _kv(o.opt, "option"),
-        "Labels": _kv(o.label, "label"),
+        "Options": key_values(o.opt, "option"),
+        "Labels": key_values(o.label, "label"),
     }
     if o.scope:
         body["Scope"] = o.scope
@@ -203,7 +203,7 @@ def cmd_network_connect(client: Client, prog: str, args: list[str]) -> int:
         "IPAMConfig": ipam or None,
         "Aliases": o.alias or None,
         "Links": o.link or None,
-        "DriverOpts": _kv(o.driver_opt, "driver-opt") or None,
+        "DriverOpts": key_values(o.driver_opt, "driver-opt") or None,
     }
     client.call(
         "POST",

@@ -7,7 +7,7 @@ from typing import Any
 from wharf.cli import format as fmt
 from wharf.cli.containers import confirm, filters_arg, inspect_each, print_deleted, print_reclaimed
 from wharf.cli.main import UsageError, each, parser
-from wharf.cli.networks import _kv
+from wharf.cli.networks import key_values
 from wharf.client import Client
 
 VOLUME_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE",
@@ -24,8 +24,8 @@ def cmd_volume_create(client: Client, prog: str, args: list[str]) -> int:
     o = p.parse_args(args)
     if o.name and o.volume and o.name != o.volume:
         raise UsageError("conflicting options: either specify --name or provide positional arg, not both")
-    body = {"Name": o.volume or o.name, "Driver": o.driver, "DriverOpts": _kv(o.opt, "option"),
-            "Labels": _kv(o.label, "label")}  # fmt: skip
+    body = {"Name": o.volume or o.name, "Driver": o.driver, "DriverOpts": key_values(o.opt, "option"),
+            "Labels": key_values(o.label, "label")}  # fmt: skip
     res = client.call("POST", "/volumes/create", body=body)
     print(res["Name"])
     return 0
