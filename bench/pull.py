@@ -5,11 +5,21 @@ The image: if ../shared/bench/setup-anchors.sh has pushed ``127.0.0.1:5000/ancho
 shape made here with the same file generator (../shared/bench/lib/genfiles.py): a base layer of
 3000 larger files and two layers of 5000 files, pushed to a registry of this run's own.
 
-Each engine is driven by the same client, the docker CLI. A cold pull starts from an empty
-store (a fresh wharfd data root); a push goes to an empty registry (a fresh docker-registry).
-dockerd is measured only if it is running (its reference figures: pull 4.05 s, push 6.25 s).
+Each engine is driven by the same client, the docker CLI, A B A B. A cold pull starts from an
+empty store (a fresh wharfd data root; ``docker rmi`` for dockerd); a push goes to an empty
+registry (a fresh docker-registry). dockerd is measured if it answers on ``--docker-host``
+(default ``$DOCKER_BENCH_HOST`` or /var/run/docker.sock); else its reference figures are shown
+(pull 4.05 s, push 6.25 s, measured with the same fixtures).
 
-    .venv/bin/python bench/pull.py [--runs 3]
+Quiet filesystem: on an ext4 without a journal (this VM's root filesystem), the kernel will not
+reuse an inode for 60 s after it was deleted (300 s while its inode table block is dirty), and
+every new inode of the block group scans past those: creating 14,000 files right after deleting
+14,000 others in the same place costs seconds (perf: ``recently_deleted`` in ``__ext4_new_inode``).
+So that both engines are measured doing their own work, each cold pull waits until ``--quiet``
+seconds (default 65) have passed since the bench last deleted files, and the bench deletes
+wharf's data roots only at the end. ``--quiet 0`` measures the "pull right after a delete" case.
+
+    .venv/bin/python bench/pull.py [--runs 3] [--quiet 65] [--docker-host unix:///run/docker.sock]
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,12 +49,12 @@ ANCHOR = "127.0.0.1:5000/anchors/multilayer:latest"
 DOCKER_REF = {"cold pull (s)": 4.05, "push to an empty registry (s)": 6.25}
 
 
-def docker(host: str, *args: str) -> float:
+def docker(host: str, *args: str, check: bool = True) -> float:
     t = time.perf_counter()
     r = subprocess.run(
         ["docker", *args], env=dict(os.environ, DOCKER_HOST=host), capture_output=True, text=True
     )
-    if r.returncode != 0:
+    if check and r.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)}: {r.stderr}")
     return time.perf_counter() - t
 
@@ -82,34 +93,60 @@ def build_image(work: Path, registry: Registry) -> str:
     return ref
 
 
-def settle() -> None:
-    """Start each timed run with no dirty data of the previous one in flight: on this VM's disk
-    the kernel throttles writers while the last run's ~250 MB are still being written back."""
-    os.sync()
-    time.sleep(0.5)
+class Quiet:
+    """Wait, before a timed pull, until ``seconds`` have passed since the bench last deleted files."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last_delete = 0.0
+
+    def deleted(self) -> None:
+        self.last_delete = time.monotonic()
+
+    def settle(self) -> None:
+        os.sync()  # and no dirty data of the previous run in flight (the kernel throttles writers)
+        time.sleep(max(0.5, self.last_delete + self.seconds - time.monotonic()))
 
 
-def wharf_round(root: Path, ref: str, push_to: Registry) -> tuple[float, float]:
+def wharf_round(root: Path, ref: str, push_to: Registry, quiet: Quiet) -> tuple[float, float]:
     root.mkdir(parents=True)
     d = Daemon(root)
     d.start()
     try:
-        settle()
+        quiet.settle()
         pull = docker(d.host, "pull", ref)
         target = f"{push_to.host}/bench/multilayer:latest"
         docker(d.host, "tag", ref, target)
         push = docker(d.host, "push", target)
         return pull, push
     finally:
-        d.cleanup()
+        d.cleanup(remove_root=False)  # removed at the end: see the module's docstring
+
+
+def docker_round(host: str, ref: str, push_to: Registry, quiet: Quiet) -> tuple[float, float]:
+    docker(host, "rmi", "-f", ref, check=False)  # absent on the first run
+    quiet.deleted()
+    quiet.settle()
+    pull = docker(host, "pull", ref)
+    target = f"{push_to.host}/bench/multilayer:latest"
+    docker(host, "tag", ref, target)
+    try:
+        return pull, docker(host, "push", target)
+    finally:
+        docker(host, "rmi", target)
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--quiet", type=float, default=65.0)
+    p.add_argument(
+        "--docker-host", default=os.environ.get("DOCKER_BENCH_HOST", "unix:///var/run/docker.sock")
+    )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wharf-pullbench-"))
     source: Registry | None = None
+    quiet = Quiet(args.quiet)
     try:
         if anchor_available():
             ref = ANCHOR
@@ -126,31 +163,28 @@ def main() -> int:
         )
         total = sum(layer["size"] for layer in sizes["layers"])
         results: dict[str, dict[str, list[float]]] = {"wharf": {"pull": [], "push": []}}
-        have_docker = subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+        docker_env = dict(os.environ, DOCKER_HOST=args.docker_host)
+        have_docker = subprocess.run(["docker", "info"], env=docker_env, capture_output=True).returncode == 0
         if have_docker:
             results["docker"] = {"pull": [], "push": []}
         for i in range(args.runs):
-            empty = Registry(work / f"empty-w{i}")
-            try:
-                pull, push = wharf_round(work / f"wharfd-{i}", ref, empty)
-            finally:
-                empty.close()
-            results["wharf"]["pull"].append(pull)
-            results["wharf"]["push"].append(push)
+            rounds: list[tuple[str, Callable[[Registry], tuple[float, float]]]] = [
+                ("wharf", lambda reg, i=i: wharf_round(work / f"wharfd-{i}", ref, reg, quiet))
+            ]
             if have_docker:
-                host = "unix:///var/run/docker.sock"
-                docker(host, "rmi", "-f", ref)
-                settle()
-                results["docker"]["pull"].append(docker(host, "pull", ref))
-                empty = Registry(work / f"empty-d{i}")
+                rounds.append(("docker", lambda reg: docker_round(args.docker_host, ref, reg, quiet)))
+            for engine, run in rounds:
+                empty = Registry(work / f"empty-{engine}-{i}")
                 try:
-                    target = f"{empty.host}/bench/multilayer:latest"
-                    docker(host, "tag", ref, target)
-                    results["docker"]["push"].append(docker(host, "push", target))
-                    docker(host, "rmi", target)
+                    pull, push = run(empty)
                 finally:
                     empty.close()
-        print(f"image {ref}: {len(sizes['layers'])} layers, {total / 1e6:.1f} MB compressed")
+                    quiet.deleted()
+                results[engine]["pull"].append(pull)
+                results[engine]["push"].append(push)
+                print(f"run {i + 1}: {engine:<6} pull {pull:6.2f} s   push {push:6.2f} s", flush=True)
+        layers = f"{len(sizes['layers'])} layers, {total / 1e6:.1f} MB compressed"
+        print(f"image {ref}: {layers}; quiet {args.quiet:g} s")
         for what, key in (("cold pull (s)", "pull"), ("push to an empty registry (s)", "push")):
             w = statistics.median(results["wharf"][key])
             d = statistics.median(results["docker"][key]) if have_docker else DOCKER_REF[what]

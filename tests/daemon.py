@@ -135,8 +135,9 @@ class Daemon:
         finally:
             conn.close()
 
-    def cleanup(self) -> None:
-        """Stop the daemon, then remove whatever it left: containers, shims, mounts, cgroups."""
+    def cleanup(self, remove_root: bool = True) -> None:
+        """Stop the daemon, then remove whatever it left: containers, shims, mounts, cgroups (and,
+        unless told otherwise, its data root)."""
         self.stop()
         runtime_root = f"{self.exec_root}/runtime"
         if os.path.isdir(runtime_root):
@@ -166,7 +167,8 @@ class Daemon:
                 except OSError:
                     pass  # absent, or still in use by another test's daemon
         self._cleanup_network()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _cleanup_network(self) -> None:
         """The daemon's bridges (default and user networks) and its nftables table."""
