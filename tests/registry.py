@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -22,9 +23,9 @@ from typing import Any
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+        s.bind((ip, 0))
         return int(s.getsockname()[1])
 
 
@@ -37,10 +38,22 @@ def _bcrypt(password: str) -> str:
 
 
 class Registry:
-    def __init__(self, root: Path, users: dict[str, str] | None = None, auth: str = "") -> None:
+    """``tls=pki_dir`` (see tests/pki.py) serves https with its server certificate; with
+    ``client_ca=True`` the registry also requires a client certificate signed by that CA."""
+
+    def __init__(
+        self,
+        root: Path,
+        users: dict[str, str] | None = None,
+        auth: str = "",
+        ip: str = "127.0.0.1",
+        tls: Path | None = None,
+        client_ca: bool = False,
+    ) -> None:
         self.root = root
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+        self.port = free_port(ip)
+        self.host = f"[{ip}]:{self.port}" if ":" in ip else f"{ip}:{self.port}"
+        self.scheme = "https" if tls else "http"
         self.log = root / "registry.log"
         root.mkdir(parents=True, exist_ok=True)
         if users:
@@ -51,8 +64,10 @@ class Registry:
             "version: 0.1\n"
             "log:\n  level: info\n"
             f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
-            "health:\n  storagedriver:\n    enabled: false\n" + auth
+            f'http:\n  addr: "{self.host}"\n'
+            + _tls_config(tls, client_ca)
+            + "health:\n  storagedriver:\n    enabled: false\n"
+            + auth
         )
         with open(self.log, "wb") as logf:
             self.proc = subprocess.Popen(
@@ -62,9 +77,13 @@ class Registry:
                 stdin=subprocess.DEVNULL,
             )
         deadline = time.time() + 20
+        unverified = ssl._create_unverified_context()
         while True:
             try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                if client_ca:  # no request gets through without the client certificate: it listens
+                    socket.create_connection((ip, self.port), timeout=1).close()
+                else:
+                    urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=1, context=unverified)
                 break
             except urllib.error.HTTPError:
                 break  # 401 with auth: it answers
@@ -90,6 +109,15 @@ class Registry:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _tls_config(pki: Path | None, client_ca: bool) -> str:
+    if pki is None:
+        return ""
+    out = f"  tls:\n    certificate: {pki / 'server.pem'}\n    key: {pki / 'server-key.pem'}\n"
+    if client_ca:
+        out += f"    clientcas:\n      - {pki / 'ca.pem'}\n"
+    return out
 
 
 def docker_config(path: Path, host: str, user: str, password: str) -> None:

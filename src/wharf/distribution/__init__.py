@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from wharf.distribution.client import (
+    CERTS_DIRS,
     MANIFEST_TYPES,
     Registry,
     Unauthorized,
@@ -54,7 +55,8 @@ def _short(digest: str) -> str:
 def _registry(ref: Reference, auth: str | None, config: Any) -> Registry:
     creds = credentials_from_header(auth) or credentials_from_config(ref.domain)
     insecure = list(getattr(config, "insecure_registries", None) or [])
-    return Registry(ref.domain, insecure_registries=insecure, credentials=creds)
+    certs = getattr(config, "certs_dirs", None) or CERTS_DIRS
+    return Registry(ref.domain, insecure_registries=insecure, credentials=creds, certs_dirs=certs)
 
 
 def _pull_endpoints(ref: Reference, auth: str | None, config: Any) -> list[Registry]:
@@ -67,7 +69,8 @@ def _pull_endpoints(ref: Reference, auth: str | None, config: Any) -> list[Regis
             if "://" not in url:
                 url = "https://" + url
             host = url.split("://", 1)[1]
-            out.append(Registry(host, _base=url))
+            certs = getattr(config, "certs_dirs", None) or CERTS_DIRS
+            out.append(Registry(host, certs_dirs=certs, _base=url))
     out.append(_registry(ref, auth, config))
     return out
 

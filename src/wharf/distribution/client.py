@@ -1,9 +1,12 @@
 """A registry v2 client (the distribution spec), over urllib3: the only module that imports it.
 
 Endpoints: ``docker.io`` is ``registry-1.docker.io`` (or the daemon's mirrors, tried first);
-a registry is *insecure* when it is in 127.0.0.0/8, ::1, ``localhost``, or listed in the daemon's
-``insecure-registries`` — as in Docker, https is tried first and plain http is the fallback for
-insecure ones only. TLS verifies against the system CAs.
+a registry is *insecure* when it is in 127.0.0.0/8 (``localhost`` included), or listed in the
+daemon's ``insecure-registries``. As in Docker, https is always tried first; for an insecure
+registry its certificate is not verified and plain http is the fallback. Otherwise TLS verifies
+against the system CAs plus, as dockerd reads them, ``certs.d/<host>/*.crt`` (more CAs) and
+``certs.d/<host>/<name>.cert`` + ``<name>.key`` (a client certificate), looked up in
+/etc/wharf/certs.d then /etc/docker/certs.d.
 
 Auth: anonymous first; on 401 the ``WWW-Authenticate`` challenge says how: ``Bearer`` (a token
 from the realm, for the scope, with Basic credentials when we have some; cached per scope) or
@@ -16,8 +19,11 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import os
 import re
+import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -62,7 +68,12 @@ def credentials_from_header(header: str | None) -> Credentials | None:
     return creds if (creds.username or creds.identity_token or creds.registry_token) else None
 
 
+CERTS_DIRS = ("/etc/wharf/certs.d", "/etc/docker/certs.d")
+
+
 def is_insecure(host: str, extra: list[str] | None = None) -> bool:
+    """Docker's rule: listed in ``insecure-registries`` (a name or a CIDR), or in 127.0.0.0/8
+    (``localhost`` resolves there; ::1 does not, so it is secure as in Docker)."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.strip("[]")
     if name == "localhost":
@@ -79,7 +90,36 @@ def is_insecure(host: str, extra: list[str] | None = None) -> bool:
         ip = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return ip.is_loopback
+    return ip.version == 4 and ip.is_loopback
+
+
+def tls_context(
+    host: str, insecure: bool, certs_dirs: tuple[str, ...] | list[str] = CERTS_DIRS
+) -> ssl.SSLContext:
+    """The TLS settings for ``host``: system CAs and its certs.d files; no verification if insecure."""
+    ctx = ssl.create_default_context()
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    for base in certs_dirs:
+        d = os.path.join(base, host)
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(d, name)
+            if name.endswith(".crt") and not insecure:
+                ctx.load_verify_locations(cafile=path)
+            elif name.endswith(".cert"):
+                key = path[: -len(".cert")] + ".key"
+                if not os.path.exists(key):
+                    raise InvalidArgument(
+                        f"missing key {os.path.basename(key)} for client certificate {name}"
+                    )
+                ctx.load_cert_chain(path, key)
+        break  # the first certs.d that has the host wins
+    return ctx
 
 
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
@@ -97,13 +137,20 @@ class Registry:
     host: str
     insecure_registries: list[str] = field(default_factory=list)
     credentials: Credentials | None = None
-    pool: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=4, maxsize=8))
+    certs_dirs: tuple[str, ...] | list[str] = CERTS_DIRS
     _base: str | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
     _basic: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _auth_lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0
+
+    def __post_init__(self) -> None:
+        self.insecure = is_insecure(self.host, self.insecure_registries)
+        ctx = tls_context(self.host, self.insecure, self.certs_dirs)
+        if self.insecure:  # an unverified https request is what was asked for: no warning about it
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=8, ssl_context=ctx)
 
     @property
     def api_host(self) -> str:
@@ -113,9 +160,7 @@ class Registry:
         with self._lock:
             if self._base is not None:
                 return self._base
-            schemes = ["https"]
-            if is_insecure(self.host, self.insecure_registries):
-                schemes.append("http")
+            schemes = ["https", "http"] if self.insecure else ["https"]
             last: Exception | None = None
             for scheme in schemes:
                 url = f"{scheme}://{self.api_host}"

@@ -13,30 +13,9 @@ from pathlib import Path
 import pytest
 from tests.daemon import Daemon, new_root
 from tests.integration.engine.conftest import WHARF
+from tests.pki import make_pki
 
 pytestmark = pytest.mark.root
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_pki(d: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate (docker's file names)."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
-             "-days", "2", "-subj", "/CN=wharf test CA", cwd=d)  # fmt: skip
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for who in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}-key.pem", "-out", f"{who}.csr",
-                 "-subj", f"/CN={who}", cwd=d)  # fmt: skip
-        _openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-                 "-CAcreateserial", "-out", f"{who}.pem", "-days", "2", "-extfile", f"{who}.ext",
-                 cwd=d)  # fmt: skip
-    client = d / "client"
-    client.mkdir()
-    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"), ("client-key.pem", "key.pem")):
-        (client / dst).write_bytes((d / src).read_bytes())
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pki import make_pki
 from tests.registry import Registry, docker_config
 
 from wharf.distribution import pull_image, push_image
@@ -308,3 +309,86 @@ def test_bearer_token_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         d.close()
         reg.close()
         tokens.close()
+
+
+# --- https: Docker's rules for secure and insecure registries
+
+
+def _tls_round_trip(reg: Registry, tmp_path: Path, config: object) -> None:
+    src = _store(tmp_path / "tls-src")
+    dst = _store(tmp_path / "tls-dst")
+    try:
+        ref = f"{reg.host}/tls/img:1"
+        build_image(src, ref, _layers())
+        pushed = push_image(src, ref, config=config)
+        rec = pull_image(dst, ref, config=config)
+        assert rec.target.digest == pushed
+        assert dst.top_chain_id(rec) == src.top_chain_id(src.resolve(ref))
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_https_registry_verified_with_a_ca_from_certs_d(tmp_path: Path) -> None:
+    """[::1] is not insecure by default (Docker: only 127.0.0.0/8): its certificate must verify,
+    against the CAs of certs.d/<host>/*.crt (dockerd's layout)."""
+    from types import SimpleNamespace
+
+    from wharf.errors import Unavailable
+
+    pki = tmp_path / "pki"
+    make_pki(pki, "IP:::1")
+    reg = Registry(tmp_path / "registry", ip="::1", tls=pki)
+    try:
+        certs = tmp_path / "certs.d"
+        no_ca = SimpleNamespace(certs_dirs=[str(certs)])
+        store = _store(tmp_path / "untrusting")
+        try:
+            with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED"):
+                pull_image(store, f"{reg.host}/tls/img:1", config=no_ca)
+        finally:
+            store.close()
+        (certs / reg.host).mkdir(parents=True)
+        (certs / reg.host / "ca.crt").write_bytes((pki / "ca.pem").read_bytes())
+        _tls_round_trip(reg, tmp_path, no_ca)
+        assert reg.requests("GET", "/v2/tls/img/manifests/1") == 1  # over https: the registry logged it
+    finally:
+        reg.close()
+
+
+def test_https_registry_requiring_a_client_certificate(tmp_path: Path) -> None:
+    """certs.d/<host>/<name>.cert + <name>.key: the client certificate dockerd presents."""
+    from types import SimpleNamespace
+
+    from wharf.errors import Unavailable
+
+    pki = tmp_path / "pki"
+    make_pki(pki, "IP:::1")
+    reg = Registry(tmp_path / "registry", ip="::1", tls=pki, client_ca=True)
+    try:
+        certs = tmp_path / "certs.d"
+        config = SimpleNamespace(certs_dirs=[str(certs)])
+        (certs / reg.host).mkdir(parents=True)
+        (certs / reg.host / "ca.crt").write_bytes((pki / "ca.pem").read_bytes())
+        store = _store(tmp_path / "anonymous")
+        try:
+            with pytest.raises(Unavailable):
+                pull_image(store, f"{reg.host}/tls/img:1", config=config)
+        finally:
+            store.close()
+        (certs / reg.host / "client.cert").write_bytes((pki / "client.pem").read_bytes())
+        (certs / reg.host / "client.key").write_bytes((pki / "client-key.pem").read_bytes())
+        _tls_round_trip(reg, tmp_path, config)
+    finally:
+        reg.close()
+
+
+def test_https_loopback_registry_is_insecure_by_default(tmp_path: Path) -> None:
+    """127.0.0.1 with a certificate no CA vouches for: Docker talks https to it unverified."""
+    pki = tmp_path / "pki"
+    make_pki(pki, "IP:127.0.0.1")
+    reg = Registry(tmp_path / "registry", tls=pki)
+    try:
+        _tls_round_trip(reg, tmp_path, None)
+    finally:
+        reg.close()
