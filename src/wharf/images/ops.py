@@ -231,12 +231,13 @@ def remove(
     users = in_use(image_id)
     by_id = _looks_like_id(name, image_id)
     result: list[dict[str, str]] = []
-    if not by_id and len(names) > 1 and record.name in names:
-        # other names remain: only this one goes
-        if not record.dangling():
-            store.delete_name(record.name)
-            result.append({"Untagged": _familiar(record.name)})
-        return result
+    if not by_id and record.name in names:
+        going = _untagged_with(record.name, names)
+        if len(going) < len(names):  # other names remain: only these go
+            for n in going:
+                store.delete_name(n)
+                result.append({"Untagged": _familiar(n)})
+            return result
     if by_id and len(_repos(names)) > 1 and not force:
         raise Conflict(
             f"conflict: unable to delete {_short(image_id)} (must be forced) - image is referenced in"
@@ -265,7 +266,8 @@ def remove(
             f'conflict: unable to remove repository reference "{name}" (must force) - container'
             f" {stopped[0][:12]} is using its referenced image {_short(image_id)}"
         )
-    for r in store.records_of(image_id):
+    records = store.records_of(image_id)
+    for r in sorted(records, key=lambda r: r.name != record.name):  # the asked name first
         store.delete_name(r.name)
         if not r.dangling():
             result.append({"Untagged": _familiar(r.name)})
@@ -273,8 +275,23 @@ def remove(
         return result  # forced: names gone, content stays while containers use it
     result.append({"Deleted": image_id})
     if not noprune:
-        store.gc()
+        layers: list[str] = []
+        store.gc(removed_snapshots=layers)
+        result += [{"Deleted": key} for key in layers]
     return result
+
+
+def _untagged_with(name: str, names: list[str]) -> list[str]:
+    """The names removing ``name`` takes away (Docker's rule): itself, and when it is a tag and no
+    other tag of its repository remains, that repository's digest references too."""
+    ref = parse_reference(name)
+    if ref.digest is not None:
+        return [name]
+    same_repo = [(n, parse_reference(n)) for n in names if n != name]
+    same_repo = [(n, r) for n, r in same_repo if r.name() == ref.name()]
+    if any(r.digest is None for _, r in same_repo):
+        return [name]
+    return [name, *(n for n, _ in same_repo)]
 
 
 def _repos(names: list[str]) -> set[str]:
@@ -331,7 +348,9 @@ def prune(
                 deleted.append({"Untagged": _familiar(r.name)})
         deleted.append({"Deleted": iid})
     if deleted:
-        store.gc()
+        layers: list[str] = []
+        store.gc(removed_snapshots=layers)
+        deleted += [{"Deleted": key} for key in layers]
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - _disk_usage(store))}
 
 

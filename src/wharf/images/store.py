@@ -274,11 +274,11 @@ class ImageStore:
             with self.db.txn() as c:
                 c.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
 
-    def gc(self) -> dict[str, int]:
+    def gc(self, removed_snapshots: list[str] | None = None) -> dict[str, int]:
         from wharf.metadata.gc import collect
 
         with self.lock:
-            return collect(self)
+            return collect(self, removed_snapshots)
 
 
 _COLUMNS = (

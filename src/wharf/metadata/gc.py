@@ -43,7 +43,9 @@ def _mark_content(store: ImageStore, digest: str, media_type: str, blobs: set[st
             pass
 
 
-def collect(store: ImageStore) -> dict[str, int]:
+def collect(store: ImageStore, removed_snapshots: list[str] | None = None) -> dict[str, int]:
+    """Sweep; ``removed_snapshots`` (if given) receives the keys of the snapshots deleted, children
+    before parents (a layer's chain ID: what ``docker rmi`` lists as "Deleted" after the image)."""
     now = time.time()
     db = store.db
     with db.txn() as c:
@@ -102,6 +104,8 @@ def collect(store: ImageStore) -> dict[str, int]:
                 pass
             store.snapshots.remove(key)
             removed_snaps += 1
+            if removed_snapshots is not None:
+                removed_snapshots.append(key)
             doomed.remove(key)
             parent = infos[key].parent
             if parent:

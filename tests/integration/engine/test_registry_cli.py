@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,40 @@ def test_push_rmi_pull_run(cli: CLI, registry: Registry) -> None:
     missing = cli("pull", f"{registry.host}/test/busybox:nope", check=False)
     assert missing.returncode == 1 and "manifest unknown" in missing.stderr
     cli("rmi", name)
+
+
+def test_rmi_of_a_pulled_image_deletes_it(cli: CLI, registry: Registry, tmp_path: Path) -> None:
+    """As Docker: removing the last tag of a repository takes its digest references along, so a
+    pulled image goes entirely (its layers too) with one ``rmi``."""
+    import io
+    import os
+    import tarfile
+
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as t:
+        data = os.urandom(4096)
+        info = tarfile.TarInfo("only-here")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    name = f"{registry.host}/test/{cli.name}:1"
+    cli("import", str(rootfs), name)
+    digest = cli("push", name).stdout.split("digest: ")[1].split()[0]
+    image_id = cli("image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+    cli("rmi", name)
+    assert cli("image", "inspect", image_id, check=False).returncode == 1
+    assert "Pull complete" in cli("pull", name).stdout  # the layer had gone: downloaded again
+    repo_digest = f"{name.rsplit(':', 1)[0]}@{digest}"
+    assert cli("image", "inspect", "-f", "{{.RepoDigests}}", name).stdout.strip() == f"[{repo_digest}]"
+    layer = json.loads(cli("image", "inspect", name).stdout)[0]["RootFS"]["Layers"][0]
+    out = cli("rmi", name).stdout.splitlines()
+    # one layer: its chain ID is its diff ID
+    assert out == [
+        f"Untagged: {name}",
+        f"Untagged: {repo_digest}",
+        f"Deleted: {image_id}",
+        f"Deleted: {layer}",
+    ]
+    assert cli("image", "inspect", image_id, check=False).returncode == 1
 
 
 def test_login_then_push_to_a_registry_with_auth(cli: CLI, tmp_path: Path) -> None:

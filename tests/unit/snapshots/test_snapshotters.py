@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,25 @@ def test_orphan_dirs_swept_on_open(sn: BaseSnapshotter) -> None:
     sn.prepare("k")
     type(sn)(sn.root).close()
     assert sorted(os.listdir(f"{sn.root}/snapshots")) == [str(sn.stat("k").id)]
+
+
+def test_snapshot_directories_are_spread_over_block_groups(sn: BaseSnapshotter) -> None:
+    """On ext2/3/4 the snapshots directory carries the top-directory hint (``lsattr``: T), so each
+    snapshot lands in the least used block group (see docs/architecture.md, Images)."""
+    if _fs_type(sn.root) != "ext4":
+        pytest.skip("not on ext4")
+    out = subprocess.run(["lsattr", "-d", f"{sn.root}/snapshots"], capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.skip(f"lsattr: {out.stderr.strip()}")
+    assert "T" in out.stdout.split()[0]
+
+
+def _fs_type(path: str) -> str:
+    best, kind = "", ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mnt, fstype = fields[4], fields[fields.index("-") + 1]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, kind = mnt, fstype
+    return kind
