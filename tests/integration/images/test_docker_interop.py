@@ -85,15 +85,6 @@ def docker_host() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ImageStore]:
-    s = ImageStore(str(tmp_path / "store"))
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def _files(tar_bytes: bytes) -> dict[str, bytes]:
     out = {}
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:

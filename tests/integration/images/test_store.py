@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from wharf.images.testimage import build_image, digest, make_blobs
 from wharf.snapshots.mount import mount_all, unmount
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ImageStore]:
-    s = ImageStore(str(tmp_path / "images"))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _read_tree(store: ImageStore, chain: str, tmp: Path, paths: list[str]) -> dict[str, str | None]:
