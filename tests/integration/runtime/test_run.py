@@ -119,12 +119,13 @@ def test_memory_hog_is_oom_killed(rt: Runtime, tmp_path: Path, rootfs_template: 
     def mutate(spec):  # type: ignore[no-untyped-def]
         spec["linux"]["resources"]["memory"] = {"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024}
 
-    # tail buffers the whole line: /dev/zero has no newline, so it grows until the limit stops it
+    # dd reads into one 64 MiB buffer: its pages fault in until the limit stops it. (Not a pipe: a
+    # writer still filling it after its reader was killed could make the next OOM victim the shell.)
     r = run(
         rt,
         tmp_path,
         rootfs_template,
-        ["sh", "-c", "head -c 300000000 /dev/zero | tail -n 1 >/dev/null; echo rc=$?"],
+        ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?"],
         mutate,
     )
     assert "rc=137" in r.stdout, (r.stdout, r.stderr)
