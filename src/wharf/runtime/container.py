@@ -52,6 +52,7 @@ def start(root: str, cid: str) -> None:
         ) from None
     try:
         os.write(fd, b"0")
+        _wait_executed(fd)
     finally:
         os.close(fd)
     os.unlink(fifo)
@@ -60,6 +61,19 @@ def start(root: str, cid: str) -> None:
     )
     if err:
         log.warning(err)
+
+
+EXEC_WAIT_MS = 30_000
+
+
+def _wait_executed(fd: int) -> None:
+    """Wait until the init, which holds the exec fifo's only read end close-on-exec, has executed
+    the container's process (or died): the fifo then has no reader and polls POLLERR."""
+    import select
+
+    p = select.poll()
+    p.register(fd, 0)  # no events asked: only POLLERR/POLLHUP wake us
+    p.poll(EXEC_WAIT_MS)
 
 
 _SIGNALS = {

@@ -152,7 +152,11 @@ def test_hooks_called_in_order_with_state(rt: Runtime, tmp_path: Path, rootfs_te
     logdir = tmp_path / "hooklog"
     logdir.mkdir()
     hook = logdir / "hook.sh"
-    hook.write_text('#!/bin/sh\nread -r state\necho "$1 $state" >> "$(dirname "$0")/log"\n')
+    # a slow startContainer hook: poststart must still come after it (after the process is executed)
+    hook.write_text(
+        "#!/bin/sh\nread -r state\n"
+        '[ "$1" = startContainer ] && sleep 0.3\necho "$1 $state" >> "$(dirname "$0")/log"\n'
+    )
     hook.chmod(0o755)
     phases = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 

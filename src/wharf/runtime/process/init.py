@@ -199,10 +199,11 @@ def _setup_console(console_fd: int, process: dict[str, Any]) -> None:
 
 
 def _wait_start(fifo_fd: int) -> None:
-    """Block until `start` writes to the exec fifo (we hold it O_RDWR, so no EOF can come)."""
+    """Block until `start` writes to the exec fifo (we hold it O_RDWR, so no EOF can come). The fd
+    stays open, close-on-exec: `start` sees the fifo lose its last reader when the container's
+    process is executed, and only then runs the poststart hooks (the spec's order)."""
     while not os.read(fifo_fd, 1):
         pass
-    os.close(fifo_fd)
 
 
 def resolve_executable(process: dict[str, Any]) -> str:
