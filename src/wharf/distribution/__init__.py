@@ -55,8 +55,13 @@ def _short(digest: str) -> str:
 def _registry(ref: Reference, auth: str | None, config: Any) -> Registry:
     creds = credentials_from_header(auth) or credentials_from_config(ref.domain)
     insecure = list(getattr(config, "insecure_registries", None) or [])
-    certs = getattr(config, "certs_dirs", None) or CERTS_DIRS
-    return Registry(ref.domain, insecure_registries=insecure, credentials=creds, certs_dirs=certs)
+    return Registry(
+        ref.domain, insecure_registries=insecure, credentials=creds, certs_dirs=_certs_dirs(config)
+    )
+
+
+def _certs_dirs(config: Any) -> tuple[str, ...] | list[str]:
+    return getattr(config, "certs_dirs", None) or CERTS_DIRS
 
 
 def _pull_endpoints(ref: Reference, auth: str | None, config: Any) -> list[Registry]:
@@ -69,8 +74,7 @@ def _pull_endpoints(ref: Reference, auth: str | None, config: Any) -> list[Regis
             if "://" not in url:
                 url = "https://" + url
             host = url.split("://", 1)[1]
-            certs = getattr(config, "certs_dirs", None) or CERTS_DIRS
-            out.append(Registry(host, certs_dirs=certs, _base=url))
+            out.append(Registry(host, certs_dirs=_certs_dirs(config), _base=url))
     out.append(_registry(ref, auth, config))
     return out
 

@@ -275,10 +275,15 @@ def remove(
         return result  # forced: names gone, content stays while containers use it
     result.append({"Deleted": image_id})
     if not noprune:
-        layers: list[str] = []
-        store.gc(removed_snapshots=layers)
-        result += [{"Deleted": key} for key in layers]
+        result += _collect(store)
     return result
+
+
+def _collect(store: ImageStore) -> list[dict[str, str]]:
+    """GC after images went: Docker's "Deleted" records of the layers (chain IDs) it removed."""
+    layers: list[str] = []
+    store.gc(removed_snapshots=layers)
+    return [{"Deleted": key} for key in layers]
 
 
 def _untagged_with(name: str, names: list[str]) -> list[str]:
@@ -348,9 +353,7 @@ def prune(
                 deleted.append({"Untagged": _familiar(r.name)})
         deleted.append({"Deleted": iid})
     if deleted:
-        layers: list[str] = []
-        store.gc(removed_snapshots=layers)
-        deleted += [{"Deleted": key} for key in layers]
+        deleted += _collect(store)
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - _disk_usage(store))}
 
 
