@@ -31,9 +31,15 @@ def rootfs_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return make_rootfs(str(tmp_path_factory.mktemp("template") / "rootfs"))
 
 
-def _mounts_under(prefix: str) -> list[str]:
+def mounts_under(prefix: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+
+
+def umount_under(prefix: str) -> None:
+    """Lazily unmount everything mounted below ``prefix``, deepest first."""
+    for m in sorted(mounts_under(prefix), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
 
 
 def _cgroup_dirs() -> list[str]:
@@ -51,7 +57,7 @@ def leak_check() -> Iterator[None]:
     no test cgroup left."""
     yield
     tmp = tempfile.gettempdir()
-    mounts = [m for m in _mounts_under(tmp) if "pytest-of" in m or "/wharfd-test-" in m]
+    mounts = [m for m in mounts_under(tmp) if "pytest-of" in m or "/wharfd-test-" in m]
     leaked = mounts + _cgroup_dirs() + _net_leaks()
     assert not leaked, f"tests leaked mounts, cgroups, links or nftables tables: {leaked}"
 

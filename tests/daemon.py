@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, TEST_CGROUP_PARENT
+from tests.conftest import REPO, TEST_CGROUP_PARENT, umount_under
 
 WHARFD = str(REPO / ".venv" / "bin" / "wharfd")
 # every test daemon gets a bridge, subnets and an nftables table of its own
@@ -154,10 +154,7 @@ class Daemon:
                         os.kill(int(pidf.read_text()), signal.SIGKILL)
                     except (ProcessLookupError, ValueError):
                         pass
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for m in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        umount_under(str(self.root))
         # the runtime removes the cgroups it made for a container, not the shared parents
         parts = self.cgroup_parent.strip("/").split("/")
         for hier in os.listdir("/sys/fs/cgroup"):

@@ -5,7 +5,6 @@ without one, or over plain http, they are refused."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,21 +13,16 @@ import pytest
 from tests.daemon import Daemon, new_root
 from tests.integration.engine.conftest import WHARF
 from tests.pki import make_pki
+from tests.registry import free_port
 
 pytestmark = pytest.mark.root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def tls_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, str, Path]]:
     pki = tmp_path_factory.mktemp("pki")
     make_pki(pki)
-    port = _free_port()
+    port = free_port()
     d = Daemon(new_root())
     try:
         d.start("-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(pki / "ca.pem"),

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import umount_under
 
 from wharf.images import archive
 from wharf.images.store import ImageStore
@@ -32,23 +33,12 @@ DOCKERD = shutil.which("dockerd")
 DOCKER = shutil.which("docker")
 
 
-def _docker(host: str, *args: str, input: bytes | None = None) -> bytes:
+def _docker(host: str, *args: str) -> bytes:
     r = subprocess.run(
-        [str(DOCKER), *args],
-        env=dict(os.environ, DOCKER_HOST=host),
-        input=input,
-        capture_output=True,
-        timeout=120,
+        [str(DOCKER), *args], env=dict(os.environ, DOCKER_HOST=host), capture_output=True, timeout=120
     )
     assert r.returncode == 0, f"docker {' '.join(args)}: {r.stderr.decode(errors='replace')}"
     return r.stdout
-
-
-def _umount_under(prefix: str) -> None:
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
-    for m in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +71,7 @@ def docker_host() -> Iterator[str]:
                 proc.kill()
                 proc.wait()
         log.close()
-        _umount_under(base)
+        umount_under(base)
         shutil.rmtree(base, ignore_errors=True)
 
 

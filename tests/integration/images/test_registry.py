@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tests.pki import make_pki
@@ -17,7 +18,7 @@ from tests.registry import Registry, docker_config
 
 from wharf.distribution import pull_image, push_image
 from wharf.distribution.client import Unauthorized
-from wharf.errors import NotFound
+from wharf.errors import NotFound, Unavailable
 from wharf.images.store import ImageStore
 from wharf.images.testimage import build_image, digest
 
@@ -332,10 +333,6 @@ def _tls_round_trip(reg: Registry, tmp_path: Path, config: object) -> None:
 def test_https_registry_verified_with_a_ca_from_certs_d(tmp_path: Path) -> None:
     """[::1] is not insecure by default (Docker: only 127.0.0.0/8): its certificate must verify,
     against the CAs of certs.d/<host>/*.crt (dockerd's layout)."""
-    from types import SimpleNamespace
-
-    from wharf.errors import Unavailable
-
     pki = tmp_path / "pki"
     make_pki(pki, "IP:::1")
     reg = Registry(tmp_path / "registry", ip="::1", tls=pki)
@@ -358,10 +355,6 @@ def test_https_registry_verified_with_a_ca_from_certs_d(tmp_path: Path) -> None:
 
 def test_https_registry_requiring_a_client_certificate(tmp_path: Path) -> None:
     """certs.d/<host>/<name>.cert + <name>.key: the client certificate dockerd presents."""
-    from types import SimpleNamespace
-
-    from wharf.errors import Unavailable
-
     pki = tmp_path / "pki"
     make_pki(pki, "IP:::1")
     reg = Registry(tmp_path / "registry", ip="::1", tls=pki, client_ca=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import TEST_CGROUP_PARENT
+from tests.conftest import TEST_CGROUP_PARENT, mounts_under
 from tests.integration.runtime.helpers import Runtime, bundle, spec_for
 
 pytestmark = pytest.mark.root
@@ -27,15 +27,10 @@ def _cgroup_leftovers(cid: str) -> list[str]:
     return found
 
 
-def _mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [ln.split()[4] for ln in f if ln.split()[4].startswith(path)]
-
-
 def _assert_nothing_left(rt: Runtime, cid: str, bundle_dir: str) -> None:
     assert not (rt.root / cid).exists(), "state directory left behind"
     assert not _cgroup_leftovers(cid), "cgroup left behind"
-    assert not _mounts_under(bundle_dir), "mount left behind"
+    assert not mounts_under(bundle_dir), "mount left behind"
     listed = rt.cmd("list", "-q")
     assert cid not in listed.stdout.split()
 
