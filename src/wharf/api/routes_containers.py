@@ -206,7 +206,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
         if label_filters and not match_container(c, label_filters):
             continue
         if until:
-            from wharf.engine.containers import parse_rfc3339
+            from wharf.base.times import parse_rfc3339
             from wharf.engine.logs import parse_time_arg
 
             t = parse_time_arg(until[0])

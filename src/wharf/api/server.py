@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from wharf import errors
+from wharf.api.errors import status_of
 
 log = logging.getLogger("wharf.api")
 
@@ -24,34 +25,6 @@ MIN_API_VERSION = "1.24"
 MAX_BODY = 32 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def status_of(exc: BaseException) -> int:
-    from wharf.engine.engine import NotModified
-
-    if isinstance(exc, NotModified):
-        return 304
-    if isinstance(exc, _TooLarge):
-        return 413
-    if isinstance(exc, errors.NotFound):
-        return 404
-    if isinstance(exc, errors.AlreadyExists | errors.Conflict):
-        return 409
-    if isinstance(exc, errors.InvalidArgument):
-        return 400
-    if isinstance(exc, errors.Forbidden):
-        return 403
-    if type(exc).__name__ == "Unauthorized":
-        return 401
-    if isinstance(exc, errors.Unavailable):
-        return 503
-    if isinstance(exc, errors.Unsupported):
-        return 501
-    if isinstance(exc, errors.FailedPrecondition):
-        from wharf.engine.engine import StartError
-
-        return 400 if isinstance(exc, StartError) and exc.exit_code in (126, 127) else 500
-    return 500
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -114,7 +87,9 @@ async def json_body(request: web.Request, required: bool = False) -> dict[str, A
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise _TooLarge() from None
+        raise errors.TooLarge(
+            f"request body too large: the limit for a JSON body is {MAX_BODY >> 20} MiB"
+        ) from None
     if not raw.strip():
         if required:
             raise errors.InvalidArgument("invalid JSON: request body is empty")
@@ -130,13 +105,6 @@ async def json_body(request: web.Request, required: bool = False) -> dict[str, A
             f"invalid JSON: json: cannot unmarshal {_json_kind(body)} into Go value of type object"
         )
     return body
-
-
-class _TooLarge(errors.InvalidArgument):
-    """A JSON body over the limit: 413 with Docker's {"message"} shape (the daemon keeps serving)."""
-
-    def __init__(self) -> None:
-        super().__init__(f"request body too large: the limit for a JSON body is {MAX_BODY >> 20} MiB")
 
 
 def _json_kind(v: Any) -> str:

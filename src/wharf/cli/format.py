@@ -8,6 +8,9 @@ import re
 import time
 from typing import Any
 
+from wharf.base.times import human_duration as human_duration
+from wharf.base.units import human_size as human_size
+
 _ACTION = re.compile(r"{{\s*(.*?)\s*}}")
 
 
@@ -99,45 +102,8 @@ def format_rows(fmt: str, objs: list[Any], headers: dict[str, str]) -> str:
     return "\n".join(render(fmt, o) for o in objs)
 
 
-def human_duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(seconds / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
-
-
 def ago(ts: float) -> str:
     return human_duration(time.time() - ts) + " ago"
-
-
-def human_size(n: float) -> str:
-    """go-units HumanSize: decimal units, 3 significant digits (``1.23MB``)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def truncate(s: str, n: int) -> str:

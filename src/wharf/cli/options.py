@@ -10,40 +10,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
+from wharf.base import units
 from wharf.cli.main import Exit, Parser, UsageError
-
-_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DUR_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def parse_bytes(value: str) -> int:
-    """go-units RAMInBytes: ``512m``, ``1.5g``, ``1024`` (bytes), binary multiples."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(?:i?b)?\s*", value.lower())
-    if not m:
-        raise UsageError(f"invalid size: '{value}'")
-    return int(float(m.group(1)) * _UNITS[m.group(2) or "b"])
+    """go-units RAMInBytes (``512m``, ``1.5g``, ``1024``), Docker's usage error otherwise."""
+    try:
+        return units.ram_in_bytes(value)
+    except ValueError:
+        raise UsageError(f"invalid size: '{value}'") from None
 
 
 def parse_duration(value: str) -> int:
     """A Go duration (``1m30s``, ``500ms``, ``0``) in nanoseconds."""
-    v = value.strip()
-    if v in ("0", ""):
-        return 0
-    pos = 0
-    total = 0.0
-    for m in _DURATION.finditer(v):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DUR_NS[m.group(2)]
-        pos = m.end()
-    if pos != len(v) or pos == 0:
-        raise UsageError(f'time: invalid duration "{value}"')
-    return int(total)
+    try:
+        return units.parse_duration(value)
+    except ValueError:
+        raise UsageError(f'time: invalid duration "{value}"') from None
 
 
 def add_run_flags(p: Parser) -> None:

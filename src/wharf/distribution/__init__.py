@@ -23,11 +23,10 @@ from wharf.distribution.client import (
     CERTS_DIRS,
     MANIFEST_TYPES,
     Registry,
-    Unauthorized,
     credentials_from_header,
 )
 from wharf.dockerconfig import Credentials, credentials_from_config, store_credentials
-from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthorized, Unavailable
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
 from wharf.oci.reference import Reference, parse_reference
@@ -41,7 +40,7 @@ CHUNK_THRESHOLD = 64 << 20
 CHUNK_SIZE = 16 << 20
 READ_SIZE = 1 << 20
 
-__all__ = ["Credentials", "Unauthorized", "login", "pull_image", "push_image"]
+__all__ = ["Credentials", "login", "pull_image", "push_image"]
 
 
 def _quiet(_: dict[str, Any]) -> None:

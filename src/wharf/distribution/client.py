@@ -34,7 +34,7 @@ from wharf.dockerconfig import (
     DOCKER_HUB_REGISTRY,
     Credentials,
 )
-from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, WharfError
+from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthorized, Unavailable, WharfError
 
 MANIFEST_TYPES = [
     "application/vnd.oci.image.index.v1+json",
@@ -42,10 +42,6 @@ MANIFEST_TYPES = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ]
-
-
-class Unauthorized(WharfError):
-    pass
 
 
 def credentials_from_header(header: str | None) -> Credentials | None:

@@ -6,7 +6,8 @@ Every container is one row of ``<data-root>/engine.db``::
                name TEXT UNIQUE NOT NULL, -- without the leading "/"
                doc TEXT NOT NULL)        -- the record as JSON (Container.to_doc)
 
-The name's uniqueness is the database's: two creates racing for one name cannot both win.
+Migrations are ``SCHEMA`` below, applied by ``wharf.base.sqlite``. The name's uniqueness is the
+database's: two creates racing for one name cannot both win.
 Every change of a container is one transaction (SQLite, WAL), so a daemon killed at any point
 finds each container either before or after a change. The store keeps all records in memory
 as well: ``ps`` and ``inspect`` never touch the disk.
@@ -23,13 +24,13 @@ import random
 import re
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.sqlite import open_db
+from wharf.base.times import ZERO_TIME
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 SCHEMA = [
@@ -40,30 +41,6 @@ SCHEMA = [
         doc TEXT NOT NULL
     )""",
 ]
-
-
-def now_rfc3339(ts: float | None = None) -> str:
-    """RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it."""
-    ns = time.time_ns() if ts is None else int(ts * 1e9)
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac == 0:
-        return base + "Z"
-    return f"{base}.{frac:09d}".rstrip("0") + "Z"
-
-
-def parse_rfc3339(s: str) -> float:
-    """Seconds since the epoch for an RFC 3339 time (Z or ±hh:mm), nanoseconds kept as far as floats go."""
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
-    if not m:
-        raise InvalidArgument(f"invalid time {s!r}")
-    import calendar
-
-    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-    frac = float(m.group(2) or 0)
-    tz = m.group(3)
-    offset = 0 if tz == "Z" else (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * (1 if tz[0] == "+" else -1)
-    return secs + frac - offset
 
 
 @dataclass
@@ -171,22 +148,12 @@ def validate_name(name: str) -> str:
 
 class ContainerStore:
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: a power loss may take the last changes, never the store's consistency
+        self._db = open_db(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
-        self._migrate()
         self.by_id: dict[str, Container] = {}
         for cid, doc in self._db.execute("SELECT id, doc FROM containers"):
             self.by_id[cid] = Container.from_doc(json.loads(doc))
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for i, stmt in enumerate(SCHEMA[version:], start=version + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(stmt)
-            self._db.execute(f"PRAGMA user_version = {i}")
-            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()

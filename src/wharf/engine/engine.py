@@ -31,15 +31,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from wharf.base.times import ZERO_TIME, now_rfc3339, parse_rfc3339
 from wharf.engine import shim
 from wharf.engine.config import DaemonConfig
 from wharf.engine.containers import (
-    ZERO_TIME,
     Container,
     ContainerStore,
     new_id,
-    now_rfc3339,
-    parse_rfc3339,
     random_name,
     validate_name,
 )
@@ -49,6 +47,8 @@ from wharf.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    NotModified,
+    StartError,
     WharfError,
 )
 
@@ -66,10 +66,6 @@ SIGNALS = {
 }
 DEFAULT_STOP_TIMEOUT = 10
 DEFAULT_SHM = 64 << 20
-
-
-class NotModified(WharfError):
-    """The container is already in the asked state (HTTP 304)."""
 
 
 def parse_signal(s: str | int | None, default: int = signal.SIGKILL) -> int:
@@ -862,14 +858,6 @@ class Engine:
         self.containers.close()
         if self._images is not None:
             self._images.close()
-
-
-class StartError(FailedPrecondition):
-    """The container's process could not be started; ``exit_code`` is Docker's 126/127/128."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def start_error_code(msg: str) -> int:

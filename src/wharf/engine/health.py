@@ -15,7 +15,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from wharf.engine.containers import now_rfc3339
+from wharf.base.times import now_rfc3339
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container

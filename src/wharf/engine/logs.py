@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from wharf.engine.containers import parse_rfc3339
+from wharf.base.times import parse_rfc3339
 from wharf.errors import InvalidArgument
 
 Entry = tuple[str, str, bytes]
@@ -53,7 +53,7 @@ def parse_time_arg(s: str | None) -> float | None:
         pass
     try:
         return parse_rfc3339(s)
-    except InvalidArgument:
+    except ValueError:
         raise InvalidArgument(f'invalid value for "since"/"until": {s}') from None
 
 
@@ -64,7 +64,7 @@ def _keep(entry: Entry, since: float | None, until: float | None, streams: set[s
         return True
     try:
         t = parse_rfc3339(entry[1])
-    except InvalidArgument:
+    except ValueError:
         return True
     if since is not None and t < since:
         return False

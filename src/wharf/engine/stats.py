@@ -7,7 +7,8 @@ import subprocess
 import time
 from typing import Any
 
-from wharf.engine.containers import Container, now_rfc3339
+from wharf.base.times import now_rfc3339
+from wharf.engine.containers import Container
 from wharf.errors import Conflict, InvalidArgument
 from wharf.runtime import cgroups
 

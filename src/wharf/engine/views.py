@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from wharf.cli.format import human_duration  # go-units' HumanDuration, shared with the CLI
-from wharf.engine.containers import ZERO_TIME, Container, parse_rfc3339
+from wharf.base.times import ZERO_TIME, human_duration, parse_rfc3339
+from wharf.engine.containers import Container
 from wharf.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def status_text(c: Container) -> str:
 def _ts(s: str) -> float:
     try:
         return parse_rfc3339(s)
-    except InvalidArgument:
+    except ValueError:
         return time.time()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wharf.base.times import now_rfc3339, parse_rfc3339
 from wharf.errors import Conflict, InvalidArgument
 from wharf.oci.reference import parse_reference
 
@@ -26,18 +27,14 @@ def _no_users(_: str) -> list[tuple[str, bool]]:
 
 
 def _rfc3339(ts: float) -> str:
-    from wharf.engine.containers import now_rfc3339
-
     return now_rfc3339(ts)
 
 
 def _created(config: dict[str, Any]) -> tuple[str, int]:
     created = config.get("created") or "1970-01-01T00:00:00Z"
     try:
-        from wharf.engine.containers import parse_rfc3339
-
         return created, int(parse_rfc3339(created))
-    except Exception:
+    except ValueError:
         return created, 0
 
 

@@ -27,16 +27,16 @@ Schema (update this drawing with every migration; a migration test MUST come wit
     ├── kind       TEXT                  "content" | "snapshot"
     └── ref        TEXT                  digest or snapshot key
 
-Every change is one transaction (``with db.txn():``); WAL journal, ``synchronous=FULL``.
+Every change is one transaction (``with db.txn():``); WAL journal, ``synchronous=FULL``;
+opened and migrated by ``wharf.base.sqlite``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-from wharf.errors import FailedPrecondition
+from wharf.base.sqlite import Migration, open_db, schema_version, transaction
 
 
 def _m1_images(c: sqlite3.Connection) -> None:
@@ -70,49 +70,21 @@ def _m2_labels_leases(c: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_images, _m2_labels_leases]
+MIGRATIONS: list[Migration] = [_m1_images, _m2_labels_leases]
 
 
 class MetadataDB:
-    """A connection with the schema migrated to ``len(migrations)``."""
+    """A connection with the schema migrated to ``len(migrations)`` (``wharf.base.sqlite``)."""
 
-    def __init__(self, path: str, migrations: list[Callable[[sqlite3.Connection], None]] | None = None):
+    def __init__(self, path: str, migrations: list[Migration] | None = None):
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.migrate(MIGRATIONS if migrations is None else migrations)
+        self.conn = open_db(path, MIGRATIONS if migrations is None else migrations, foreign_keys=True)
 
     def version(self) -> int:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self.conn.execute("SELECT version FROM schema_version").fetchone()
-        return 0 if row is None else int(row[0])
+        return schema_version(self.conn)
 
-    def migrate(self, migrations: list[Callable[[sqlite3.Connection], None]]) -> None:
-        """Apply the migrations not yet applied, each in its own transaction."""
-        with self.txn():
-            current = self.version()
-        if current > len(migrations):
-            raise FailedPrecondition(
-                f"metadata {self.path}: schema version {current} is newer than "
-                f"this wharf's ({len(migrations)})"
-            )
-        for n in range(current, len(migrations)):
-            with self.txn():
-                migrations[n](self.conn)
-                self.conn.execute("DELETE FROM schema_version")
-                self.conn.execute("INSERT INTO schema_version (version) VALUES (?)", (n + 1,))
-
-    @contextmanager
-    def txn(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def txn(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.conn)
 
     def close(self) -> None:
         self.conn.close()

@@ -23,10 +23,10 @@ import ipaddress
 import logging
 import secrets
 import socket
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wharf.base.times import now_rfc3339
 from wharf.errors import Conflict, FailedPrecondition, Forbidden, InvalidArgument, NotFound, WharfError
 from wharf.network import netlink
 from wharf.network.nft import Firewall
@@ -41,11 +41,6 @@ PREDEFINED = ("bridge", "host", "none")
 DEFAULT_POOLS = [("172.17.0.0/16", 16), ("172.18.0.0/14", 16), ("172.22.0.0/15", 16),
                  ("172.24.0.0/13", 16), ("192.168.0.0/16", 20)]  # fmt: skip
 DNS_ADDRESS = "127.0.0.11"
-
-
-def now_rfc3339() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 class NetworkManager:

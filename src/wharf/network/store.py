@@ -37,8 +37,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.sqlite import open_db, transaction
 from wharf.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
-from wharf.sqlitedb import open_db, transaction
 
 SCHEMA = [
     """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 
+from wharf.base.signals import signal_number
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
 from wharf.runtime import cgroups, hooks, log, state
 
@@ -76,57 +77,10 @@ def _wait_executed(fd: int) -> None:
     p.poll(EXEC_WAIT_MS)
 
 
-_SIGNALS = {
-    "HUP": 1,
-    "INT": 2,
-    "QUIT": 3,
-    "ILL": 4,
-    "TRAP": 5,
-    "ABRT": 6,
-    "IOT": 6,
-    "BUS": 7,
-    "FPE": 8,
-    "KILL": 9,
-    "USR1": 10,
-    "SEGV": 11,
-    "USR2": 12,
-    "PIPE": 13,
-    "ALRM": 14,
-    "TERM": 15,
-    "STKFLT": 16,
-    "CHLD": 17,
-    "CONT": 18,
-    "STOP": 19,
-    "TSTP": 20,
-    "TTIN": 21,
-    "TTOU": 22,
-    "URG": 23,
-    "XCPU": 24,
-    "XFSZ": 25,
-    "VTALRM": 26,
-    "PROF": 27,
-    "WINCH": 28,
-    "IO": 29,
-    "POLL": 29,
-    "PWR": 30,
-    "SYS": 31,
-}
-
-
 def parse_signal(raw: str) -> int:
     """ "9", "KILL", "SIGKILL", "SIGRTMIN+3" -> signal number, as runc accepts them."""
-    name = raw.upper().removeprefix("SIG")
-    if raw.isdigit():
-        num = int(raw)
-    elif name in _SIGNALS:
-        num = _SIGNALS[name]
-    elif name.startswith(("RTMIN", "RTMAX")):
-        base = 34 if name.startswith("RTMIN") else 64
-        off = name[5:]
-        num = base + (int(off) if off.lstrip("+-").isdigit() else 0) if off else base
-    else:
-        raise InvalidArgument(f"unknown signal {raw!r}")
-    if not 0 < num <= 64:
+    num = signal_number(raw)
+    if num is None:
         raise InvalidArgument(f"unknown signal {raw!r}")
     return num
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
+from wharf.base.times import now_rfc3339
 from wharf.oci import fastjson
 
 _path: str | None = None
@@ -20,11 +20,6 @@ _debug = False
 def configure(path: str | None, fmt: str, debug: bool) -> None:
     global _path, _json, _debug
     _path, _json, _debug = path, fmt == "json", debug
-
-
-def now_rfc3339() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def write(level: str, msg: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from wharf.base.files import atomic_write
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 from wharf.oci import fastjson
 
@@ -49,21 +50,8 @@ def make_state_dir(root: str, cid: str) -> str:
     return path
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o600, durable: bool = False) -> None:
-    """Replace ``path`` atomically; ``durable`` also survives a power loss (fsync)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-
-
 def save(path: str, state: dict[str, Any]) -> None:
-    atomic_write(f"{path}/state.json", fastjson.dumps(state).encode())
+    atomic_write(f"{path}/state.json", fastjson.dumps(state).encode(), 0o600, durable=False)
 
 
 def load(root: str, cid: str) -> dict[str, Any]:

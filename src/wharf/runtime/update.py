@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wharf.base import units
 from wharf.errors import Conflict, InvalidArgument
 from wharf.oci import fastjson
 from wharf.runtime import cgroups, state
@@ -11,23 +12,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
 
 def ram_in_bytes(raw: str) -> int:
     """A memory size as docker/runc take it: "1024", "64M", "1.5g", "512kb"; "-1" is unlimited."""
-    text = raw.strip().lower()
-    if text == "-1":
-        return -1
-    num = text.rstrip("kmgtpb")
-    unit = text[len(num) :]
-    unit = unit[:-1] if len(unit) == 2 and unit.endswith("b") else unit
-    if unit not in _UNITS or not num:
-        raise ValueError(raw)
-    value = float(num)
-    if value < 0:
-        raise ValueError(raw)
-    return int(value * _UNITS[unit])
+    return -1 if raw.strip() == "-1" else units.ram_in_bytes(raw)
 
 
 # flag -> (section, key, parser)

@@ -1,6 +1,6 @@
 """The part both snapshotters share: records in SQLite, one directory per snapshot.
 
-Schema of ``<root>/metadata.db`` (version 1)::
+Schema of ``<root>/metadata.db`` (version 1, migrated by ``wharf.base.sqlite``)::
 
     snapshots
     ├── id       INTEGER PRIMARY KEY AUTOINCREMENT   -> <root>/snapshots/<id>/
@@ -25,11 +25,14 @@ import stat
 import threading
 import time
 
+from wharf.base.sqlite import open_db
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.snapshots.mount import Mount
 from wharf.snapshots.snapshotter import KIND_ACTIVE, KIND_COMMITTED, KIND_VIEW, Info
 
-SCHEMA_V1 = """
+# migration 1 (IF NOT EXISTS: databases from before the versioning already have it)
+MIGRATIONS = [
+    """
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT UNIQUE NOT NULL,
@@ -39,6 +42,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent);
 """
+]
 
 
 class BaseSnapshotter:
@@ -49,12 +53,9 @@ class BaseSnapshotter:
         self.root = root
         os.makedirs(f"{root}/snapshots", exist_ok=True)
         mark_top_directory(f"{root}/snapshots")
-        self._db = sqlite3.connect(f"{root}/metadata.db", isolation_level=None, check_same_thread=False)
+        self._db = open_db(f"{root}/metadata.db", MIGRATIONS)
         # one connection, used from unpack's worker threads: one transaction at a time
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA_V1)
         self._sweep_orphans()
 
     def close(self) -> None:

@@ -32,8 +32,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.sqlite import open_db, transaction
 from wharf.errors import Conflict, InvalidArgument, NotFound
-from wharf.sqlitedb import open_db, transaction
 
 SCHEMA = [
     """

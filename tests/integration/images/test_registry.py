@@ -17,8 +17,7 @@ from tests.pki import make_pki
 from tests.registry import Registry, docker_config
 
 from wharf.distribution import pull_image, push_image
-from wharf.distribution.client import Unauthorized
-from wharf.errors import NotFound, Unavailable
+from wharf.errors import NotFound, Unauthorized, Unavailable
 from wharf.images.store import ImageStore
 from wharf.images.testimage import build_image, digest
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from wharf.base.files import atomic_write
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, WharfError
 from wharf.oci import fastjson
 from wharf.runtime import cgroups, namespaces, state
@@ -87,7 +88,7 @@ def exec_command(root: str, cid: str, flags: dict[str, Any], args: list[str]) ->
     if console_fd >= 0:
         os.close(console_fd)
     if flags.get("pid-file"):
-        state.atomic_write(os.path.abspath(flags["pid-file"]), str(pid).encode(), 0o644)
+        atomic_write(os.path.abspath(flags["pid-file"]), str(pid).encode(), 0o644, durable=False)
     if detach:
         return 0
     from wharf.runtime.process.supervise import wait_and_forward

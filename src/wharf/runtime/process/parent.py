@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import os
 
+from wharf.base.files import atomic_write
+from wharf.base.times import now_rfc3339
 from wharf.errors import FailedPrecondition, InvalidArgument
 from wharf.oci import fastjson, runtime_spec
 from wharf.runtime import cgroups, hooks, log, namespaces, rootfs, state
@@ -89,7 +91,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
             "pid_start": 0,
             "bundle": bundle,
             "rootfs": root_path,
-            "created": log.now_rfc3339(),
+            "created": now_rfc3339(),
             "owner": "",
             "annotations": spec.get("annotations") or {},
             "cgroup": None,
@@ -101,7 +103,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
         saved["cgroup"] = cg.to_state()
         state.save(sdir, saved)
         if opts.pid_file:
-            state.atomic_write(os.path.abspath(opts.pid_file), str(init_pid).encode(), 0o644)
+            atomic_write(os.path.abspath(opts.pid_file), str(init_pid).encode(), 0o644, durable=False)
         os.close(ctx.fifo_fd)
         if ctx.console_fd >= 0:
             os.close(ctx.console_fd)

@@ -1,0 +1,27 @@
+"""Atomic file replacement: a temporary file beside the target, written, optionally fsynced,
+then renamed over it, so a reader (or a crash) sees the old content or the new, never a part."""
+
+from __future__ import annotations
+
+import os
+
+
+def atomic_write(path: str, data: bytes | str, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``. ``durable`` fsyncs the file before the rename, so the
+    name never points at data a power loss took; without it the write is only atomic. (A power
+    loss may still undo the rename itself: the reader then finds the old content, whole.)"""
+    tmp = f"{path}.tmp{os.getpid()}"
+    raw = data.encode() if isinstance(data, str) else data
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, path)

@@ -1,0 +1,61 @@
+"""Times as Docker prints and parses them: RFC 3339 with nanoseconds, and go-units' human durations."""
+
+from __future__ import annotations
+
+import time
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as the Engine API shows an unset time
+
+
+def now_rfc3339(ts: float | None = None) -> str:
+    """RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it (trailing zeros cut)."""
+    ns = time.time_ns() if ts is None else int(ts * 1e9)
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac == 0:
+        return base + "Z"
+    return f"{base}.{frac:09d}".rstrip("0") + "Z"
+
+
+def parse_rfc3339(s: str) -> float:
+    """Seconds since the epoch for an RFC 3339 time (Z or ±hh:mm), nanoseconds kept as far as
+    floats go; ValueError for anything else."""
+    import calendar
+    import re
+
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
+    if not m:
+        raise ValueError(f"invalid time {s!r}")
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    frac = float(m.group(2) or 0)
+    tz = m.group(3)
+    offset = 0 if tz == "Z" else (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * (1 if tz[0] == "+" else -1)
+    return secs + frac - offset
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: "Less than a second", "About a minute", "3 hours", "2 weeks"."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(seconds / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
