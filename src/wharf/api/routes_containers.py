@@ -12,7 +12,10 @@ from wharf.api.hijack import MULTIPLEXED, RAW, Hijacked, RawProtocol, hijack
 from wharf.api.server import Router, ThreadReader, json_body, qbool, qfilters, qint, stream_from_thread
 from wharf.engine import files, shim, stats
 from wharf.engine import logs as logsmod
-from wharf.engine.engine import Engine, parse_size
+from wharf.engine.commit import CommitRequest
+from wharf.engine.commit import commit as commit_image
+from wharf.engine.engine import Engine
+from wharf.engine.state import Status, check_attach
 from wharf.errors import Conflict, InvalidArgument
 
 DETACH_DEFAULT = b"\x10\x11"  # ctrl-p ctrl-q
@@ -193,28 +196,7 @@ async def rename(request: web.Request) -> web.StreamResponse:
 
 
 async def prune(request: web.Request) -> web.StreamResponse:
-    engine = E(request)
-    filters = qfilters(request)
-    deleted = []
-    from wharf.engine.views import match_container
-
-    label_filters = {k: v for k, v in filters.items() if k == "label"}
-    until = filters.get("until")
-    for c in engine.containers.all():
-        if c.state.running or c.state.status == "removing":
-            continue
-        if label_filters and not match_container(c, label_filters):
-            continue
-        if until:
-            from wharf.base.times import parse_rfc3339
-            from wharf.engine.logs import parse_time_arg
-
-            t = parse_time_arg(until[0])
-            if t is not None and parse_rfc3339(c.created) >= t:
-                continue
-        await engine.remove(c.id, force=False)
-        deleted.append(c.id)
-    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+    return web.json_response(await E(request).prune(qfilters(request)))
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -247,7 +229,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
     try:
         async for stream, t, data in logsmod.read(
-            engine.log_path(c.id),
+            engine.paths.log_path(c.id),
             streams=want,
             since=since,
             until=until,
@@ -277,7 +259,7 @@ async def _pump_attach(
     """Connect to the shim's attach socket and copy both ways until the container's output ends
     or the client leaves or types the detach keys."""
     try:
-        reader, writer = await shim.connect_attach(engine.shim_paths(cid))
+        reader, writer = await shim.connect_attach(engine.paths.shim_paths(cid))
     except OSError:
         return
 
@@ -383,20 +365,19 @@ async def attach(request: web.Request) -> web.StreamResponse:
     stream = qbool(request, "stream")
     replay = qbool(request, "logs")
     keys = _detach_keys(request.query.get("detachKeys"))
-    if c.state.status == "paused" and stream:
-        raise Conflict("You cannot attach to a paused container, unpause it first")
+    check_attach(c.state, stream)
     tty = bool(c.config.get("Tty"))
     ctype = _multiplexed(request, tty)
     conn = await hijack(request, ctype)
     try:
         if replay:
             async for s, _, data in logsmod.read(
-                engine.log_path(c.id), streams=want or {"stdout", "stderr"}
+                engine.paths.log_path(c.id), streams=want or {"stdout", "stderr"}
             ):
                 await conn.write(data if ctype == RAW else logsmod.frame(s, data))
         if stream:
             multiplexed = ctype == MULTIPLEXED
-            if c.state.status == "running":
+            if c.state.status is Status.RUNNING:
                 await _pump_attach(engine, c.id, conn, tty, want, use_stdin, multiplexed, keys)
             else:
                 done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -426,7 +407,7 @@ async def resize(request: web.Request) -> web.StreamResponse:
     w = qint(request, "w", 0) or 0
     if not c.state.running:
         raise Conflict(f"Container {c.id} is not running")
-    shim.send_ctl(engine.shim_paths(c.id), f"resize {h} {w}")
+    shim.send_ctl(engine.paths.shim_paths(c.id), f"resize {h} {w}")
     return web.Response(status=200)
 
 
@@ -481,61 +462,14 @@ async def update(request: web.Request) -> web.StreamResponse:
     engine = E(request)
     c = engine.get(request.match_info["id"])
     body = await json_body(request)
-    res: dict[str, Any] = {}
-    if "Memory" in body and body["Memory"]:
-        res.setdefault("memory", {})["limit"] = int(body["Memory"])
-    if body.get("MemorySwap"):
-        res.setdefault("memory", {})["swap"] = int(body["MemorySwap"])
-    if body.get("MemoryReservation"):
-        res.setdefault("memory", {})["reservation"] = int(body["MemoryReservation"])
-    if body.get("NanoCpus"):
-        res.setdefault("cpu", {}).update(
-            {"quota": int(body["NanoCpus"]) * 100000 // 10**9, "period": 100000}
-        )
-    if body.get("CpuShares"):
-        res.setdefault("cpu", {})["shares"] = int(body["CpuShares"])
-    if body.get("CpuQuota"):
-        res.setdefault("cpu", {})["quota"] = int(body["CpuQuota"])
-    if body.get("CpuPeriod"):
-        res.setdefault("cpu", {})["period"] = int(body["CpuPeriod"])
-    if body.get("CpusetCpus"):
-        res.setdefault("cpu", {})["cpus"] = body["CpusetCpus"]
-    if body.get("CpusetMems"):
-        res.setdefault("cpu", {})["mems"] = body["CpusetMems"]
-    if body.get("PidsLimit"):
-        res["pids"] = {"limit": int(body["PidsLimit"])}
-    if body.get("BlkioWeight"):
-        res["blockIO"] = {"weight": int(body["BlkioWeight"])}
-    if body.get("Memory") and 0 < int(body["Memory"]) < 6 * 1024 * 1024:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    if body.get("RestartPolicy"):
-        from wharf.engine.engine import validate_host_config
-
-        probe = dict(c.host_config)
-        probe["RestartPolicy"] = body["RestartPolicy"]
-        validate_host_config(probe)
-    if res and c.state.running:
-        import os
-        import tempfile
-
-        fd, path = tempfile.mkstemp(dir=engine.state_dir(c.id))
-        with os.fdopen(fd, "w") as f:
-            json.dump(res, f)
-        try:
-            await engine.runtime(c, "update", "--resources", path, c.id)
-        finally:
-            os.unlink(path)
-    for k, v in body.items():
-        c.host_config[k] = v
-    engine.containers.save(c)
-    engine.emit(c, "update")
-    return web.json_response({"Warnings": []})
+    warnings = await engine.update(c.id, body)
+    return web.json_response({"Warnings": warnings})
 
 
 async def export(request: web.Request) -> web.StreamResponse:
     engine = E(request)
     c = engine.get(request.match_info["id"])
-    async with files.container_fs(engine, c, volumes=False) as fs:
+    async with files.container_fs(engine.core, c, volumes=False) as fs:
         resp = await stream_from_thread(
             request, lambda out: files.export_rootfs(fs, out), {"Content-Type": "application/x-tar"}
         )
@@ -562,14 +496,14 @@ def _archive_target(request: web.Request) -> tuple[Engine, str, Any, str]:
 
 async def archive_head(request: web.Request) -> web.StreamResponse:
     engine, name, c, path = _archive_target(request)
-    async with files.container_fs(engine, c) as fs:
+    async with files.container_fs(engine.core, c) as fs:
         st = await engine.blocking(files.stat_path, fs, path, name)
     return web.Response(status=200, headers=_stat_header(st))
 
 
 async def archive_get(request: web.Request) -> web.StreamResponse:
     engine, name, c, path = _archive_target(request)
-    async with files.container_fs(engine, c) as fs:
+    async with files.container_fs(engine.core, c) as fs:
         st = await engine.blocking(files.stat_path, fs, path, name)
         headers = {"Content-Type": "application/x-tar", **_stat_header(st)}
         resp = await stream_from_thread(request, lambda out: files.archive_path(fs, path, out), headers)
@@ -582,8 +516,8 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     no_overwrite = qbool(request, "noOverwriteDirNonDir")
     copy_ids = qbool(request, "copyUIDGID")
     reader = ThreadReader(request, asyncio.get_running_loop())
-    async with files.container_fs(engine, c) as fs:
-        await engine.blocking(files.extract_to, engine, c, fs, path, name, reader, copy_ids, no_overwrite)
+    async with files.container_fs(engine.core, c) as fs:
+        await engine.blocking(files.extract_to, c, fs, path, name, reader, copy_ids, no_overwrite)
     engine.emit(c, "extract-to-dir")
     return web.Response(status=200)
 
@@ -596,14 +530,13 @@ async def commit(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     changes = [ch for v in q.getall("changes", []) for ch in v.split("\n") if ch.strip()]
     paused_here = False
-    if qbool(request, "pause", True) and c.state.status == "running":
+    if qbool(request, "pause", True) and c.state.status is Status.RUNNING:
         await engine.pause(c.id)
         paused_here = True
     try:
-        image_id = await engine.blocking(
-            files.commit, engine, c, q.get("repo", ""), q.get("tag", ""), q.get("comment", ""),
-            q.get("author", ""), body, changes,
-        )  # fmt: skip
+        req = CommitRequest(q.get("repo", ""), q.get("tag", ""), q.get("comment", ""), q.get("author", ""),
+                            body, tuple(changes))  # fmt: skip
+        image_id = await engine.blocking(commit_image, engine.images, c, req)
     finally:
         if paused_here:
             await engine.unpause(c.id)
@@ -616,7 +549,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     c = engine.get(request.match_info["id"])
     from wharf.engine.changes import changes as compute
 
-    result = await asyncio.get_running_loop().run_in_executor(None, compute, engine, c)
+    result = await asyncio.get_running_loop().run_in_executor(None, compute, engine.images.snapshots, c)
     return web.json_response(result or None)
 
 
@@ -697,4 +630,4 @@ def register(router: Router) -> None:
     r("GET", "/exec/{id}/json")(exec_inspect)
 
 
-__all__ = ["parse_size", "register"]
+__all__ = ["register"]

@@ -207,7 +207,7 @@ async def system_df(request: web.Request) -> web.StreamResponse:
 
     containers = []
     for c in engine.containers.all():
-        s = container_summary(c, engine)
+        s = container_summary(c)
         s["SizeRw"] = 0
         s["SizeRootFs"] = 0
         containers.append(s)

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container
-    from wharf.engine.engine import Engine
+    from wharf.snapshots.base import BaseSnapshotter
 
 
-def changes(engine: Engine, c: Container) -> list[dict[str, Any]]:
-    sn = engine.images.snapshots
+def changes(sn: BaseSnapshotter, c: Container) -> list[dict[str, Any]]:
     upper = sn.fs_dir(c.snapshot_key)
     lowers: list[str] = sn.lower_dirs(c.snapshot_key)
     out: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
-"""Containers as the engine knows them: the record, its state machine, and their store.
+"""Containers as the engine knows them: the record and its store.
 
 Every container is one row of ``<data-root>/engine.db``::
 
@@ -12,8 +12,7 @@ Every change of a container is one transaction (SQLite, WAL), so a daemon killed
 finds each container either before or after a change. The store keeps all records in memory
 as well: ``ps`` and ``inspect`` never touch the disk.
 
-States, as Docker names them: created → running ⇄ paused; running → restarting → running;
-running/paused → exited; any → removing → (gone); a container whose cleanup failed is dead.
+The lifecycle (statuses, moves, guards) is ``engine/state.py``'s.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.base.sqlite import open_db
-from wharf.base.times import ZERO_TIME
+from wharf.engine.state import State
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -41,41 +40,6 @@ SCHEMA = [
         doc TEXT NOT NULL
     )""",
 ]
-
-
-@dataclass
-class State:
-    status: str = "created"
-    pid: int = 0
-    exit_code: int = 0
-    error: str = ""
-    oom_killed: bool = False
-    started_at: str = ZERO_TIME
-    finished_at: str = ZERO_TIME
-    shim_pid: int = 0
-    health: dict[str, Any] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.status in ("running", "paused", "restarting")
-
-    def to_docker(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "Status": self.status,
-            "Running": self.status in ("running", "paused"),
-            "Paused": self.status == "paused",
-            "Restarting": self.status == "restarting",
-            "OOMKilled": self.oom_killed,
-            "Dead": self.status == "dead",
-            "Pid": self.pid if self.status in ("running", "paused") else 0,
-            "ExitCode": self.exit_code,
-            "Error": self.error,
-            "StartedAt": self.started_at,
-            "FinishedAt": self.finished_at,
-        }
-        if self.health is not None:
-            d["Health"] = self.health
-        return d
 
 
 @dataclass

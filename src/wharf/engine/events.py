@@ -10,9 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 HISTORY = 1000
+
+
+class Actor(Protocol):
+    """What a container event says of its container."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def image_name(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
 
 
 class EventBus:
@@ -39,6 +52,13 @@ class EventBus:
         for q in list(self.subscribers):
             q.put_nowait(ev)
         return ev
+
+    def container(self, c: Actor, action: str, **extra: str) -> None:
+        """A container event, with the container's labels, image and name as Docker sends them."""
+        attrs = dict(c.config.get("Labels") or {})
+        attrs.update({"image": c.image_name, "name": c.name})
+        attrs.update(extra)
+        self.emit("container", action, c.id, attrs)
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

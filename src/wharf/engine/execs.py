@@ -17,18 +17,28 @@ import socket
 import struct
 import tempfile
 import termios
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from wharf.base import caps
+from wharf.engine.state import check_exec
 from wharf.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from wharf.api.hijack import RawProtocol
-    from wharf.engine.containers import Container
-    from wharf.engine.engine import Engine
+    from wharf.engine.containers import Container, ContainerStore
+    from wharf.engine.paths import Paths
+    from wharf.engine.runner import RuntimeRunner
 
-ALL_CAPS = sorted(caps.NAMES)  # what --privileged grants
+Emit = Callable[..., None]
+
+
+class Client(Protocol):
+    """The client's side of a hijacked connection, as the API hands it over: its input, and a
+    write that answers False once the client has gone."""
+
+    reader: asyncio.StreamReader
+
+    async def write(self, data: bytes) -> bool: ...
 
 
 @dataclass
@@ -45,22 +55,22 @@ class Exec:
 
 
 class ExecManager:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: ContainerStore, paths: Paths, runner: RuntimeRunner, emit: Emit) -> None:
+        self.store = store
+        self.paths = paths
+        self.runner = runner
+        self.emit = emit
         self.execs: dict[str, Exec] = {}
 
     def create(self, ref: str, config: dict[str, Any]) -> str:
-        c = self.engine.get(ref)
-        if c.state.status != "running":
-            if c.state.status == "paused":
-                raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
-            raise Conflict(f"Container {c.id} is not running")
+        c = self.store.get(ref)
+        check_exec(c.state, c.id)
         cmd = config.get("Cmd")
         if not cmd or not isinstance(cmd, list):
             raise InvalidArgument("No exec command specified")
         eid = os.urandom(32).hex()
         self.execs[eid] = Exec(eid, c.id, config)
-        self.engine.emit(c, "exec_create: " + " ".join(cmd), execID=eid)
+        self.emit(c, "exec_create: " + " ".join(cmd), execID=eid)
         return eid
 
     def get(self, eid: str) -> Exec:
@@ -93,11 +103,9 @@ class ExecManager:
         }
 
     def _process(self, c: Container, cfg: dict[str, Any]) -> dict[str, Any]:
-        from wharf.engine.engine import _specgen
+        from wharf.engine import specgen
 
-        specgen = _specgen()
-
-        with open(f"{self.engine.state_dir(c.id)}/config.json") as f:
+        with open(self.paths.bundle_config(c.id)) as f:
             spec = json.load(f)
         proc: dict[str, Any] = dict(spec["process"])
         proc["args"] = list(cfg["Cmd"])
@@ -110,30 +118,28 @@ class ExecManager:
         if cfg.get("WorkingDir"):
             proc["cwd"] = cfg["WorkingDir"]
         if cfg.get("User"):
-            uid, gid, extra = specgen.resolve_user(self.engine.rootfs_dir(c.id), cfg["User"])
+            uid, gid, extra = specgen.resolve_user(self.paths.rootfs_dir(c.id), cfg["User"])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
         if cfg.get("Privileged"):
-            proc["capabilities"] = {k: ALL_CAPS for k in ("bounding", "effective", "permitted")}
+            proc["capabilities"] = {k: specgen.ALL_CAPS for k in ("bounding", "effective", "permitted")}
         if proc["terminal"]:
             size = cfg.get("ConsoleSize")
             if size and len(size) == 2 and size[0] and size[1]:
                 proc["consoleSize"] = {"height": size[0], "width": size[1]}
         return proc
 
-    async def start(self, eid: str, detach: bool, conn: RawProtocol | None, multiplexed: bool) -> None:
+    async def start(self, eid: str, detach: bool, conn: Client | None, multiplexed: bool) -> None:
         e = self.get(eid)
         if e.running or e.exit_code is not None:
             raise Conflict(f"Error: Exec command {eid} has already run")
-        c = self.engine.get(e.container_id)
-        if c.state.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
+        c = self.store.get(e.container_id)
+        check_exec(c.state, c.id)
         proc = self._process(c, e.config)
-        tmp = tempfile.mkdtemp(prefix="exec-", dir=self.engine.state_dir(c.id))
+        tmp = tempfile.mkdtemp(prefix="exec-", dir=self.paths.state_dir(c.id))
         pfile = f"{tmp}/process.json"
         with open(pfile, "w") as f:
             json.dump(proc, f)
-        argv = [self.engine.cfg.runtime_path(c.runtime), "--root", self.engine.runtime_root, "exec"]
-        argv += ["--process", pfile, "--pid-file", f"{tmp}/exec.pid"]
+        argv = self.runner.argv(c.runtime, "exec", "--process", pfile, "--pid-file", f"{tmp}/exec.pid")
         tty = bool(proc["terminal"])
         listener = None
         if tty:
@@ -146,7 +152,7 @@ class ExecManager:
         argv.append(c.id)
         attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
         e.running = True
-        self.engine.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
+        self.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
         try:
             if tty:
                 assert listener is not None
@@ -205,10 +211,10 @@ class ExecManager:
 
             shutil.rmtree(tmp, ignore_errors=True)
             e.done.set()
-            self.engine.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
+            self.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
 
     async def _pump_pipes(
-        self, p: asyncio.subprocess.Process, conn: RawProtocol, attach_in: bool, multiplexed: bool
+        self, p: asyncio.subprocess.Process, conn: Client, attach_in: bool, multiplexed: bool
     ) -> None:
         from wharf.engine.logs import frame
 
@@ -243,7 +249,7 @@ class ExecManager:
         if in_task is not None:
             in_task.cancel()
 
-    async def _pump_pty(self, master: int, conn: RawProtocol, attach_in: bool) -> None:
+    async def _pump_pty(self, master: int, conn: Client, attach_in: bool) -> None:
         loop = asyncio.get_running_loop()
         os.set_blocking(master, False)
         q: asyncio.Queue[bytes] = asyncio.Queue()

@@ -9,34 +9,29 @@ container plants (symlinks to /, to /etc, `..`) makes the daemon read or write h
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import os
 import posixpath
 import stat
-import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive import scoped
 from wharf.archive.compression import Readable
-from wharf.errors import Conflict, InvalidArgument, NotFound, Unsupported
+from wharf.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container
-    from wharf.engine.engine import Engine
+    from wharf.engine.core import Core
 
 # what the runtime adds to every container's rootfs as mount points: not the container's changes
 RUNTIME_PATHS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev", "/proc", "/sys"})
 
 
-def view_mounts(engine: Engine, c: Container) -> list[scoped.ViewMount]:
+def view_mounts(container_dir: str, c: Container) -> list[scoped.ViewMount]:
     from wharf.engine.specgen import ContainerFiles
 
-    binds = ContainerFiles.under(engine.container_dir(c.id)).binds()
+    binds = ContainerFiles.under(container_dir).binds()
     out = [scoped.ViewMount(dest, src) for dest, src in binds if os.path.exists(src)]
     for m in c.mounts:
         if m["Type"] in ("volume", "bind") and m.get("Source"):
@@ -46,37 +41,39 @@ def view_mounts(engine: Engine, c: Container) -> list[scoped.ViewMount]:
 
 
 @asynccontextmanager
-async def container_fs(engine: Engine, c: Container, volumes: bool = True) -> AsyncIterator[scoped.ScopedFS]:
+async def container_fs(core: Core, c: Container, volumes: bool = True) -> AsyncIterator[scoped.ScopedFS]:
     """The container's view, under its lock (see the module docstring); without ``volumes``,
     its rootfs alone (what `export` archives)."""
+    from wharf.engine.runner import blocking
     from wharf.snapshots.mount import mount_all, unmount
 
-    async with engine.lock(c.id):
-        if c.state.status in ("removing", "dead") or c.id not in engine.containers.by_id:
+    async with core.waiters.lock(c.id):
+        if c.state.status.going or c.id not in core.store.by_id:
             raise Conflict(f"container {c.id} is marked for removal")
-        rootfs = engine.rootfs_dir(c.id)
+        rootfs = core.paths.rootfs_dir(c.id)
         mounted = False
         acquired: list[str] = []
         try:
             if not os.path.ismount(rootfs):
-                mounts = await engine.blocking(engine.images.snapshots.mounts, c.snapshot_key)
+                mounts = await blocking(core.images.snapshots.mounts, c.snapshot_key)
                 os.makedirs(rootfs, 0o700, exist_ok=True)
-                await engine.blocking(mount_all, mounts, rootfs)
+                await blocking(mount_all, mounts, rootfs)
                 mounted = True
                 for m in c.mounts if volumes else ():  # a stopped container's local-driver devices
                     if m["Type"] == "volume":
-                        engine.volumes.acquire_device(engine.volumes.get(m["Name"]))
+                        core.volumes.acquire_device(core.volumes.get(m["Name"]))
                         acquired.append(m["Name"])
-            fs = await engine.blocking(scoped.ScopedFS, rootfs, view_mounts(engine, c) if volumes else [])
+            views = view_mounts(core.paths.container_dir(c.id), c) if volumes else []
+            fs = await blocking(scoped.ScopedFS, rootfs, views)
             try:
                 yield fs
             finally:
                 fs.close()
         finally:
             for name in acquired:
-                engine.volumes.release_device(name)
+                core.volumes.release_device(name)
             if mounted:
-                await engine.blocking(unmount, rootfs)
+                await blocking(unmount, rootfs)
 
 
 def _not_found(path: str, name: str) -> NotFound:
@@ -111,7 +108,6 @@ def archive_path(fs: scoped.ScopedFS, path: str, out: IO[bytes]) -> None:
 
 
 def extract_to(
-    engine: Engine,
     c: Container,
     fs: scoped.ScopedFS,
     path: str,
@@ -202,124 +198,3 @@ def layer_of(upper: str, out: IO[bytes]) -> None:
     with scoped.ScopedFS(upper) as fs:
         with fs.resolve("/") as node, scoped.open_tar(out) as tar:
             scoped.TarWriter(fs, tar, whiteouts=True, skip=skip.__contains__).add(node, "")
-
-
-_CONFIG_KEYS = (
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
-    "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
-    "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
-)  # fmt: skip
-
-
-def merge_config(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
-    """Docker's commit merge: what the request (and --change) set wins; the rest comes from the
-    container's config; Env, ExposedPorts, Volumes and Labels are unions."""
-    out = {k: container.get(k) for k in _CONFIG_KEYS if k in container}
-    for k, v in user.items():
-        if v in (None, "", [], {}):
-            continue
-        if k == "Env":
-            from wharf.engine.specgen import merge_env
-
-            out["Env"] = merge_env(list(container.get("Env") or []), list(v))
-        elif k in ("ExposedPorts", "Volumes", "Labels"):
-            out[k] = {**(container.get(k) or {}), **v}
-        else:
-            out[k] = v
-    return out
-
-
-def commit(
-    engine: Engine,
-    c: Container,
-    repo: str,
-    tag: str,
-    comment: str,
-    author: str,
-    user_config: dict[str, Any],
-    changes: list[str],
-) -> str:
-    """A new image: the container's image plus one layer holding the container's changes."""
-    from wharf.images.archive import apply_changes
-    from wharf.images.store import DANGLING_PREFIX
-    from wharf.oci import descriptor as d
-    from wharf.oci.reference import parse_reference
-
-    ref = ""
-    if repo:
-        try:
-            ref = str(parse_reference(f"{repo}:{tag or 'latest'}"))
-        except (InvalidArgument, ValueError) as exc:
-            raise InvalidArgument(str(exc)) from None
-    images = engine.images
-    if not images.snapshots.overlay_whiteouts:
-        raise Unsupported("commit needs the overlay snapshotter (the native one keeps no diff to commit)")
-    record = images.resolve(c.image_id)
-    parent_manifest = images.manifest(record)
-    parent_config = images.config(record)
-    config_section = merge_config(apply_changes(dict(user_config), changes), c.config)
-    config_section.pop("Image", None)
-    upper = images.snapshots.fs_dir(c.snapshot_key)
-    docker = parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
-    with tempfile.TemporaryDirectory(dir=images.root) as tmp:
-        raw, gz = f"{tmp}/layer.tar", f"{tmp}/layer.tar.gz"
-        with open(raw, "wb") as f:
-            layer_of(upper, f)
-        diff_id = _sha256_file(raw)
-        with open(raw, "rb") as src, open(gz, "wb") as dst:
-            with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as z:
-                while chunk := src.read(1 << 20):
-                    z.write(chunk)
-        digest, size = _sha256_file(gz), os.path.getsize(gz)
-        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
-        history = {"created": now, "created_by": " ".join(c.config.get("Cmd") or [])}
-        if author:
-            history["author"] = author
-        if comment:
-            history["comment"] = comment
-        config = dict(parent_config)
-        config.update(
-            created=now,
-            config=config_section,
-            container=c.id,
-            rootfs={"type": "layers", "diff_ids": [*parent_config["rootfs"]["diff_ids"], diff_id]},
-            history=[*(parent_config.get("history") or []), history],
-        )
-        for key, value in (("author", author), ("comment", comment)):
-            if value:
-                config[key] = value
-            else:
-                config.pop(key, None)
-        cfg_bytes = json.dumps(config, separators=(",", ":")).encode()
-        layer_type = d.MEDIA_TYPE_DOCKER_LAYER_GZIP if docker else d.MEDIA_TYPE_OCI_LAYER_GZIP
-        with images.lease():
-            with open(gz, "rb") as f:
-                images.content.put_file(f, digest, size)
-            cfg_digest: str = images.content.put_bytes(cfg_bytes)
-            manifest = {
-                "schemaVersion": 2,
-                "mediaType": d.MEDIA_TYPE_DOCKER_MANIFEST if docker else d.MEDIA_TYPE_OCI_MANIFEST,
-                "config": {
-                    "mediaType": d.MEDIA_TYPE_DOCKER_CONFIG if docker else d.MEDIA_TYPE_OCI_CONFIG,
-                    "digest": cfg_digest,
-                    "size": len(cfg_bytes),
-                },
-                "layers": [
-                    *parent_manifest["layers"],
-                    {"mediaType": layer_type, "digest": digest, "size": size},
-                ],
-            }
-            m_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-            m_digest = images.content.put_bytes(m_bytes)
-            images.unpack(m_digest)
-            target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
-            images.set_image(ref or DANGLING_PREFIX + m_digest, target)
-    return cfg_digest
-
-
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()

@@ -13,13 +13,18 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wharf.base.times import now_rfc3339
+from wharf.engine.state import can_run_probe
 
 if TYPE_CHECKING:
-    from wharf.engine.containers import Container
-    from wharf.engine.engine import Engine
+    from wharf.engine.containers import Container, ContainerStore
+    from wharf.engine.paths import Paths
+    from wharf.engine.runner import RuntimeRunner
+
+Emit = Callable[["Container", str], None]
 
 NS = 1_000_000_000
 DEFAULT_INTERVAL = 30 * NS
@@ -45,8 +50,11 @@ def test_command(hc: dict[str, Any] | None) -> list[str] | None:
 
 
 class HealthMonitor:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: ContainerStore, paths: Paths, runner: RuntimeRunner, emit: Emit) -> None:
+        self.store = store
+        self.paths = paths
+        self.runner = runner
+        self.emit = emit
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, c: Container) -> None:
@@ -74,8 +82,8 @@ class HealthMonitor:
         while True:
             in_start = loop.time() - began < start_period
             await asyncio.sleep(start_interval if in_start and start_period else interval)
-            c = self.engine.containers.by_id.get(cid)
-            if c is None or c.state.status != "running":
+            c = self.store.by_id.get(cid)
+            if c is None or not can_run_probe(c.state):
                 return
             result = await self._probe(c, argv, timeout)
             health = c.state.health or {"Status": "starting", "FailingStreak": 0, "Log": []}
@@ -89,27 +97,21 @@ class HealthMonitor:
                 if health["FailingStreak"] >= retries:
                     health["Status"] = "unhealthy"
             c.state.health = health
-            self.engine.containers.save(c)
+            self.store.save(c)
             if health["Status"] != before:
-                self.engine.emit(c, f"health_status: {health['Status']}")
+                self.emit(c, f"health_status: {health['Status']}")
 
     async def _probe(self, c: Container, argv: list[str], timeout: float) -> dict[str, Any]:
         start = now_rfc3339()
-        with open(f"{self.engine.state_dir(c.id)}/config.json") as f:
+        with open(self.paths.bundle_config(c.id)) as f:
             proc = dict(json.load(f)["process"])
         proc["args"] = argv
         proc["terminal"] = False
-        fd, path = tempfile.mkstemp(prefix="health-", dir=self.engine.state_dir(c.id))
+        fd, path = tempfile.mkstemp(prefix="health-", dir=self.paths.state_dir(c.id))
         with os.fdopen(fd, "w") as f:
             json.dump(proc, f)
         p = await asyncio.create_subprocess_exec(
-            self.engine.cfg.runtime_path(c.runtime),
-            "--root",
-            self.engine.runtime_root,
-            "exec",
-            "--process",
-            path,
-            c.id,
+            *self.runner.argv(c.runtime, "exec", "--process", path, c.id),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wharf.base.times import ZERO_TIME, human_duration, parse_rfc3339
 from wharf.engine.containers import Container
+from wharf.engine.paths import Paths
+from wharf.engine.state import STATUS_NAMES, Status
 from wharf.errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from wharf.engine.engine import Engine
 
 PS_FILTERS = {
     "ancestor",
@@ -30,21 +29,20 @@ PS_FILTERS = {
     "status",
     "volume",
 }
-STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
 def status_text(c: Container) -> str:
     st = c.state
     now = time.time()
-    if st.status == "removing":
+    if st.status is Status.REMOVING:
         return "Removal In Progress"
-    if st.status == "dead":
+    if st.status is Status.DEAD:
         return "Dead"
-    if st.status == "restarting":
+    if st.status is Status.RESTARTING:
         return f"Restarting ({st.exit_code}) {human_duration(now - _ts(st.finished_at))} ago"
-    if st.status in ("running", "paused"):
+    if st.status.has_process:
         text = f"Up {human_duration(now - _ts(st.started_at))}"
-        if st.status == "paused":
+        if st.status is Status.PAUSED:
             return text + " (Paused)"
         health = (st.health or {}).get("Status")
         if health == "starting":
@@ -52,7 +50,7 @@ def status_text(c: Container) -> str:
         if health in ("healthy", "unhealthy"):
             return f"{text} ({health})"
         return text
-    if st.status == "exited" and st.finished_at != ZERO_TIME:
+    if st.status is Status.EXITED and st.finished_at != ZERO_TIME:
         return f"Exited ({st.exit_code}) {human_duration(now - _ts(st.finished_at))} ago"
     return "Created"
 
@@ -68,7 +66,7 @@ def command_text(c: Container) -> str:
     return " ".join([c.path, *c.args]).strip()
 
 
-def network_settings(c: Container, engine: Engine) -> dict[str, Any]:
+def network_settings(c: Container) -> dict[str, Any]:
     nets = networks_view(c)
     bridge = nets.get("bridge") or {}
     running = c.state.running
@@ -120,7 +118,7 @@ def ports_list(c: Container) -> list[dict[str, Any]]:
     return out
 
 
-def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
+def container_summary(c: Container) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Names": [f"/{c.name}"],
@@ -130,7 +128,7 @@ def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
         "Created": int(_ts(c.created)),
         "Ports": ports_list(c),
         "Labels": c.config.get("Labels") or {},
-        "State": c.state.status,
+        "State": c.state.status.value,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
         "NetworkSettings": {"Networks": networks_view(c)},
@@ -138,8 +136,8 @@ def container_summary(c: Container, engine: Engine) -> dict[str, Any]:
     }
 
 
-def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
-    d = engine.container_dir(c.id)
+def container_inspect(c: Container, paths: Paths) -> dict[str, Any]:
+    d = paths.container_dir(c.id)
     hc = dict(c.host_config)
     hc.setdefault("Binds", None)
     hc.setdefault("ContainerIDFile", "")
@@ -178,7 +176,7 @@ def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
         "ResolvConfPath": f"{d}/resolv.conf",
         "HostnamePath": f"{d}/hostname",
         "HostsPath": f"{d}/hosts",
-        "LogPath": engine.log_path(c.id),
+        "LogPath": paths.log_path(c.id),
         "Name": f"/{c.name}",
         "RestartCount": c.restart_count,
         "Driver": driver,
@@ -188,10 +186,10 @@ def container_inspect(c: Container, engine: Engine) -> dict[str, Any]:
         "AppArmorProfile": "",
         "ExecIDs": None,
         "HostConfig": hc,
-        "GraphDriver": {"Data": {"MergedDir": engine.rootfs_dir(c.id)}, "Name": driver},
+        "GraphDriver": {"Data": {"MergedDir": paths.rootfs_dir(c.id)}, "Name": driver},
         "Mounts": public_mounts(c.mounts),
         "Config": config,
-        "NetworkSettings": network_settings(c, engine),
+        "NetworkSettings": network_settings(c),
     }
 
 
@@ -200,7 +198,7 @@ def check_filters(filters: dict[str, list[str]]) -> None:
         if key not in PS_FILTERS:
             raise InvalidArgument(f"invalid filter '{key}'")
     for st in filters.get("status", []):
-        if st not in STATUSES:
+        if st not in STATUS_NAMES:
             raise InvalidArgument(f"invalid filter 'status={st}'")
 
 
@@ -216,9 +214,9 @@ def match_container(c: Container, filters: dict[str, list[str]]) -> bool:
 
             ok = any(re.search(v.lstrip("/"), c.name) or re.search(v, f"/{c.name}") for v in values)
         elif key == "status":
-            ok = c.state.status in values
+            ok = c.state.status.value in values
         elif key == "exited":
-            ok = c.state.status == "exited" and str(c.state.exit_code) in values
+            ok = c.state.status is Status.EXITED and str(c.state.exit_code) in values
         elif key == "label":
             labels = c.config.get("Labels") or {}
             ok = all(

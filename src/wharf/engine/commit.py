@@ -1,0 +1,176 @@
+"""``commit``: a new image, the container's image plus one layer holding the container's changes.
+
+The layer is the overlay upper directory written as an OCI layer (``files.layer_of``: 0/0 char
+devices → ``.wh.`` files, opaque directories → ``.wh..wh..opq``), gzip level 1; the config is
+the parent's with the container's configuration merged in (Docker's rules) and one history
+entry more; the manifest keeps the parent's media-type family (Docker or OCI).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wharf.engine.files import layer_of
+from wharf.errors import InvalidArgument, Unsupported
+
+if TYPE_CHECKING:
+    from wharf.engine.containers import Container
+    from wharf.images.store import ImageStore
+
+_CONFIG_KEYS = (
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
+    "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes",
+    "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """What POST /commit asks: the new name (empty for a dangling image), the history's words,
+    the configuration to set (the body) and Dockerfile-like --change instructions."""
+
+    repo: str = ""
+    tag: str = ""
+    comment: str = ""
+    author: str = ""
+    config: dict[str, Any] | None = None
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Layer:
+    path: str  # the gzipped tar
+    diff_id: str
+    digest: str
+    size: int
+
+
+def merge_config(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """Docker's commit merge: what the request (and --change) set wins; the rest comes from the
+    container's config; Env, ExposedPorts, Volumes and Labels are unions."""
+    from wharf.engine.specgen import merge_env
+
+    out = {k: container.get(k) for k in _CONFIG_KEYS if k in container}
+    for k, v in user.items():
+        if v in (None, "", [], {}):
+            continue
+        if k == "Env":
+            out["Env"] = merge_env(list(container.get("Env") or []), list(v))
+        elif k in ("ExposedPorts", "Volumes", "Labels"):
+            out[k] = {**(container.get(k) or {}), **v}
+        else:
+            out[k] = v
+    return out
+
+
+def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
+    """Blocking (run it in an executor thread); returns the new image's ID."""
+    from wharf.images.archive import apply_changes
+    from wharf.images.store import DANGLING_PREFIX
+    from wharf.oci import descriptor as d
+
+    ref = _reference(req.repo, req.tag)
+    if not images.snapshots.overlay_whiteouts:
+        raise Unsupported("commit needs the overlay snapshotter (the native one keeps no diff to commit)")
+    record = images.resolve(c.image_id)
+    parent_manifest = images.manifest(record)
+    parent_config = images.config(record)
+    section = merge_config(apply_changes(dict(req.config or {}), list(req.changes)), c.config)
+    section.pop("Image", None)
+    docker = parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
+    with tempfile.TemporaryDirectory(dir=images.root) as tmp:
+        layer = _write_layer(images.snapshots.fs_dir(c.snapshot_key), tmp)
+        config = _image_config(parent_config, section, c, req, layer.diff_id)
+        cfg_bytes = json.dumps(config, separators=(",", ":")).encode()
+        with images.lease():
+            with open(layer.path, "rb") as f:
+                images.content.put_file(f, layer.digest, layer.size)
+            cfg_digest: str = images.content.put_bytes(cfg_bytes)
+            manifest = _manifest(parent_manifest, docker, cfg_digest, len(cfg_bytes), layer)
+            m_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+            m_digest = images.content.put_bytes(m_bytes)
+            images.unpack(m_digest)
+            target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
+            images.set_image(ref or DANGLING_PREFIX + m_digest, target)
+    return cfg_digest
+
+
+def _reference(repo: str, tag: str) -> str:
+    from wharf.oci.reference import parse_reference
+
+    if not repo:
+        return ""
+    try:
+        return str(parse_reference(f"{repo}:{tag or 'latest'}"))
+    except (InvalidArgument, ValueError) as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+def _write_layer(upper: str, tmp: str) -> _Layer:
+    raw, gz = f"{tmp}/layer.tar", f"{tmp}/layer.tar.gz"
+    with open(raw, "wb") as f:
+        layer_of(upper, f)
+    diff_id = _sha256_file(raw)
+    with open(raw, "rb") as src, open(gz, "wb") as dst:
+        with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as z:
+            while chunk := src.read(1 << 20):
+                z.write(chunk)
+    return _Layer(gz, diff_id, _sha256_file(gz), os.path.getsize(gz))
+
+
+def _image_config(
+    parent: dict[str, Any], section: dict[str, Any], c: Container, req: CommitRequest, diff_id: str
+) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+    history = {"created": now, "created_by": " ".join(c.config.get("Cmd") or [])}
+    if req.author:
+        history["author"] = req.author
+    if req.comment:
+        history["comment"] = req.comment
+    config = dict(parent)
+    config.update(
+        created=now,
+        config=section,
+        container=c.id,
+        rootfs={"type": "layers", "diff_ids": [*parent["rootfs"]["diff_ids"], diff_id]},
+        history=[*(parent.get("history") or []), history],
+    )
+    for key, value in (("author", req.author), ("comment", req.comment)):
+        if value:
+            config[key] = value
+        else:
+            config.pop(key, None)
+    return config
+
+
+def _manifest(
+    parent: dict[str, Any], docker: bool, cfg_digest: str, cfg_size: int, layer: _Layer
+) -> dict[str, Any]:
+    from wharf.oci import descriptor as d
+
+    layer_type = d.MEDIA_TYPE_DOCKER_LAYER_GZIP if docker else d.MEDIA_TYPE_OCI_LAYER_GZIP
+    return {
+        "schemaVersion": 2,
+        "mediaType": d.MEDIA_TYPE_DOCKER_MANIFEST if docker else d.MEDIA_TYPE_OCI_MANIFEST,
+        "config": {
+            "mediaType": d.MEDIA_TYPE_DOCKER_CONFIG if docker else d.MEDIA_TYPE_OCI_CONFIG,
+            "digest": cfg_digest,
+            "size": cfg_size,
+        },
+        "layers": [*parent["layers"], {"mediaType": layer_type, "digest": layer.digest, "size": layer.size}],
+    }
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()

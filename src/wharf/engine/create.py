@@ -1,0 +1,137 @@
+"""``create``: a container record from the client's configuration and the image's.
+
+resolve the image → plan endpoints and mounts (every check before anything is made) → name
+and ID → volumes made → snapshot prepared → hostname/hosts/resolv.conf → one record
+(``engine.db``, one transaction). Anything that fails after volumes or the snapshot were made
+undoes them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from wharf.base.times import now_rfc3339
+from wharf.engine import netfiles, validate
+from wharf.engine.containers import Container, new_id, random_name, validate_name
+from wharf.engine.core import Core
+from wharf.engine.runner import blocking
+from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
+
+
+async def create(core: Core, name: str | None, body: dict[str, Any]) -> tuple[str, list[str]]:
+    from wharf.engine import specgen
+    from wharf.volumes import mounts as vmounts
+
+    config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+    host_config = dict(body.get("HostConfig") or {})
+    validate.create(config, host_config)
+    image_ref = config["Image"]
+    record = await blocking(core.images.resolve, image_ref)
+    try:
+        endpoints = core.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
+    except NotFound as exc:
+        # dockerd reports a missing network when the container starts; clients (the docker
+        # CLI among them) read a 404 from create as a missing image and go pulling: refuse
+        # here, with the same words, as a bad request, before anything is made
+        raise InvalidArgument(str(exc)) from None
+    image_config = ((await blocking(core.images.config, record)).get("config")) or {}
+    try:
+        planned = vmounts.plan(
+            host_config,
+            {"Volumes": {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})}},
+            lambda ref: [dict(m) for m in core.store.get(ref).mounts],
+        )
+    except NotFound as exc:  # --volumes-from an unknown container: not a missing image (see above)
+        raise InvalidArgument(str(exc)) from None
+    argv = specgen.command(config, image_config)
+    name = _name(core, name)
+    cid = new_id(core.store.by_id)
+    chain = await blocking(core.images.top_chain_id, record)
+    made = await blocking(vmounts.realize, planned, core.volumes)
+    try:
+        await blocking(core.images.snapshots.prepare, cid, chain)
+        netfiles.write_at_create(core.paths.container_dir(cid), core.cfg, cid, config, host_config)
+        c = Container(
+            id=cid,
+            name=name,
+            created=now_rfc3339(),
+            config=merge_image_config(config, image_config),
+            host_config=_host_config_defaults(host_config),
+            image_id=record.id,
+            image_name=image_ref,
+            path=argv[0],
+            args=argv[1:],
+            snapshot_key=cid,
+            runtime=host_config.get("Runtime") or core.cfg.default_runtime,
+            networking={"Networks": endpoints, "Ports": {}},
+            mounts=planned,
+        )
+        core.store.add(c)
+    except BaseException:
+        await blocking(discard_files, core, cid)
+        for v in made:
+            core.volumes.remove(v)
+        raise
+    core.emit(c, "create")
+    return cid, []
+
+
+def _name(core: Core, name: str | None) -> str:
+    """The asked name, checked and free, or a generated one."""
+    if not name:
+        return random_name(core.store.names())
+    name = validate_name(name)
+    other = core.store.by_name(name)
+    if other is not None:
+        raise Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container "{other.id}".'
+            " You have to remove (or rename) that container to be able to reuse that name."
+        )
+    return name
+
+
+def _host_config_defaults(host_config: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig as inspect shows it: the network mode, log driver and restart policy filled in."""
+    hc = dict(host_config)
+    hc.setdefault("NetworkMode", "default")
+    if hc["NetworkMode"] == "default":
+        hc["NetworkMode"] = "bridge"
+    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    return hc
+
+
+def discard_files(core: Core, cid: str) -> None:
+    """A container's snapshot and directory go (create undone, or the container removed)."""
+    try:
+        core.images.snapshots.remove(cid)
+    except WharfError:
+        pass
+    shutil.rmtree(core.paths.container_dir(cid), ignore_errors=True)
+
+
+def merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """Config as inspect shows it: what the client sent, completed from the image."""
+    merged = dict(config)
+    from wharf.engine.specgen import merge_env
+
+    merged["Env"] = merge_env(image.get("Env") or [], config.get("Env") or [])
+    if not config.get("Entrypoint") and not config.get("Cmd"):
+        merged["Cmd"] = image.get("Cmd")
+    if not config.get("Entrypoint"):
+        merged["Entrypoint"] = image.get("Entrypoint")
+    for key in ("WorkingDir", "User"):
+        if not config.get(key):
+            merged[key] = image.get(key) or ""
+    merged["Labels"] = {**(image.get("Labels") or {}), **(config.get("Labels") or {})}
+    if not config.get("StopSignal") and image.get("StopSignal"):
+        merged["StopSignal"] = image["StopSignal"]
+    if "Healthcheck" not in config and image.get("Healthcheck"):
+        merged["Healthcheck"] = image["Healthcheck"]
+    for key in ("ExposedPorts", "Volumes"):
+        both = {**(image.get(key) or {}), **(config.get(key) or {})}
+        if both:
+            merged[key] = both
+    merged.setdefault("Hostname", "")
+    return merged

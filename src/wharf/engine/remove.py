@@ -1,0 +1,92 @@
+"""``rm`` (with ``-f``: killed first; with ``-v``: its anonymous volumes too), ``rename`` and
+``container prune``. Removal marks the container ``removing`` first, so a daemon killed
+half-way finds it dead rather than half there."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+from wharf.base.times import parse_rfc3339
+from wharf.engine.containers import Container, validate_name
+from wharf.engine.core import Core
+from wharf.engine.runner import blocking
+from wharf.engine.state import Status, check_remove, prunable
+from wharf.errors import FailedPrecondition, InvalidArgument
+
+
+async def remove(core: Core, ref: str, force: bool = False, volumes: bool = False) -> None:
+    from wharf.engine.create import discard_files
+    from wharf.engine.start import unmount_quiet
+
+    c = core.store.get(ref)
+    check_remove(c.state, c.name, c.id, force)
+    if c.state.running:
+        await _kill_for_removal(core, c)
+    async with core.waiters.lock(c.id):
+        c.state.removing()
+        core.store.save(c)
+        await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+        await blocking(unmount_quiet, core.paths.rootfs_dir(c.id))
+        await blocking(discard_files, core, c.id)
+        shutil.rmtree(core.paths.state_dir(c.id), ignore_errors=True)
+        core.net.store.release(c.id)
+        core.store.delete(c.id)
+        if volumes:
+            _remove_anonymous_volumes(core, c)
+    core.emit(c, "destroy")
+    core.waiters.removed(c.id)
+
+
+async def _kill_for_removal(core: Core, c: Container) -> None:
+    c.manually_stopped = True
+    waiter = core.waiters.exit_future(c.id)
+    await core.runner.run(c.runtime, "kill", c.id, "KILL", check=False)
+    if c.state.status is Status.PAUSED:
+        await core.runner.run(c.runtime, "resume", c.id, check=False)
+    try:
+        await asyncio.wait_for(waiter, 10)
+    except TimeoutError:
+        raise FailedPrecondition(f"could not kill running container {c.id}, cannot remove") from None
+
+
+def _remove_anonymous_volumes(core: Core, c: Container) -> None:
+    """Its anonymous volumes go with it, unless another container uses them."""
+    for m in c.mounts:
+        v = core.volumes.find(m.get("Name") or "") if m["Type"] == "volume" else None
+        if v is not None and v.anonymous and not core.volume_users(v.name):
+            core.volumes.remove(v.name)
+            core.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+
+
+async def rename(core: Core, ref: str, new: str) -> None:
+    c = core.store.get(ref)
+    if not new:
+        raise InvalidArgument("Neither old nor new names may be empty")
+    new = validate_name(new)
+    if new == c.name:
+        raise InvalidArgument("Renaming a container with the same name as its current name")
+    old = c.name
+    core.store.rename(c, new)
+    core.emit(c, "rename", oldName=f"/{old}")
+
+
+async def prune(core: Core, filters: dict[str, list[str]]) -> dict[str, Any]:
+    """Stopped containers that match the ``label`` and ``until`` filters go."""
+    from wharf.engine.logs import parse_time_arg
+    from wharf.engine.views import match_container
+
+    label_filters = {k: v for k, v in filters.items() if k == "label"}
+    until = parse_time_arg(filters["until"][0]) if filters.get("until") else None
+    deleted = []
+    for c in core.store.all():
+        if not prunable(c.state):
+            continue
+        if label_filters and not match_container(c, label_filters):
+            continue
+        if until is not None and parse_rfc3339(c.created) >= until:
+            continue
+        await remove(core, c.id, force=False)
+        deleted.append(c.id)
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}

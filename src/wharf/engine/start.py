@@ -1,0 +1,195 @@
+"""``start``: a created or exited container's process running, its network and volumes up.
+
+mount the rootfs → addresses (IPAM) → /etc/hosts, resolv.conf → volume devices, copy-up →
+OCI spec (specgen) → the shim: runtime create → network attached inside the new namespace →
+attach clients joined → runtime start (the process is released) → running, exit watched.
+
+A failure at any step undoes the steps before it (network, volumes, rootfs), whatever the
+exception; the container keeps its status and records the error and exit code (126/127 when
+the command cannot be invoked or found), its waiters are released, and a ``--rm`` container
+goes, as dockerd does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from wharf.base import units
+from wharf.base.files import atomic_write
+from wharf.base.times import now_rfc3339
+from wharf.engine import netfiles, shim
+from wharf.engine import volumes as vuse
+from wharf.engine.containers import Container
+from wharf.engine.core import Core
+from wharf.engine.runner import blocking, start_error_code
+from wharf.engine.state import check_start
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, StartError, WharfError
+
+log = logging.getLogger("wharf.engine")
+
+
+async def start(core: Core, ref: str) -> None:
+    c = core.store.get(ref)
+    async with core.waiters.lock(c.id):
+        check_start(c.state)
+        c.manually_stopped = False
+        try:
+            await run(core, c)
+            return
+        except BaseException as exc:
+            failed = exc
+    await start_failed(core, c, failed)
+    raise failed
+
+
+async def start_failed(core: Core, c: Container, exc: BaseException) -> None:
+    """A start (or restart) that did not get the process running: recorded as dockerd does."""
+    from wharf.engine import remove
+
+    if not c.state.error:
+        msg = str(exc) if isinstance(exc, WharfError) else f"{type(exc).__name__}: {exc}"
+        c.state.error = msg
+        c.state.exit_code = start_error_code(msg)
+        core.store.save(c)
+    core.waiters.wake_exit(c.id)
+    if c.host_config.get("AutoRemove") and c.id in core.store.by_id:
+        try:
+            await remove.remove(core, c.id, force=True)
+        except WharfError as e:
+            log.warning("auto-remove of %s: %s", c.short_id, e)
+
+
+async def run(core: Core, c: Container) -> None:
+    """Bring the container's process up (the container's lock is held by the caller)."""
+    from wharf.snapshots.mount import mount_all
+
+    rootfs = core.paths.rootfs_dir(c.id)
+    mounts = await blocking(core.images.snapshots.mounts, c.snapshot_key)
+    if not os.path.ismount(rootfs):
+        await blocking(mount_all, mounts, rootfs)
+    started = networked = volumes_up = False
+    try:
+        core.net.prepare(c)
+        networked = True
+        netfiles.write_before_start(
+            core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c)
+        )
+        await blocking(vuse.up, core.volumes, c, rootfs)
+        volumes_up = True
+        shim_pid = await _create(core, c, rootfs)
+        for cb, _ in core.waiters.take_pre_start(c.id):
+            await cb()
+        try:
+            await core.runner.run(c.runtime, "start", c.id)
+        except BaseException:
+            shim.stop_shim(shim_pid)
+            await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+            raise
+        started = True
+    finally:
+        if not started:
+            for _, failed in core.waiters.take_pre_start(c.id):
+                failed()
+            if networked:
+                await core.net.detach(c)
+            if volumes_up:
+                vuse.down(core.volumes, c)
+            await blocking(unmount_quiet, rootfs)
+    c.state.started(now_rfc3339(), first=not c.has_been_started)
+    c.has_been_started = True
+    core.store.save(c)
+    if not shim.watch(shim_pid, lambda: core.on_exit(c.id)):
+        core.on_exit(c.id)
+    core.health.start(c)
+    core.emit(c, "start")
+
+
+async def _create(core: Core, c: Container, rootfs: str) -> int:
+    """The spec written, the shim spawned (the runtime creates the container, its process
+    parked), the network attached in its namespace; returns the shim's pid."""
+    bundle = core.paths.state_dir(c.id)
+    os.makedirs(bundle, 0o700, exist_ok=True)
+    atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs))
+    try:
+        shim_pid, pid = await blocking(
+            shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
+        )
+    except FailedPrecondition as exc:
+        msg = str(exc)
+        c.state.error = msg
+        c.state.exit_code = start_error_code(msg)
+        core.store.save(c)
+        raise StartError(msg, c.state.exit_code) from None
+    c.state.shim_pid = shim_pid
+    c.state.pid = pid
+    try:
+        await core.net.attach(c, pid)
+    except BaseException:
+        shim.stop_shim(shim_pid)
+        await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+        c.state.shim_pid = c.state.pid = 0
+        raise
+    return shim_pid
+
+
+def _spec_json(core: Core, c: Container, rootfs: str) -> str:
+    import json
+
+    from wharf.engine import specgen
+    from wharf.volumes import mounts as vmounts
+
+    spec = specgen.generate(
+        c.id,
+        c.config,
+        c.host_config,
+        {},
+        rootfs,
+        specgen.ContainerFiles.under(core.paths.container_dir(c.id)),
+        netns=_netns_for(core, c),
+        cgroup_parent=core.cfg.cgroup_parent,
+        extra_mounts=vmounts.oci_mounts(c.mounts),
+    )
+    return json.dumps(spec)
+
+
+def _shim_options(core: Core, c: Container, bundle: str) -> shim.ShimOptions:
+    log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
+    max_size = log_cfg.get("max-size") or core.cfg.log_opts.get("max-size") or "0"
+    try:
+        size = units.ram_in_bytes(str(max_size))
+    except ValueError:
+        raise InvalidArgument(f"invalid size: '{max_size}'") from None
+    return shim.ShimOptions(
+        shim=core.cfg.shim,
+        cid=c.id,
+        bundle=bundle,
+        runtime=core.cfg.runtime_path(c.runtime),
+        runtime_root=core.paths.runtime_root,
+        tty=bool(c.config.get("Tty")),
+        stdin=bool(c.config.get("OpenStdin")),
+        stdin_once=bool(c.config.get("StdinOnce")),
+        log_path=core.paths.log_path(c.id),
+        log_max_size=size,
+        log_max_files=int(log_cfg.get("max-file") or core.cfg.log_opts.get("max-file") or 1),
+    )
+
+
+def _netns_for(core: Core, c: Container) -> str | None:
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    if mode.startswith("container:"):
+        other = core.store.get(mode.split(":", 1)[1])
+        if not other.state.status.has_process:
+            raise Conflict(f"cannot join network of a non running container: {other.id}")
+        return f"/proc/{other.state.pid}/ns/net"
+    return None
+
+
+def unmount_quiet(path: str) -> None:
+    from wharf.snapshots.mount import unmount
+
+    while os.path.ismount(path):
+        try:
+            unmount(path)
+        except OSError:
+            return

@@ -1,0 +1,62 @@
+"""``update``: a container's resources changed (its cgroups at once if it runs, through the
+runtime's ``update``) and its restart policy; what was asked is kept in its HostConfig."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from wharf.engine import validate
+from wharf.engine.core import Core
+from wharf.errors import InvalidArgument
+
+# HostConfig field -> (OCI resources section, key); NanoCpus is a quota over a 100 ms period
+_RESOURCES = {
+    "Memory": ("memory", "limit"),
+    "MemorySwap": ("memory", "swap"),
+    "MemoryReservation": ("memory", "reservation"),
+    "CpuShares": ("cpu", "shares"),
+    "CpuQuota": ("cpu", "quota"),
+    "CpuPeriod": ("cpu", "period"),
+    "CpusetCpus": ("cpu", "cpus"),
+    "CpusetMems": ("cpu", "mems"),
+    "PidsLimit": ("pids", "limit"),
+    "BlkioWeight": ("blockIO", "weight"),
+}
+CPU_PERIOD = 100_000
+
+
+def resources(body: dict[str, Any]) -> dict[str, Any]:
+    """The OCI ``linux.resources`` a body asks for (fields left at 0/empty are not changed)."""
+    res: dict[str, Any] = {}
+    for field, (section, key) in _RESOURCES.items():
+        value = body.get(field)
+        if value:
+            res.setdefault(section, {})[key] = value if isinstance(value, str) else int(value)
+    if body.get("NanoCpus"):
+        quota = int(body["NanoCpus"]) * CPU_PERIOD // 10**9
+        res.setdefault("cpu", {}).update({"quota": quota, "period": CPU_PERIOD})
+    return res
+
+
+async def update(core: Core, ref: str, body: dict[str, Any]) -> list[str]:
+    c = core.store.get(ref)
+    if 0 < int(body.get("Memory") or 0) < validate.MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if body.get("RestartPolicy"):
+        validate.restart_policy({**c.host_config, "RestartPolicy": body["RestartPolicy"]})
+    res = resources(body)
+    if res and c.state.running:
+        fd, path = tempfile.mkstemp(dir=core.paths.state_dir(c.id))
+        with os.fdopen(fd, "w") as f:
+            json.dump(res, f)
+        try:
+            await core.runner.run(c.runtime, "update", "--resources", path, c.id)
+        finally:
+            os.unlink(path)
+    c.host_config.update(body)
+    core.store.save(c)
+    core.emit(c, "update")
+    return []

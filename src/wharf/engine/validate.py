@@ -1,0 +1,84 @@
+"""What dockerd refuses in a container's configuration (400, Docker's words), checked before
+anything is made so a bad request leaves nothing behind. Types are the API edge's concern
+(``api/bodies.py``); these are the rules on values of the right type."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from wharf.base.signals import signal_number
+from wharf.errors import InvalidArgument
+
+MIN_MEMORY = 6 * 1024 * 1024
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+
+
+def restart_policy(hc: dict[str, Any]) -> None:
+    policy = hc.get("RestartPolicy") or {}
+    name = policy.get("Name") or "no"
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy: unknown policy '{name}'")
+    if name != "on-failure" and policy.get("MaximumRetryCount"):
+        raise InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    if (policy.get("MaximumRetryCount") or 0) < 0:
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    if hc.get("AutoRemove") and name != "no":
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+
+
+def memory(hc: dict[str, Any]) -> None:
+    mem = int(hc.get("Memory") or 0)
+    if mem and mem < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = int(hc.get("MemorySwap") or 0)
+    if mem and swap > 0 and swap < mem:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+
+
+def cpus(hc: dict[str, Any]) -> None:
+    nano = int(hc.get("NanoCpus") or 0)
+    ncpu = os.cpu_count() or 1
+    if nano and (hc.get("CpuPeriod") or hc.get("CpuQuota")):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano < 0 or nano > ncpu * 10**9:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )
+
+
+def healthcheck(config: dict[str, Any]) -> None:
+    hc_check = config.get("Healthcheck") or {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = int(hc_check.get(key) or 0)
+        if value and value < 1_000_000:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    if int(hc_check.get("Retries") or 0) < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+
+
+def create(config: dict[str, Any], hc: dict[str, Any]) -> None:
+    """Every rule a create must pass."""
+    from wharf.engine import specgen
+
+    if not config.get("Image"):
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    restart_policy(hc)
+    memory(hc)
+    cpus(hc)
+    if int(hc.get("PidsLimit") or 0) < -1:
+        raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")
+    for key in ("CapAdd", "CapDrop"):
+        try:
+            specgen.capabilities({key: hc.get(key)})
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"invalid {key}: {exc}") from None
+    specgen.security_options(hc)
+    if config.get("StopSignal") and signal_number(str(config["StopSignal"])) is None:
+        raise InvalidArgument(f"Invalid signal: {config['StopSignal']}")
+    healthcheck(config)
+    mode = str(hc.get("NetworkMode") or "default")
+    if mode.startswith("container:") and config.get("Hostname"):
+        raise InvalidArgument("conflicting options: hostname and the network mode")
