@@ -12,8 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from wharf.api.server import API_VERSION, MIN_API_VERSION, Router, qfilters
+from wharf.base.times import parse_time_arg
 from wharf.engine import events as ev
-from wharf.engine.logs import parse_time_arg
+from wharf.engine.state import Status
 
 VERSION = "0.1.0"
 
@@ -89,8 +90,8 @@ async def info(request: web.Request) -> web.StreamResponse:
     from wharf.runtime import cgroups
 
     cs = engine.containers.all()
-    running = sum(1 for c in cs if c.state.status == "running")
-    paused = sum(1 for c in cs if c.state.status == "paused")
+    running = sum(1 for c in cs if c.state.status is Status.RUNNING)
+    paused = sum(1 for c in cs if c.state.status is Status.PAUSED)
     try:
         n_images = len({r.id for r in engine.images.list_images()})
     except Exception:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from wharf.errors import InvalidArgument
+
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as the Engine API shows an unset time
 
 
@@ -59,3 +61,17 @@ def human_duration(seconds: float) -> str:
     if h < 24 * 365 * 2:
         return f"{h // 24 // 30} months"
     return f"{h // 24 // 365} years"
+
+
+def parse_time_arg(s: str | None) -> float | None:
+    """since/until: Unix seconds with optional fraction (what the CLI sends), or RFC 3339."""
+    if s is None or s == "" or s == "0":
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(s)
+    except ValueError:
+        raise InvalidArgument(f'invalid value for "since"/"until": {s}') from None

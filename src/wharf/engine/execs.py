@@ -136,57 +136,25 @@ class ExecManager:
         check_exec(c.state, c.id)
         proc = self._process(c, e.config)
         tmp = tempfile.mkdtemp(prefix="exec-", dir=self.paths.state_dir(c.id))
-        pfile = f"{tmp}/process.json"
-        with open(pfile, "w") as f:
+        with open(f"{tmp}/process.json", "w") as f:
             json.dump(proc, f)
-        argv = self.runner.argv(c.runtime, "exec", "--process", pfile, "--pid-file", f"{tmp}/exec.pid")
+        argv = self.runner.argv(
+            c.runtime, "exec", "--process", f"{tmp}/process.json", "--pid-file", f"{tmp}/exec.pid"
+        )
         tty = bool(proc["terminal"])
         listener = None
         if tty:
-            sock_path = f"{tmp}/console.sock"
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            listener.bind(sock_path)
-            listener.listen(1)
-            listener.setblocking(False)
-            argv += ["--console-socket", sock_path]
+            listener = _console_listener(f"{tmp}/console.sock")
+            argv += ["--console-socket", f"{tmp}/console.sock"]
         argv.append(c.id)
         attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
         e.running = True
         self.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
         try:
-            if tty:
-                assert listener is not None
-                p = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE,
-                )
-                e.proc = p
-                loop = asyncio.get_running_loop()
-                try:
-                    peer, _ = await asyncio.wait_for(loop.sock_accept(listener), 10)
-                except TimeoutError:
-                    err = await p.stderr.read() if p.stderr else b""
-                    await p.wait()
-                    raise Conflict(err.decode().strip() or "exec: no console received") from None
-                master = _recv_fd(peer)
-                peer.close()
-                e.master_fd = master
-                if detach or conn is None:
-                    await self._drain_pty(master, None)
-                else:
-                    await self._pump_pty(master, conn, attach_in)
+            if listener is not None:
+                p = await self._run_tty(e, argv, listener, None if detach else conn, attach_in)
             else:
-                p = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.PIPE if attach_in else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE if not detach else asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE if not detach else asyncio.subprocess.DEVNULL,
-                )
-                e.proc = p
-                if not detach and conn is not None:
-                    await self._pump_pipes(p, conn, attach_in, multiplexed)
+                p = await self._run_pipes(e, argv, None if detach else conn, attach_in, multiplexed)
             rc = await p.wait()
             # no pid file: the runtime failed before the process ran (not found, not executable);
             # Docker reports such an exec as exit code 126
@@ -196,22 +164,65 @@ class ExecManager:
                 if err and e.config.get("AttachStderr", True):
                     await conn.write(err)
         finally:
-            e.running = False
-            if e.exit_code is None:
-                e.exit_code = 126
-            if e.master_fd >= 0:
-                try:
-                    os.close(e.master_fd)
-                except OSError:
-                    pass
-                e.master_fd = -1
-            if listener is not None:
-                listener.close()
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            e.done.set()
+            self._finish(e, listener, tmp)
             self.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
+
+    async def _run_tty(
+        self, e: Exec, argv: list[str], listener: socket.socket, conn: Client | None, attach_in: bool
+    ) -> asyncio.subprocess.Process:
+        """The runtime hands the pty's master over the console socket; it is pumped to the client."""
+        p = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        e.proc = p
+        try:
+            peer, _ = await asyncio.wait_for(asyncio.get_running_loop().sock_accept(listener), 10)
+        except TimeoutError:
+            err = await p.stderr.read() if p.stderr else b""
+            await p.wait()
+            raise Conflict(err.decode().strip() or "exec: no console received") from None
+        master = _recv_fd(peer)
+        peer.close()
+        e.master_fd = master
+        if conn is None:
+            await self._drain_pty(master, None)
+        else:
+            await self._pump_pty(master, conn, attach_in)
+        return p
+
+    async def _run_pipes(
+        self, e: Exec, argv: list[str], conn: Client | None, attach_in: bool, multiplexed: bool
+    ) -> asyncio.subprocess.Process:
+        pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+        out = pipe if conn is not None else null
+        p = await asyncio.create_subprocess_exec(
+            *argv, stdin=pipe if attach_in else null, stdout=out, stderr=out
+        )
+        e.proc = p
+        if conn is not None:
+            await self._pump_pipes(p, conn, attach_in, multiplexed)
+        return p
+
+    @staticmethod
+    def _finish(e: Exec, listener: socket.socket | None, tmp: str) -> None:
+        import shutil
+
+        e.running = False
+        if e.exit_code is None:
+            e.exit_code = 126
+        if e.master_fd >= 0:
+            try:
+                os.close(e.master_fd)
+            except OSError:
+                pass
+            e.master_fd = -1
+        if listener is not None:
+            listener.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        e.done.set()
 
     async def _pump_pipes(
         self, p: asyncio.subprocess.Process, conn: Client, attach_in: bool, multiplexed: bool
@@ -317,6 +328,14 @@ class ExecManager:
                 raise Conflict(f"Exec {eid} is not running")
             return
         set_winsize(e.master_fd, h, w)
+
+
+def _console_listener(path: str) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.setblocking(False)
+    return listener
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:

@@ -27,7 +27,7 @@ def spawn_handler(core: Core, cid: str) -> None:
 
 
 async def handle_exit(core: Core, cid: str) -> None:
-    from wharf.engine.start import unmount_quiet
+    from wharf.snapshots.mount import unmount_all
 
     c = core.store.by_id.get(cid)
     if c is None:
@@ -37,7 +37,7 @@ async def handle_exit(core: Core, cid: str) -> None:
         info = shim.read_exit(core.paths.shim_paths(cid))
         oom = _oom_killed(core.cfg.cgroup_parent, c)
         await core.runner.run(c.runtime, "delete", "--force", cid, check=False)
-        await blocking(unmount_quiet, core.paths.rootfs_dir(cid))
+        await blocking(unmount_all, core.paths.rootfs_dir(cid))
         await core.net.detach(c)
         vuse.down(core.volumes, c)
         if info is None:

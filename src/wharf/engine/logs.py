@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from wharf.base.times import parse_rfc3339
-from wharf.errors import InvalidArgument
 
 Entry = tuple[str, str, bytes]
 POLL = 0.05
@@ -41,20 +40,6 @@ def _parse(line: bytes) -> tuple[str, str, bytes] | None:
         obj.get("time", ""),
         obj.get("log", "").encode("utf-8", "surrogateescape"),
     )
-
-
-def parse_time_arg(s: str | None) -> float | None:
-    """since/until: Unix seconds with optional fraction (what the CLI sends), or RFC 3339."""
-    if s is None or s == "" or s == "0":
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    try:
-        return parse_rfc3339(s)
-    except ValueError:
-        raise InvalidArgument(f'invalid value for "since"/"until": {s}') from None
 
 
 def _keep(entry: Entry, since: float | None, until: float | None, streams: set[str]) -> bool:

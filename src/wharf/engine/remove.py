@@ -8,7 +8,7 @@ import asyncio
 import shutil
 from typing import Any
 
-from wharf.base.times import parse_rfc3339
+from wharf.base.times import parse_rfc3339, parse_time_arg
 from wharf.engine.containers import Container, validate_name
 from wharf.engine.core import Core
 from wharf.engine.runner import blocking
@@ -18,7 +18,7 @@ from wharf.errors import FailedPrecondition, InvalidArgument
 
 async def remove(core: Core, ref: str, force: bool = False, volumes: bool = False) -> None:
     from wharf.engine.create import discard_files
-    from wharf.engine.start import unmount_quiet
+    from wharf.snapshots.mount import unmount_all
 
     c = core.store.get(ref)
     check_remove(c.state, c.name, c.id, force)
@@ -28,7 +28,7 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
         c.state.removing()
         core.store.save(c)
         await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
-        await blocking(unmount_quiet, core.paths.rootfs_dir(c.id))
+        await blocking(unmount_all, core.paths.rootfs_dir(c.id))
         await blocking(discard_files, core, c.id)
         shutil.rmtree(core.paths.state_dir(c.id), ignore_errors=True)
         core.net.store.release(c.id)
@@ -74,7 +74,6 @@ async def rename(core: Core, ref: str, new: str) -> None:
 
 async def prune(core: Core, filters: dict[str, list[str]]) -> dict[str, Any]:
     """Stopped containers that match the ``label`` and ``until`` filters go."""
-    from wharf.engine.logs import parse_time_arg
     from wharf.engine.views import match_container
 
     label_filters = {k: v for k, v in filters.items() if k == "label"}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharf.base import caps
+from wharf.engine import resources as resources_mod
 from wharf.engine import seccomp_profile
 from wharf.errors import InvalidArgument
 from wharf.runtime.securejoin import secure_join
@@ -55,20 +56,6 @@ MASKED_PATHS = [
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 # the device cgroup rules Docker allows on top of "deny all"
-DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
-    {"allow": False, "access": "rwm"},
-    {"allow": True, "type": "c", "major": -1, "minor": -1, "access": "m"},
-    {"allow": True, "type": "b", "major": -1, "minor": -1, "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
-    {"allow": True, "type": "c", "major": 136, "minor": -1, "access": "rwm"},  # pts/*
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
-    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # net/tun
-]
 RLIMITS = {
     "core": "RLIMIT_CORE",
     "cpu": "RLIMIT_CPU",
@@ -86,7 +73,6 @@ RLIMITS = {
     "sigpending": "RLIMIT_SIGPENDING",
     "stack": "RLIMIT_STACK",
 }
-MIN_MEMORY = 6 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -296,141 +282,6 @@ def _mounts(
     return mounts
 
 
-def _resources(hc: dict[str, Any]) -> dict[str, Any]:
-    res: dict[str, Any] = {}
-    mem: dict[str, Any] = {}
-    memory = int(hc.get("Memory") or 0)
-    if memory:
-        if memory < MIN_MEMORY:
-            raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        mem["limit"] = memory
-    swap = hc.get("MemorySwap")
-    if swap:
-        if swap != -1 and memory and swap < memory:
-            raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
-        if swap != -1 and not memory:
-            raise InvalidArgument(
-                "You should always set the Memory limit when using Memoryswap limit, see usage"
-            )
-        mem["swap"] = int(swap)
-    if hc.get("MemoryReservation"):
-        mem["reservation"] = int(hc["MemoryReservation"])
-    if hc.get("OomKillDisable"):
-        mem["disableOOMKiller"] = True
-    if hc.get("MemorySwappiness") not in (None, -1):
-        mem["swappiness"] = int(hc["MemorySwappiness"])
-    if mem:
-        res["memory"] = mem
-    cpu: dict[str, Any] = {}
-    nano = int(hc.get("NanoCpus") or 0)
-    if nano:
-        if hc.get("CpuQuota") or hc.get("CpuPeriod"):
-            raise InvalidArgument(
-                "Conflicting options: Nano CPUs and CPU Period cannot both be set"
-                if hc.get("CpuPeriod")
-                else "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
-            )
-        ncpu = os.cpu_count() or 1
-        if nano < 0 or nano > ncpu * 10**9:
-            raise InvalidArgument(
-                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-            )
-        cpu["period"] = 100000
-        cpu["quota"] = nano * 100000 // 10**9
-    if hc.get("CpuQuota"):
-        cpu["quota"] = int(hc["CpuQuota"])
-    if hc.get("CpuPeriod"):
-        cpu["period"] = int(hc["CpuPeriod"])
-    if hc.get("CpuShares"):
-        cpu["shares"] = int(hc["CpuShares"])
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = hc["CpusetCpus"]
-    if hc.get("CpusetMems"):
-        cpu["mems"] = hc["CpusetMems"]
-    if cpu:
-        res["cpu"] = cpu
-    pids = hc.get("PidsLimit")
-    if pids is not None and int(pids) > 0:
-        res["pids"] = {"limit": int(pids)}
-    if hc.get("BlkioWeight"):
-        w = int(hc["BlkioWeight"])
-        if not 10 <= w <= 1000:
-            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
-        res["blockIO"] = {"weight": w}
-    return res
-
-
-def _host_devices() -> list[dict[str, Any]]:
-    out = []
-    for dirpath, _, filenames in os.walk("/dev"):
-        if dirpath.startswith(("/dev/pts", "/dev/shm", "/dev/mqueue")):
-            continue
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                if path in ("/dev/console", "/dev/ptmx", "/dev/tty"):
-                    continue
-                out.append(
-                    {
-                        "path": path,
-                        "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
-                        "major": os.major(st.st_rdev),
-                        "minor": os.minor(st.st_rdev),
-                        "fileMode": stat.S_IMODE(st.st_mode),
-                        "uid": 0,
-                        "gid": 0,
-                    }
-                )
-    return out
-
-
-def _devices(hc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(linux.devices, extra cgroup rules) for HostConfig.Devices."""
-    devices: list[dict[str, Any]] = []
-    rules: list[dict[str, Any]] = []
-    for d in hc.get("Devices") or []:
-        host = d.get("PathOnHost") or ""
-        inside = d.get("PathInContainer") or host
-        perms = d.get("CgroupPermissions") or "rwm"
-        try:
-            st = os.stat(host)
-        except OSError:
-            raise InvalidArgument(
-                "error gathering device information while adding custom device"
-                f' "{host}": no such file or directory'
-            ) from None
-        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            raise InvalidArgument(
-                f'error gathering device information while adding custom device "{host}": not a device node'
-            )
-        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
-        devices.append(
-            {
-                "path": inside,
-                "type": kind,
-                "major": os.major(st.st_rdev),
-                "minor": os.minor(st.st_rdev),
-                "fileMode": stat.S_IMODE(st.st_mode),
-                "uid": 0,
-                "gid": 0,
-            }
-        )
-        rules.append(
-            {
-                "allow": True,
-                "type": kind,
-                "major": os.major(st.st_rdev),
-                "minor": os.minor(st.st_rdev),
-                "access": perms,
-            }
-        )
-    return devices, rules
-
-
 def _security(hc: dict[str, Any]) -> tuple[bool, str | None]:
     """(no_new_privileges, seccomp: None default, "unconfined", or a profile's JSON text)."""
     nnp = False
@@ -496,72 +347,12 @@ def generate(
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     host_net = (hc.get("NetworkMode") or "") == "host"
-    argv = command(config, image_config)
-    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, f"PATH={DEFAULT_PATH}")
     hostname = config.get("Hostname") or cid[:12]
-    if not any(e.startswith("HOSTNAME=") for e in env):
-        env.insert(1, f"HOSTNAME={hostname}")
-    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
-        env.append("TERM=xterm")
-    uid, gid, extra = resolve_user(
-        rootfs, config.get("User") or image_config.get("User") or "", hc.get("GroupAdd")
-    )
     caps = capabilities(hc)
     nnp, seccomp_opt = _security(hc)
-    cwd = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
-    if not cwd.startswith("/"):
-        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
-    process: dict[str, Any] = {
-        "terminal": bool(config.get("Tty")),
-        "user": {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})},
-        "args": argv,
-        "env": env,
-        "cwd": cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": nnp,
-    }
-    if hc.get("OomScoreAdj"):
-        adj = int(hc["OomScoreAdj"])
-        if not -1000 <= adj <= 1000:
-            raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
-        process["oomScoreAdj"] = adj
-    rlimits = []
-    for u in hc.get("Ulimits") or []:
-        name = u.get("Name", "")
-        if name not in RLIMITS:
-            raise InvalidArgument(f"invalid ulimit type: {name}")
-        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
-        if soft > hard:
-            raise InvalidArgument(
-                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-            )
-        rlimits.append({"type": RLIMITS[name], "soft": soft, "hard": hard})
-    if rlimits:
-        process["rlimits"] = rlimits
-    resources = _resources(hc)
-    devices, dev_rules = _devices(hc)
-    if privileged:
-        devices = _host_devices() + devices
-        resources["devices"] = [{"allow": True, "access": "rwm"}]
-    else:
-        resources["devices"] = copy.deepcopy(DEFAULT_DEVICE_RULES) + dev_rules
-    linux: dict[str, Any] = {
-        "resources": resources,
-        "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{cid}",
-        "namespaces": _namespaces(hc, netns, join),
-        "maskedPaths": [] if privileged else list(MASKED_PATHS),
-        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
-    }
-    if devices:
-        linux["devices"] = devices
-    sysctls = dict(hc.get("Sysctls") or {})
-    for key in sysctls:
-        if host_net and key.startswith("net."):
-            raise InvalidArgument(f"sysctl '{key}' not allowed in host network namespace")
-    if sysctls:
-        linux["sysctl"] = sysctls
+    process = _process(config, hc, image_config, rootfs, hostname, caps)
+    process["noNewPrivileges"] = nnp
+    linux = _linux(cid, hc, netns, join, cgroup_parent, privileged, host_net)
     if not privileged and seccomp_opt != "unconfined":
         if seccomp_opt:
             profile = seccomp_profile.load_profile(seccomp_opt)
@@ -581,3 +372,95 @@ def generate(
     if config.get("Domainname"):
         spec["domainname"] = config["Domainname"]
     return spec
+
+
+def _process(
+    config: dict[str, Any],
+    hc: dict[str, Any],
+    image_config: dict[str, Any],
+    rootfs: str,
+    hostname: str,
+    caps: list[str],
+) -> dict[str, Any]:
+    """The spec's ``process``: command, environment (PATH, HOSTNAME, TERM as Docker adds them),
+    user, working directory, capabilities, OOM score and rlimits."""
+    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.insert(1, f"HOSTNAME={hostname}")
+    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    uid, gid, extra = resolve_user(
+        rootfs, config.get("User") or image_config.get("User") or "", hc.get("GroupAdd")
+    )
+    cwd = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+    process: dict[str, Any] = {
+        "terminal": bool(config.get("Tty")),
+        "user": {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})},
+        "args": command(config, image_config),
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+    }
+    if hc.get("OomScoreAdj"):
+        adj = int(hc["OomScoreAdj"])
+        if not -1000 <= adj <= 1000:
+            raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
+        process["oomScoreAdj"] = adj
+    rlimits = _rlimits(hc)
+    if rlimits:
+        process["rlimits"] = rlimits
+    return process
+
+
+def _rlimits(hc: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for u in hc.get("Ulimits") or []:
+        name = u.get("Name", "")
+        if name not in RLIMITS:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        out.append({"type": RLIMITS[name], "soft": soft, "hard": hard})
+    return out
+
+
+def _linux(
+    cid: str,
+    hc: dict[str, Any],
+    netns: str | None,
+    join: dict[str, str] | None,
+    cgroup_parent: str,
+    privileged: bool,
+    host_net: bool,
+) -> dict[str, Any]:
+    """The spec's ``linux``: resources and devices, cgroup path, namespaces, masked paths, sysctls."""
+    resources = resources_mod.resources(hc)
+    devices, dev_rules = resources_mod.devices(hc)
+    if privileged:
+        devices = resources_mod.host_devices() + devices
+        resources["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        resources["devices"] = copy.deepcopy(resources_mod.DEFAULT_DEVICE_RULES) + dev_rules
+    linux: dict[str, Any] = {
+        "resources": resources,
+        "cgroupsPath": f"{cgroup_parent.rstrip('/')}/{cid}",
+        "namespaces": _namespaces(hc, netns, join),
+        "maskedPaths": [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+    }
+    if devices:
+        linux["devices"] = devices
+    sysctls = dict(hc.get("Sysctls") or {})
+    for key in sysctls:
+        if host_net and key.startswith("net."):
+            raise InvalidArgument(f"sysctl '{key}' not allowed in host network namespace")
+    if sysctls:
+        linux["sysctl"] = sysctls
+    return linux

@@ -62,7 +62,7 @@ async def start_failed(core: Core, c: Container, exc: BaseException) -> None:
 
 async def run(core: Core, c: Container) -> None:
     """Bring the container's process up (the container's lock is held by the caller)."""
-    from wharf.snapshots.mount import mount_all
+    from wharf.snapshots.mount import mount_all, unmount_all
 
     rootfs = core.paths.rootfs_dir(c.id)
     mounts = await blocking(core.images.snapshots.mounts, c.snapshot_key)
@@ -95,7 +95,7 @@ async def run(core: Core, c: Container) -> None:
                 await core.net.detach(c)
             if volumes_up:
                 vuse.down(core.volumes, c)
-            await blocking(unmount_quiet, rootfs)
+            await blocking(unmount_all, rootfs)
     c.state.started(now_rfc3339(), first=not c.has_been_started)
     c.has_been_started = True
     core.store.save(c)
@@ -183,13 +183,3 @@ def _netns_for(core: Core, c: Container) -> str | None:
             raise Conflict(f"cannot join network of a non running container: {other.id}")
         return f"/proc/{other.state.pid}/ns/net"
     return None
-
-
-def unmount_quiet(path: str) -> None:
-    from wharf.snapshots.mount import unmount
-
-    while os.path.ismount(path):
-        try:
-            unmount(path)
-        except OSError:
-            return

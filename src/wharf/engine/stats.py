@@ -54,9 +54,32 @@ def system_cpu_ns() -> int:
 
 def sample(c: Container, parent: str) -> dict[str, Any]:
     m = manager(c, parent)
+    return {
+        "read": now_rfc3339(),
+        "name": f"/{c.name}",
+        "id": c.id,
+        "num_procs": 0,
+        "pids_stats": _pids(m),
+        "blkio_stats": {
+            "io_service_bytes_recursive": None,
+            "io_serviced_recursive": None,
+            "io_queue_recursive": None,
+            "io_service_time_recursive": None,
+            "io_wait_time_recursive": None,
+            "io_merged_recursive": None,
+            "io_time_recursive": None,
+            "sectors_recursive": None,
+        },
+        "storage_stats": {},
+        "cpu_stats": _cpu(m),
+        "memory_stats": _memory(m),
+        "networks": _net(c),
+    }
+
+
+def _cpu(m: cgroups.Manager) -> dict[str, Any]:
     v1 = m.v1_paths
     cpu: dict[str, Any]
-    mem: dict[str, Any]
     if "cpuacct" in v1:
         d = v1["cpuacct"]
         percpu = [int(x) for x in _read(f"{d}/cpuacct.usage_percpu").split()]
@@ -89,50 +112,36 @@ def sample(c: Container, parent: str) -> dict[str, Any]:
         "throttled_periods": throttling.get("nr_throttled", 0),
         "throttled_time": throttling.get("throttled_time", throttling.get("throttled_usec", 0) * 1000),
     }
-    if "memory" in v1:
-        d = v1["memory"]
+    return cpu
+
+
+def _memory(m: cgroups.Manager) -> dict[str, Any]:
+    if "memory" in m.v1_paths:
+        d = m.v1_paths["memory"]
         limit = _int(f"{d}/memory.limit_in_bytes")
-        mem = {
+        return {
             "usage": _int(f"{d}/memory.usage_in_bytes"),
             "max_usage": _int(f"{d}/memory.max_usage_in_bytes"),
             "stats": _kv(f"{d}/memory.stat"),
             "failcnt": _int(f"{d}/memory.failcnt"),
             "limit": limit if 0 < limit < (1 << 62) else _host_mem(),
         }
-    else:
-        d = m.v2_path or ""
-        limit = _int(f"{d}/memory.max")
-        mem = {
-            "usage": _int(f"{d}/memory.current"),
-            "stats": _kv(f"{d}/memory.stat"),
-            "limit": limit or _host_mem(),
-        }
-    pids_dir = v1.get("pids") or m.v2_path or ""
+    d = m.v2_path or ""
+    limit = _int(f"{d}/memory.max")
+    return {
+        "usage": _int(f"{d}/memory.current"),
+        "stats": _kv(f"{d}/memory.stat"),
+        "limit": limit or _host_mem(),
+    }
+
+
+def _pids(m: cgroups.Manager) -> dict[str, Any]:
+    pids_dir = m.v1_paths.get("pids") or m.v2_path or ""
     pids = {"current": _int(f"{pids_dir}/pids.current")}
     pmax = _read(f"{pids_dir}/pids.max").strip()
     if pmax and pmax != "max":
         pids["limit"] = int(pmax)
-    return {
-        "read": now_rfc3339(),
-        "name": f"/{c.name}",
-        "id": c.id,
-        "num_procs": 0,
-        "pids_stats": pids,
-        "blkio_stats": {
-            "io_service_bytes_recursive": None,
-            "io_serviced_recursive": None,
-            "io_queue_recursive": None,
-            "io_service_time_recursive": None,
-            "io_wait_time_recursive": None,
-            "io_merged_recursive": None,
-            "io_time_recursive": None,
-            "sectors_recursive": None,
-        },
-        "storage_stats": {},
-        "cpu_stats": cpu,
-        "memory_stats": mem,
-        "networks": _net(c),
-    }
+    return pids
 
 
 def empty_sample(c: Container) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from wharf.engine import validate
 from wharf.engine.core import Core
+from wharf.engine.resources import MIN_MEMORY
 from wharf.errors import InvalidArgument
 
 # HostConfig field -> (OCI resources section, key); NanoCpus is a quota over a 100 ms period
@@ -43,7 +44,7 @@ def resources(body: dict[str, Any]) -> dict[str, Any]:
 
 async def update(core: Core, ref: str, body: dict[str, Any]) -> list[str]:
     c = core.store.get(ref)
-    if 0 < int(body.get("Memory") or 0) < validate.MIN_MEMORY:
+    if 0 < int(body.get("Memory") or 0) < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if body.get("RestartPolicy"):
         validate.restart_policy({**c.host_config, "RestartPolicy": body["RestartPolicy"]})

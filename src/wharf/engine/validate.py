@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 from wharf.base.signals import signal_number
+from wharf.engine.resources import MIN_MEMORY
 from wharf.errors import InvalidArgument
 
-MIN_MEMORY = 6 * 1024 * 1024
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
 

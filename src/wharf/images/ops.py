@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wharf.base.times import now_rfc3339, parse_rfc3339
+from wharf.base.times import now_rfc3339, parse_rfc3339, parse_time_arg
 from wharf.errors import Conflict, InvalidArgument
 from wharf.oci.reference import parse_reference
 
@@ -115,8 +115,6 @@ def list_images(store: ImageStore, filters: dict[str, list[str]]) -> list[dict[s
             else:
                 out = [i for i in out if i["Created"] > ref_created]
         elif key == "until":
-            from wharf.engine.logs import parse_time_arg
-
             t = parse_time_arg(values[0])
             if t is not None:
                 out = [i for i in out if i["Created"] < t]

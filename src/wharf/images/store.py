@@ -275,7 +275,7 @@ class ImageStore:
                 c.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
 
     def gc(self, removed_snapshots: list[str] | None = None) -> dict[str, int]:
-        from wharf.metadata.gc import collect
+        from wharf.images.gc import collect
 
         with self.lock:
             return collect(self, removed_snapshots)

@@ -37,13 +37,7 @@ def current_status(st: dict[str, Any]) -> str:
 
 def start(root: str, cid: str) -> None:
     st = state.load(root, cid)
-    status = current_status(st)
-    if status != "created":
-        raise Conflict(
-            f"cannot start a container that has {status}"
-            if status == "stopped"
-            else f"cannot start an already {status} container"
-        )
+    state.check_start(current_status(st))
     fifo = f"{st['_dir']}/exec.fifo"
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -93,8 +87,7 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
         if cg is not None:
             cg.kill_all(sig)
             return
-    if status == "stopped":
-        raise Conflict("container not running")
+    state.check_signal(status)
     try:
         os.kill(st["pid"], sig)
     except ProcessLookupError:
@@ -103,18 +96,13 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
 
 def pause(root: str, cid: str) -> None:
     st = state.load(root, cid)
-    status = current_status(st)
-    if status != "running":
-        raise Conflict(
-            f"container not running: {status}" if status != "paused" else "container already paused"
-        )
+    state.check_pause(current_status(st))
     _cgroup(st).freeze()
 
 
 def resume(root: str, cid: str) -> None:
     st = state.load(root, cid)
-    if current_status(st) != "paused":
-        raise Conflict("container not paused")
+    state.check_resume(current_status(st))
     _cgroup(st).thaw()
 
 
@@ -134,12 +122,11 @@ def delete(root: str, cid: str, force: bool = False) -> None:
     st = state.load(root, cid)
     status = current_status(st)
     cg = _cgroup(st)
-    if status in ("running", "paused") and not force:
-        raise Conflict(f"cannot delete container {cid} that is not stopped: {status}")
-    if status != "stopped":
+    state.check_delete(cid, status, force)
+    if not state.is_stopped(status):
         if cg is not None:
             cg.kill_all(9)
-            if status == "paused":
+            if state.is_paused(status):
                 cg.thaw()
         else:
             os.kill(st["pid"], 9)

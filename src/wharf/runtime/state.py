@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from wharf.base.files import atomic_write
-from wharf.errors import AlreadyExists, InvalidArgument, NotFound
+from wharf.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from wharf.oci import fastjson
 
 TYPE_CHECKING = False
@@ -99,6 +99,54 @@ def status(state: dict[str, Any], frozen: bool = False) -> str:
     if os.path.exists(f"{state['_dir']}/exec.fifo"):
         return "created"
     return "running"
+
+
+# --- the OCI lifecycle's guards (runc's refusals, in its words): every decision on a status
+# is made here
+
+
+def check_start(status_: str) -> None:
+    if status_ == "stopped":
+        raise Conflict(f"cannot start a container that has {status_}")
+    if status_ != "created":
+        raise Conflict(f"cannot start an already {status_} container")
+
+
+def check_signal(status_: str) -> None:
+    if status_ == "stopped":
+        raise Conflict("container not running")
+
+
+def check_pause(status_: str) -> None:
+    if status_ == "paused":
+        raise Conflict("container already paused")
+    if status_ != "running":
+        raise Conflict(f"container not running: {status_}")
+
+
+def check_resume(status_: str) -> None:
+    if status_ != "paused":
+        raise Conflict("container not paused")
+
+
+def check_delete(cid: str, status_: str, force: bool) -> None:
+    if status_ in ("running", "paused") and not force:
+        raise Conflict(f"cannot delete container {cid} that is not stopped: {status_}")
+
+
+def check_exec(status_: str, ignore_paused: bool) -> None:
+    if status_ == "stopped":
+        raise Conflict("cannot exec in a stopped container")
+    if status_ == "paused" and not ignore_paused:
+        raise Conflict("cannot exec in a paused container (use --ignore-paused to override)")
+
+
+def is_stopped(status_: str) -> bool:
+    return status_ == "stopped"
+
+
+def is_paused(status_: str) -> bool:
+    return status_ == "paused"
 
 
 def oci_state(state: dict[str, Any], status_: str) -> dict[str, Any]:

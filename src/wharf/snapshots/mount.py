@@ -47,3 +47,14 @@ def unmount(target: str) -> None:
     from wharf.runtime import syscalls
 
     syscalls.umount2(target, MNT_DETACH)
+
+
+def unmount_all(target: str) -> None:
+    """Take every mount stacked on ``target`` down (quietly: what cannot go stays)."""
+    import os
+
+    while os.path.ismount(target):
+        try:
+            unmount(target)
+        except OSError:
+            return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from wharf.base.files import atomic_write
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, WharfError
+from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
 from wharf.oci import fastjson
 from wharf.runtime import cgroups, namespaces, state
 from wharf.runtime import syscalls as s
@@ -67,11 +67,7 @@ def exec_command(root: str, cid: str, flags: dict[str, Any], args: list[str]) ->
     st = state.load(root, cid)
     from wharf.runtime.container import current_status
 
-    status = current_status(st)
-    if status == "stopped":
-        raise Conflict("cannot exec in a stopped container")
-    if status == "paused" and not flags.get("ignore-paused"):
-        raise Conflict("cannot exec in a paused container (use --ignore-paused to override)")
+    state.check_exec(current_status(st), bool(flags.get("ignore-paused")))
     spec = st["config"]
     proc = build_process(spec, flags, args)
     detach = bool(flags.get("detach"))
