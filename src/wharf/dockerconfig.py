@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from wharf.base.files import atomic_write
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 HUB_SERVER = "https://index.docker.io/v1/"
@@ -62,13 +64,7 @@ def _load(path: str) -> dict[str, Any]:
 
 def _save(path: str, cfg: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(cfg, f, indent="\t")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(cfg, indent="\t"), 0o600)
 
 
 def credentials_from_config(host: str, path: str | None = None) -> Credentials | None:

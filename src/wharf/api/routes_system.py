@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from wharf.api.server import API_VERSION, MIN_API_VERSION, Router, qfilters
+from wharf.base.files import atomic_write
 from wharf.base.times import parse_time_arg
 from wharf.engine import events as ev
 from wharf.engine.state import Status
@@ -165,9 +166,7 @@ def _daemon_id(engine: Any) -> str:
         import uuid
 
         ident = str(uuid.uuid4()).upper()
-        with open(path + ".tmp", "w") as f:
-            f.write(ident)
-        os.replace(path + ".tmp", path)
+        atomic_write(path, ident)
         return ident
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from wharf.base.files import atomic_write
 from wharf.engine.config import DaemonConfig, load
 from wharf.errors import WharfError
 
@@ -167,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         print(f"wharfd: another wharfd is using {cfg.data_root}", file=sys.stderr)
         return 1
-    with open(f"{cfg.exec_root}/wharfd.pid.tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(f"{cfg.exec_root}/wharfd.pid.tmp", f"{cfg.exec_root}/wharfd.pid")
+    atomic_write(f"{cfg.exec_root}/wharfd.pid", str(os.getpid()), durable=False)
     try:
         asyncio.run(serve(cfg))
     except WharfError as exc:

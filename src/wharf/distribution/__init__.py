@@ -12,13 +12,13 @@ Docker's JSON messages through ``emit``.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from wharf.base.files import atomic_write
 from wharf.distribution.client import (
     CERTS_DIRS,
     MANIFEST_TYPES,
@@ -249,12 +249,7 @@ def _remember_sources(store: ImageStore, ref: Reference, digests: list[str]) -> 
                 repos.remove(ref.name())
             repos.insert(0, ref.name())
             del repos[5:]
-        tmp = _sources_path(store) + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(sources, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, _sources_path(store))
+        atomic_write(_sources_path(store), json.dumps(sources))
 
 
 def push_image(

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wharf.base.files import atomic_write
 from wharf.errors import FailedPrecondition
 
 
@@ -123,9 +124,7 @@ def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
     os.close(w)
     with os.fdopen(r, "rb") as f:
         line = f.readline().decode("utf-8", "replace").strip()
-    with open(paths.pid_file + ".tmp", "w") as f:
-        f.write(str(pid))
-    os.replace(paths.pid_file + ".tmp", paths.pid_file)
+    atomic_write(paths.pid_file, str(pid), durable=False)
     if line.startswith("ok "):
         return pid, int(line.split()[1])
     _reap(pid)
