@@ -30,7 +30,7 @@ def _exit_code_for_start_error(message: str) -> int:
 
 
 def _create(client: Client, o: Any, prog: str) -> str:
-    from wharf.cli.options import build_create_body
+    from wharf.cli.create_body import build_create_body
 
     body, name = build_create_body(o)
     query = {"name": name or None, "platform": o.platform or None}
@@ -375,9 +375,9 @@ def cmd_update(client: Client, prog: str, args: list[str]) -> int:
     if o.memory_swap:
         body["MemorySwap"] = -1 if o.memory_swap == "-1" else parse_bytes(o.memory_swap)
     if o.restart:
-        from wharf.cli.options import _restart
+        from wharf.cli.options import restart_policy
 
-        body["RestartPolicy"] = _restart(o.restart)
+        body["RestartPolicy"] = restart_policy(o.restart)
     if not body:
         raise UsageError("you must provide one or more flags when using this command")
 
@@ -604,7 +604,7 @@ def cmd_exec(client: Client, prog: str, args: list[str]) -> int:
     o = p.parse_args(args)
     if not o.command:
         p.error("requires at least 2 arguments")
-    from wharf.cli.options import _kv_list
+    from wharf.cli.options import kv_list
 
     body = {
         "AttachStdin": o.interactive and not o.detach,
@@ -612,7 +612,7 @@ def cmd_exec(client: Client, prog: str, args: list[str]) -> int:
         "AttachStderr": not o.detach,
         "Tty": o.tty,
         "Cmd": o.command,
-        "Env": _kv_list(o.env, o.env_file, "env"),
+        "Env": kv_list(o.env, o.env_file, "env"),
         "WorkingDir": o.workdir,
         "User": o.user,
         "Privileged": o.privileged,

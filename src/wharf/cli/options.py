@@ -1,20 +1,21 @@
-"""``run``/``create`` flags → the Engine API's create body, as the docker CLI builds it.
+"""``run``/``create`` flags (RUN_FLAGS) and the syntaxes of their values, as the docker CLI reads
+them; cli/create_body.py turns the parsed flags into the Engine API's create body.
 
 Value syntaxes follow Docker's: sizes in binary units (``512m``), Go durations (``1m30s``),
 ``-p [ip:]host[-range]:container[/proto]``, ``-v src:dst[:opts]``, ``--mount k=v,...``,
-``--ulimit name=soft[:hard]``, ``--restart name[:N]``. Conflicts Docker refuses are refused here
-with its wording (the caller exits 125).
+``--ulimit name=soft[:hard]``, ``--restart name[:N]``. Values Docker refuses are refused here
+with its wording (a UsageError: the caller exits 125).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import sys
 from typing import Any
 
 from wharf.base import units
-from wharf.cli.main import Exit, Parser, UsageError
+from wharf.cli.main import Parser, UsageError
 
 
 def parse_bytes(value: str) -> int:
@@ -33,101 +34,124 @@ def parse_duration(value: str) -> int:
         raise UsageError(f'time: invalid duration "{value}"') from None
 
 
+Flag = tuple[tuple[str, ...], str, dict[str, Any]]
+
+
+def _flag(*names: str, kind: str = "text", **extra: Any) -> Flag:
+    """One row of RUN_FLAGS: the flag's names, its kind of value, argparse keywords of its own."""
+    return names, kind, extra
+
+
+def _kind_keywords(kind: str) -> dict[str, Any]:
+    """argparse's keywords for a kind of value (made afresh: each parser its own default lists)."""
+    kinds: dict[str, dict[str, Any]] = {
+        "text": {"default": ""},
+        "text?": {"default": None},  # None: not given (an empty value means something)
+        "list": {"action": "append", "default": []},  # repeatable
+        "bool": {"action": "store_true"},
+        "int": {"type": int, "default": 0},
+        "int?": {"type": int, "default": None},
+    }
+    return kinds[kind]
+
+
+_LIST, _BOOL, _INT, _OPT_INT, _OPT = "list", "bool", "int", "int?", "text?"
+_STREAMS = ["stdin", "stdout", "stderr", "STDIN", "STDOUT", "STDERR"]
+
+# run's and create's flags, as the docker CLI names them (run adds -d, --sig-proxy, --detach-keys)
+RUN_FLAGS: tuple[Flag, ...] = (
+    _flag("-a", "--attach", kind=_LIST, choices=_STREAMS),
+    _flag("--add-host", kind=_LIST),
+    _flag("--cap-add", kind=_LIST),
+    _flag("--cap-drop", kind=_LIST),
+    _flag("--cgroup-parent"),
+    _flag("--cgroupns"),
+    _flag("--cidfile"),
+    _flag("--cpu-period", kind=_INT),
+    _flag("--cpu-quota", kind=_INT),
+    _flag("-c", "--cpu-shares", kind=_INT),
+    _flag("--cpus"),
+    _flag("--cpuset-cpus"),
+    _flag("--cpuset-mems"),
+    _flag("--device", kind=_LIST),
+    _flag("--dns", kind=_LIST),
+    _flag("--dns-option", "--dns-opt", kind=_LIST),
+    _flag("--dns-search", kind=_LIST),
+    _flag("--domainname"),
+    _flag("--entrypoint", kind=_OPT),
+    _flag("-e", "--env", kind=_LIST),
+    _flag("--env-file", kind=_LIST),
+    _flag("--expose", kind=_LIST),
+    _flag("--group-add", kind=_LIST),
+    _flag("--health-cmd", kind=_OPT),
+    _flag("--health-interval", kind=_OPT),
+    _flag("--health-retries", kind=_OPT_INT),
+    _flag("--health-start-period", kind=_OPT),
+    _flag("--health-start-interval", kind=_OPT),
+    _flag("--health-timeout", kind=_OPT),
+    _flag("-h", "--hostname"),
+    _flag("--init", kind=_BOOL),
+    _flag("-i", "--interactive", kind=_BOOL),
+    _flag("--ip"),
+    _flag("--ip6"),
+    _flag("--ipc"),
+    _flag("--isolation"),
+    _flag("-l", "--label", kind=_LIST),
+    _flag("--label-file", kind=_LIST),
+    _flag("--link", kind=_LIST),
+    _flag("--log-driver"),
+    _flag("--log-opt", kind=_LIST),
+    _flag("--mac-address"),
+    _flag("-m", "--memory"),
+    _flag("--memory-reservation"),
+    _flag("--memory-swap"),
+    _flag("--memory-swappiness", kind=_INT, default=-1),
+    _flag("--mount", kind=_LIST),
+    _flag("--name"),
+    _flag("--network", "--net"),
+    _flag("--network-alias", "--net-alias", kind=_LIST),
+    _flag("--no-healthcheck", kind=_BOOL),
+    _flag("--oom-kill-disable", kind=_BOOL),
+    _flag("--oom-score-adj", kind=_INT),
+    _flag("--pid"),
+    _flag("--pids-limit", kind=_OPT_INT),
+    _flag("--platform"),
+    _flag("--privileged", kind=_BOOL),
+    _flag("-p", "--publish", kind=_LIST),
+    _flag("-P", "--publish-all", kind=_BOOL),
+    _flag("--pull", default="missing", choices=["missing", "always", "never"]),
+    _flag("-q", "--quiet", kind=_BOOL),
+    _flag("--read-only", kind=_BOOL),
+    _flag("--restart"),
+    _flag("--rm", kind=_BOOL),
+    _flag("--runtime"),
+    _flag("--security-opt", kind=_LIST),
+    _flag("--shm-size"),
+    _flag("--stop-signal"),
+    _flag("--stop-timeout", kind=_OPT_INT),
+    _flag("--storage-opt", kind=_LIST),
+    _flag("--sysctl", kind=_LIST),
+    _flag("--tmpfs", kind=_LIST),
+    _flag("-t", "--tty", kind=_BOOL),
+    _flag("--ulimit", kind=_LIST),
+    _flag("-u", "--user"),
+    _flag("--userns"),
+    _flag("--uts"),
+    _flag("-v", "--volume", kind=_LIST),
+    _flag("--volume-driver"),
+    _flag("--volumes-from", kind=_LIST),
+    _flag("-w", "--workdir"),
+)
+
+
 def add_run_flags(p: Parser) -> None:
-    a = p.add_argument
-    ap = "append"
-    a(
-        "-a",
-        "--attach",
-        action=ap,
-        default=[],
-        choices=["stdin", "stdout", "stderr", "STDIN", "STDOUT", "STDERR"],
-    )
-    a("--add-host", action=ap, default=[])
-    a("--cap-add", action=ap, default=[])
-    a("--cap-drop", action=ap, default=[])
-    a("--cgroup-parent", default="")
-    a("--cgroupns", default="")
-    a("--cidfile", default="")
-    a("--cpu-period", type=int, default=0)
-    a("--cpu-quota", type=int, default=0)
-    a("-c", "--cpu-shares", type=int, default=0)
-    a("--cpus", default="")
-    a("--cpuset-cpus", default="")
-    a("--cpuset-mems", default="")
-    a("--device", action=ap, default=[])
-    a("--dns", action=ap, default=[])
-    a("--dns-option", "--dns-opt", action=ap, default=[])
-    a("--dns-search", action=ap, default=[])
-    a("--domainname", default="")
-    a("--entrypoint", default=None)
-    a("-e", "--env", action=ap, default=[])
-    a("--env-file", action=ap, default=[])
-    a("--expose", action=ap, default=[])
-    a("--group-add", action=ap, default=[])
-    a("--health-cmd", default=None)
-    a("--health-interval", default=None)
-    a("--health-retries", type=int, default=None)
-    a("--health-start-period", default=None)
-    a("--health-start-interval", default=None)
-    a("--health-timeout", default=None)
-    a("-h", "--hostname", default="")
-    a("--init", action="store_true")
-    a("-i", "--interactive", action="store_true")
-    a("--ip", default="")
-    a("--ip6", default="")
-    a("--ipc", default="")
-    a("--isolation", default="")
-    a("-l", "--label", action=ap, default=[])
-    a("--label-file", action=ap, default=[])
-    a("--link", action=ap, default=[])
-    a("--log-driver", default="")
-    a("--log-opt", action=ap, default=[])
-    a("--mac-address", default="")
-    a("-m", "--memory", default="")
-    a("--memory-reservation", default="")
-    a("--memory-swap", default="")
-    a("--memory-swappiness", type=int, default=-1)
-    a("--mount", action=ap, default=[])
-    a("--name", default="")
-    a("--network", "--net", default="")
-    a("--network-alias", "--net-alias", action=ap, default=[])
-    a("--no-healthcheck", action="store_true")
-    a("--oom-kill-disable", action="store_true")
-    a("--oom-score-adj", type=int, default=0)
-    a("--pid", default="")
-    a("--pids-limit", type=int, default=None)
-    a("--platform", default="")
-    a("--privileged", action="store_true")
-    a("-p", "--publish", action=ap, default=[])
-    a("-P", "--publish-all", action="store_true")
-    a("--pull", default="missing", choices=["missing", "always", "never"])
-    a("-q", "--quiet", action="store_true")
-    a("--read-only", action="store_true")
-    a("--restart", default="")
-    a("--rm", action="store_true")
-    a("--runtime", default="")
-    a("--security-opt", action=ap, default=[])
-    a("--shm-size", default="")
-    a("--stop-signal", default="")
-    a("--stop-timeout", type=int, default=None)
-    a("--storage-opt", action=ap, default=[])
-    a("--sysctl", action=ap, default=[])
-    a("--tmpfs", action=ap, default=[])
-    a("-t", "--tty", action="store_true")
-    a("--ulimit", action=ap, default=[])
-    a("-u", "--user", default="")
-    a("--userns", default="")
-    a("--uts", default="")
-    a("-v", "--volume", action=ap, default=[])
-    a("--volume-driver", default="")
-    a("--volumes-from", action=ap, default=[])
-    a("-w", "--workdir", default="")
-    a("image")
-    a("command", nargs=argparse.REMAINDER)
+    for names, kind, extra in RUN_FLAGS:
+        p.add_argument(*names, **{**_kind_keywords(kind), **extra})
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def _kv_list(values: list[str], files: list[str], what: str) -> list[str]:
+def kv_list(values: list[str], files: list[str], what: str) -> list[str]:
     out: list[str] = []
     for path in files:
         try:
@@ -177,10 +201,10 @@ def parse_ports(specs: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, 
             host_ip, host_port, ctr = parts
         else:
             raise UsageError(f"invalid port format: {spec}")
-        ctr_ports = _port_range(ctr, spec)
+        ctr_ports = port_range(ctr, spec)
         if not ctr_ports:
             raise UsageError(f"no port specified: {spec}<empty>")
-        host_ports: list[str] = [str(x) for x in _port_range(host_port, spec)] if host_port else []
+        host_ports: list[str] = [str(x) for x in port_range(host_port, spec)] if host_port else []
         if host_ports and len(host_ports) != len(ctr_ports) and len(ctr_ports) != 1:
             raise UsageError(f"invalid ranges specified for container and host Ports: {ctr} and {host_port}")
         for i, cp in enumerate(ctr_ports):
@@ -196,7 +220,7 @@ def parse_ports(specs: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, 
     return exposed, bindings
 
 
-def _port_range(s: str, spec: str) -> list[int]:
+def port_range(s: str, spec: str) -> list[int]:
     if not s:
         return []
     lo, _, hi = s.partition("-")
@@ -269,7 +293,7 @@ def parse_mount(spec: str) -> dict[str, Any]:
     return m
 
 
-def _restart(value: str) -> dict[str, Any]:
+def restart_policy(value: str) -> dict[str, Any]:
     name, _, count = value.partition(":")
     if name not in ("", "no", "always", "unless-stopped", "on-failure"):
         raise UsageError(f"invalid restart policy: {value}")
@@ -286,7 +310,7 @@ def _restart(value: str) -> dict[str, Any]:
     return {"Name": name, "MaximumRetryCount": n}
 
 
-def _ulimit(value: str) -> dict[str, Any]:
+def parse_ulimit(value: str) -> dict[str, Any]:
     name, eq, limits = value.partition("=")
     if not eq:
         raise UsageError(f"invalid ulimit argument: {value}")
@@ -297,7 +321,7 @@ def _ulimit(value: str) -> dict[str, Any]:
         raise UsageError(f"invalid ulimit argument: {value}") from None
 
 
-def _device(value: str) -> dict[str, str]:
+def parse_device(value: str) -> dict[str, str]:
     parts = value.split(":")
     host = parts[0]
     ctr = parts[1] if len(parts) > 1 and not set(parts[1]) <= set("rwm") else host
@@ -305,7 +329,7 @@ def _device(value: str) -> dict[str, str]:
     return {"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms}
 
 
-def _security_opts(values: list[str]) -> list[str]:
+def security_opts(values: list[str]) -> list[str]:
     out = []
     for v in values:
         key, sep, val = v.partition("=")
@@ -314,8 +338,6 @@ def _security_opts(values: list[str]) -> list[str]:
         if key == "seccomp" and val not in ("unconfined", "builtin", ""):
             try:
                 with open(val, encoding="utf-8") as f:
-                    import json
-
                     profile = json.load(f)
             except (OSError, ValueError) as exc:
                 raise UsageError(f"opening seccomp profile ({val}) failed: {exc}") from None
@@ -323,186 +345,3 @@ def _security_opts(values: list[str]) -> list[str]:
         else:
             out.append(v if sep else v)
     return out
-
-
-def build_create_body(o: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """-> (the create body, the container name)."""
-    if o.rm and o.restart and o.restart not in ("no",):
-        raise UsageError("conflicting options: cannot specify both --restart and --rm")
-    if o.no_healthcheck and any(
-        x is not None
-        for x in (o.health_cmd, o.health_interval, o.health_timeout, o.health_retries, o.health_start_period)
-    ):
-        raise UsageError("--no-healthcheck conflicts with --health-* options")
-    if o.health_retries is not None and o.health_retries < 0:
-        raise UsageError("--health-retries cannot be negative")
-    attach = [x.lower() for x in o.attach]
-    detach = getattr(o, "detach", False)
-    if detach and attach:
-        sys.stderr.write("conflicting options: cannot specify both --attach and --detach\n")
-        raise Exit(1)  # docker's code for this one
-    if not attach and not detach:
-        attach = ["stdout", "stderr"] + (["stdin"] if o.interactive else [])
-    env = _kv_list(o.env, o.env_file, "env")
-    labels: dict[str, str] = {}
-    for item in _kv_list(o.label, o.label_file, "label"):
-        k, _, v = item.partition("=")
-        labels[k] = v
-    exposed, bindings = parse_ports(o.publish)
-    for e in o.expose:
-        port, _, proto = e.partition("/")
-        for n in _port_range(port, e):
-            exposed[f"{n}/{proto or 'tcp'}"] = {}
-    volumes: dict[str, dict[str, Any]] = {}
-    binds: list[str] = []
-    for v in o.volume:
-        if ":" in v and not v.startswith(":"):
-            binds.append(v)
-        else:
-            volumes[v] = {}
-    health: dict[str, Any] | None = None
-    if o.no_healthcheck:
-        health = {"Test": ["NONE"]}
-    elif any(
-        x is not None
-        for x in (o.health_cmd, o.health_interval, o.health_timeout, o.health_retries, o.health_start_period)
-    ):
-        health = {}
-        if o.health_cmd is not None:
-            health["Test"] = ["CMD-SHELL", o.health_cmd] if o.health_cmd else []
-        for key, val in (
-            ("Interval", o.health_interval),
-            ("Timeout", o.health_timeout),
-            ("StartPeriod", o.health_start_period),
-            ("StartInterval", o.health_start_interval),
-        ):
-            if val is not None:
-                ns = parse_duration(val)
-                if ns < 0:
-                    raise UsageError(f"--health-{key.lower()} cannot be negative")
-                health[key] = ns
-        if o.health_retries is not None:
-            health["Retries"] = o.health_retries
-    sysctls: dict[str, str] = {}
-    for s in o.sysctl:
-        k, eq, v = s.partition("=")
-        if not eq:
-            raise UsageError(f'invalid argument "{s}" for "--sysctl" flag: sysctl \'{s}\' is not allowed')
-        sysctls[k] = v
-    tmpfs: dict[str, str] = {}
-    for t in o.tmpfs:
-        path, _, opts = t.partition(":")
-        tmpfs[path] = opts
-    log_opts: dict[str, str] = {}
-    for lo in o.log_opt:
-        k, eq, v = lo.partition("=")
-        if not eq:
-            raise UsageError(f"invalid key value pair format in logging opts: {lo}")
-        log_opts[k] = v
-    nano_cpus = 0
-    if o.cpus:
-        try:
-            nano_cpus = int(round(float(o.cpus) * 1e9))
-        except ValueError:
-            raise UsageError(
-                f'invalid argument "{o.cpus}" for "--cpus" flag:'
-                f" failed to parse {o.cpus} as a rational number"
-            ) from None
-    memory = parse_bytes(o.memory) if o.memory else 0
-    swap = -1 if o.memory_swap == "-1" else (parse_bytes(o.memory_swap) if o.memory_swap else 0)
-    if o.memory and memory < 6 * 1024 * 1024:
-        raise UsageError("Minimum memory limit allowed is 6MB")
-    net = o.network or "default"
-    endpoint: dict[str, Any] = {}
-    if o.ip or o.ip6:
-        endpoint["IPAMConfig"] = {k: v for k, v in (("IPv4Address", o.ip), ("IPv6Address", o.ip6)) if v}
-    if o.network_alias:
-        endpoint["Aliases"] = list(o.network_alias)
-    if o.mac_address:
-        endpoint["MacAddress"] = o.mac_address
-    cmd = list(o.command)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    config: dict[str, Any] = {
-        "Hostname": o.hostname,
-        "Domainname": o.domainname,
-        "User": o.user,
-        "AttachStdin": "stdin" in attach,
-        "AttachStdout": "stdout" in attach,
-        "AttachStderr": "stderr" in attach,
-        "Tty": o.tty,
-        "OpenStdin": o.interactive,
-        "StdinOnce": o.interactive and "stdin" in attach,
-        "Env": env,
-        "Cmd": cmd or None,
-        "Image": o.image,
-        "Volumes": volumes or None,
-        "WorkingDir": o.workdir,
-        "Entrypoint": [o.entrypoint] if o.entrypoint is not None else None,
-        "Labels": labels,
-    }
-    if exposed:
-        config["ExposedPorts"] = exposed
-    if health is not None:
-        config["Healthcheck"] = health
-    if o.stop_signal:
-        config["StopSignal"] = o.stop_signal
-    if o.stop_timeout is not None:
-        config["StopTimeout"] = o.stop_timeout
-    if o.mac_address:
-        config["MacAddress"] = o.mac_address
-    host: dict[str, Any] = {
-        "Binds": binds or None,
-        "ContainerIDFile": o.cidfile,
-        "LogConfig": {"Type": o.log_driver, "Config": log_opts},
-        "NetworkMode": net,
-        "PortBindings": bindings,
-        "RestartPolicy": _restart(o.restart) if o.restart else {"Name": "no", "MaximumRetryCount": 0},
-        "AutoRemove": o.rm,
-        "VolumeDriver": o.volume_driver,
-        "VolumesFrom": o.volumes_from or None,
-        "CapAdd": o.cap_add or None,
-        "CapDrop": o.cap_drop or None,
-        "CgroupnsMode": o.cgroupns,
-        "Dns": o.dns,
-        "DnsOptions": o.dns_option,
-        "DnsSearch": o.dns_search,
-        "ExtraHosts": o.add_host or None,
-        "GroupAdd": o.group_add or None,
-        "IpcMode": o.ipc,
-        "Links": o.link or None,
-        "OomScoreAdj": o.oom_score_adj,
-        "PidMode": o.pid,
-        "Privileged": o.privileged,
-        "PublishAllPorts": o.publish_all,
-        "ReadonlyRootfs": o.read_only,
-        "SecurityOpt": _security_opts(o.security_opt) or None,
-        "Tmpfs": tmpfs or None,
-        "UTSMode": o.uts,
-        "UsernsMode": o.userns,
-        "ShmSize": parse_bytes(o.shm_size) if o.shm_size else 0,
-        "Sysctls": sysctls or None,
-        "Runtime": o.runtime,
-        "Isolation": o.isolation,
-        "CpuShares": o.cpu_shares,
-        "Memory": memory,
-        "NanoCpus": nano_cpus,
-        "CgroupParent": o.cgroup_parent,
-        "CpuPeriod": o.cpu_period,
-        "CpuQuota": o.cpu_quota,
-        "CpusetCpus": o.cpuset_cpus,
-        "CpusetMems": o.cpuset_mems,
-        "Devices": [_device(d) for d in o.device],
-        "MemoryReservation": parse_bytes(o.memory_reservation) if o.memory_reservation else 0,
-        "MemorySwap": swap,
-        "MemorySwappiness": None if o.memory_swappiness == -1 else o.memory_swappiness,
-        "OomKillDisable": o.oom_kill_disable,
-        "PidsLimit": o.pids_limit,
-        "Ulimits": [_ulimit(u) for u in o.ulimit] or None,
-        "Mounts": [parse_mount(m) for m in o.mount] or None,
-        "Init": True if o.init else None,
-    }
-    body: dict[str, Any] = dict(config)
-    body["HostConfig"] = host
-    body["NetworkingConfig"] = {"EndpointsConfig": {net: endpoint} if endpoint else {}}
-    return body, o.name
