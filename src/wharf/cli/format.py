@@ -102,6 +102,16 @@ def format_rows(fmt: str, objs: list[Any], headers: dict[str, str]) -> str:
     return "\n".join(render(fmt, o) for o in objs)
 
 
+def bytes_size(n: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (``1.5MiB``)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
 def ago(ts: float) -> str:
     return human_duration(time.time() - ts) + " ago"
 

@@ -11,8 +11,8 @@ import time
 from typing import IO, Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, copy_to_output, filters_arg, print_objects, print_reclaimed
-from wharf.cli.main import UsageError, die, parser
+from wharf.cli.common import confirm, copy_to_output, filters_arg, print_objects, print_reclaimed
+from wharf.cli.main import UsageError, die, parser, report
 from wharf.client import APIError, Client
 
 # ---------------------------------------------------------------- progress
@@ -185,7 +185,7 @@ def cmd_rmi(client: Client, prog: str, args: list[str]) -> int:
             )
         except APIError as exc:
             failed = True
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            report(exc)
             continue
         for item in res or []:
             if item.get("Untagged"):

@@ -4,6 +4,7 @@ Startup cost matters (every ``wharf ps`` pays it), so this module imports only a
 stdlib client; each command group lives in its own module, imported when its command runs.
 Exit codes are Docker's: 125 when wharf itself fails (bad flags, daemon errors on run/create),
 126/127 when the container command cannot be invoked / found, else the container's own status.
+Errors become words and exit codes in one place, ``report`` (``error_text`` + ``exit_code_for``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,83 @@ from wharf.client import APIError, Client, DaemonUnreachable
 VERSION = "0.1.0"
 API_VERSION = "1.47"
 
+WHARF_FAILED = 125  # wharf itself failed: a bad command line, the daemon refusing run/create
+CANNOT_INVOKE = 126  # the container's command exists but cannot be executed
+NOT_FOUND = 127  # the container's command does not exist
+
 
 class UsageError(Exception):
     """A command line the command cannot take: Docker prints it and exits 125."""
 
 
 class Exit(Exception):
+    """End the command with this code; whatever there was to say has been said."""
+
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+class RunFailed(Exception):
+    """The daemon refused to create (or start) the container ``run``/``create`` asked for."""
+
+    def __init__(self, message: str, starting: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.starting = starting
+
+
+HANDLED = (Exit, UsageError, RunFailed, APIError, DaemonUnreachable, KeyboardInterrupt, BrokenPipeError)
+
+
+def _start_failure_code(message: str) -> int:
+    """The docker CLI's reading of a failed start: 127 (not found), 126 (cannot invoke), else 125."""
+    if any(s in message for s in ("executable file not found", "no such file or directory")):
+        return NOT_FOUND
+    if "permission denied" in message or "is a directory" in message:
+        return CANNOT_INVOKE
+    return WHARF_FAILED
+
+
+def exit_code_for(exc: BaseException, creates: bool = False) -> int:
+    """Docker's exit code for the error that ended a command. ``creates``: the command makes a
+    container (run, create), so the daemon failing it is wharf's failure (125), not the usual 1."""
+    if isinstance(exc, Exit):
+        return exc.code
+    if isinstance(exc, UsageError):
+        return WHARF_FAILED
+    if isinstance(exc, RunFailed):
+        return _start_failure_code(exc.message) if exc.starting else WHARF_FAILED
+    if isinstance(exc, APIError | DaemonUnreachable):
+        return WHARF_FAILED if creates else 1
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, BrokenPipeError):
+        return 0
+    return 1
+
+
+def error_text(exc: BaseException, prog: str | None = None) -> str:
+    """Docker's words for an error (empty when there is nothing to say). ``prog``: the command
+    whose ``--help`` a usage error points to; None before a command is known (the message then
+    carries its own hint)."""
+    if isinstance(exc, UsageError):
+        return f"wharf: {exc}.\n" if prog is None else f"wharf: {exc}\nSee '{prog} --help'.\n"
+    if isinstance(exc, RunFailed):
+        return f"wharf: Error response from daemon: {exc.message}\n"
+    if isinstance(exc, APIError):
+        return f"Error response from daemon: {exc.message}\n"
+    if isinstance(exc, DaemonUnreachable):
+        return f"{exc}\n"
+    return ""
+
+
+def report(exc: BaseException, prog: str | None = None, creates: bool = False) -> int:
+    """Say ``exc`` as Docker does, on stderr; -> the exit code it ends the command with."""
+    text = error_text(exc, prog)
+    if text:
+        sys.stderr.write(text)
+    return exit_code_for(exc, creates)
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,36 +104,35 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.split(": ", 1)[1].split()[0]
-        sys.stderr.write(f"wharf: {message}\nSee '{self.prog} --help'.\n")
-        raise Exit(125)
+        raise Exit(report(UsageError(message), self.prog))
 
 
 # command name -> (module, function name, one-line help); modules are imported on use
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("containers", "cmd_run", "Create and run a new container from an image"),
-    "create": ("containers", "cmd_create", "Create a new container"),
-    "start": ("containers", "cmd_start", "Start one or more stopped containers"),
-    "stop": ("containers", "cmd_stop", "Stop one or more running containers"),
-    "restart": ("containers", "cmd_restart", "Restart one or more containers"),
-    "kill": ("containers", "cmd_kill", "Kill one or more running containers"),
-    "rm": ("containers", "cmd_rm", "Remove one or more containers"),
+    "run": ("run", "cmd_run", "Create and run a new container from an image"),
+    "create": ("run", "cmd_create", "Create a new container"),
+    "start": ("run", "cmd_start", "Start one or more stopped containers"),
+    "stop": ("lifecycle", "cmd_stop", "Stop one or more running containers"),
+    "restart": ("lifecycle", "cmd_restart", "Restart one or more containers"),
+    "kill": ("lifecycle", "cmd_kill", "Kill one or more running containers"),
+    "rm": ("lifecycle", "cmd_rm", "Remove one or more containers"),
     "ps": ("containers", "cmd_ps", "List containers"),
-    "logs": ("containers", "cmd_logs", "Fetch the logs of a container"),
-    "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
-    "attach": ("containers", "cmd_attach", "Attach to a running container"),
+    "logs": ("logs", "cmd_logs", "Fetch the logs of a container"),
+    "exec": ("execs", "cmd_exec", "Execute a command in a running container"),
+    "attach": ("run", "cmd_attach", "Attach to a running container"),
     "inspect": ("containers", "cmd_inspect", "Return low-level information on wharf objects"),
     "top": ("containers", "cmd_top", "Display the running processes of a container"),
     "stats": ("containers", "cmd_stats", "Display a live stream of container resource usage"),
-    "wait": ("containers", "cmd_wait", "Block until containers stop, then print their exit codes"),
-    "rename": ("containers", "cmd_rename", "Rename a container"),
-    "pause": ("containers", "cmd_pause", "Pause all processes within one or more containers"),
-    "unpause": ("containers", "cmd_unpause", "Unpause all processes within one or more containers"),
-    "update": ("containers", "cmd_update", "Update configuration of one or more containers"),
+    "wait": ("lifecycle", "cmd_wait", "Block until containers stop, then print their exit codes"),
+    "rename": ("lifecycle", "cmd_rename", "Rename a container"),
+    "pause": ("lifecycle", "cmd_pause", "Pause all processes within one or more containers"),
+    "unpause": ("lifecycle", "cmd_unpause", "Unpause all processes within one or more containers"),
+    "update": ("lifecycle", "cmd_update", "Update configuration of one or more containers"),
     "port": ("containers", "cmd_port", "List port mappings of a container"),
-    "diff": ("containers", "cmd_diff", "Inspect changes to files on a container's filesystem"),
-    "export": ("containers", "cmd_export", "Export a container's filesystem as a tar archive"),
+    "diff": ("changes", "cmd_diff", "Inspect changes to files on a container's filesystem"),
+    "export": ("changes", "cmd_export", "Export a container's filesystem as a tar archive"),
     "cp": ("copy", "cmd_cp", "Copy files/folders between a container and the local filesystem"),
-    "commit": ("containers", "cmd_commit", "Create a new image from a container's changes"),
+    "commit": ("changes", "cmd_commit", "Create a new image from a container's changes"),
     "images": ("images", "cmd_images", "List images"),
     "pull": ("images", "cmd_pull", "Download an image from a registry"),
     "push": ("images", "cmd_push", "Upload an image to a registry"),
@@ -108,7 +176,7 @@ GROUPS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 HIDDEN: dict[str, tuple[str, str]] = {
-    "container-prune": ("containers", "cmd_container_prune"),
+    "container-prune": ("changes", "cmd_container_prune"),
     "image-prune": ("images", "cmd_image_prune"),
     "image-inspect": ("images", "cmd_image_inspect"),
     "system-df": ("system", "cmd_df"),
@@ -196,35 +264,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         else:
             sys.stderr.write(f"unknown flag: {opt}\nSee 'wharf --help'.\n")
-            return 125
+            return WHARF_FAILED
     if not args:
         sys.stdout.write(usage())
         return 0
     try:
         mod_name, fn_name, prog, rest = resolve(args)
     except UsageError as exc:
-        sys.stderr.write(f"wharf: {exc}.\n")
-        return 125
+        return report(exc)
     module = __import__(f"wharf.cli.{mod_name}", fromlist=[fn_name])
     fn: Callable[[Client, str, list[str]], int] = getattr(module, fn_name)
     client = Client(host)
     try:
         return fn(client, prog, rest)
-    except Exit as exc:
-        return exc.code
-    except UsageError as exc:
-        sys.stderr.write(f"wharf: {exc}\nSee '{prog} --help'.\n")
-        return 125
-    except DaemonUnreachable as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 125 if fn_name in ("cmd_run", "cmd_create") else 1
-    except APIError as exc:
-        sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-        return 125 if fn_name in ("cmd_run", "cmd_create") else 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    except HANDLED as exc:
+        return report(exc, prog, creates=fn_name in ("cmd_run", "cmd_create"))
 
 
 def parser(prog: str, usage_line: str, description: str = "") -> Parser:
@@ -252,7 +306,7 @@ def each(items: list[str], action: Callable[[str], Any], echo: bool = True) -> i
             action(item)
         except APIError as exc:
             failed = True
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            report(exc)
             continue
         if echo:
             print(item, flush=True)

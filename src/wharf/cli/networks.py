@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, inspect_each, print_deleted
+from wharf.cli.common import confirm, filters_arg, inspect_each, key_values, print_deleted
 from wharf.cli.main import UsageError, each, parser
 from wharf.client import APIError, Client
 
@@ -20,16 +20,6 @@ NETWORK_HEADERS = {
     "Labels": "LABELS",
     "CreatedAt": "CREATED AT",
 }
-
-
-def key_values(values: list[str], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values:
-        k, eq, val = v.partition("=")
-        if not k:
-            raise UsageError(f"invalid {what}: {v!r}")
-        out[k] = val if eq else ""
-    return out
 
 
 def _ipam_configs(subnets: list[str], ranges: list[str], gateways: list[str], aux: list[str]) -> list[Any]:

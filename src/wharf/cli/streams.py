@@ -1,5 +1,6 @@
 """Moving bytes between the terminal and a hijacked connection: stdcopy demultiplexing, raw
-mode for ``-t``, stdin forwarding, SIGWINCH → resize."""
+mode for ``-t``, stdin forwarding, SIGWINCH → resize, signals forwarded to the container; and
+``attached``, the session run, start -a, attach and exec hold over such a connection."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from wharf.client import Hijacked
+from wharf.client import APIError, Client, Hijacked
 
 
 def demux(
@@ -113,3 +114,72 @@ def on_resize(resize: Callable[[int, int], None]) -> None:
                 pass
 
     signal.signal(signal.SIGWINCH, handler)
+
+
+class SigProxy:
+    """Forward SIGINT/SIGTERM etc. to the container (docker run/attach --sig-proxy)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+    def __init__(self, client: Client, cid: str) -> None:
+        self.client = client
+        self.cid = cid
+
+    def __enter__(self) -> SigProxy:
+        for s in self.SIGNALS:
+            signal.signal(s, self._forward)
+        return self
+
+    def _forward(self, signum: int, frame: object) -> None:
+        def send() -> None:
+            try:
+                self.client.call("POST", f"/containers/{self.cid}/kill", {"signal": str(signum)})
+            except Exception:
+                pass
+
+        threading.Thread(target=send, daemon=True).start()
+
+    def __exit__(self, *exc: object) -> None:
+        for s in self.SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+
+
+def attached(
+    client: Client,
+    cid: str,
+    sock: Any,
+    multiplexed: bool,
+    stdin: bool,
+    tty: bool,
+    proxy: bool,
+    resize_path: str,
+) -> None:
+    """Pump the hijacked connection until the container's output ends."""
+    stop = threading.Event()
+    raw_ctx = RawTerminal(sys.stdin.fileno()) if (tty and stdin and os.isatty(0)) else None
+    if tty and os.isatty(1):
+
+        def resize(h: int, w: int) -> None:
+            client.call("POST", resize_path, {"h": h, "w": w})
+
+        h, w = terminal_size()
+        if h and w:
+            try:
+                resize(h, w)
+            except APIError:
+                pass
+        on_resize(resize)
+    if stdin:
+        threading.Thread(target=pump_stdin, args=(sock, stop), daemon=True).start()
+    try:
+        if raw_ctx is not None:
+            with raw_ctx:
+                demux(sock.recv, multiplexed)
+        elif proxy and not tty:
+            with SigProxy(client, cid):
+                demux(sock.recv, multiplexed)
+        else:
+            demux(sock.recv, multiplexed)
+    finally:
+        stop.set()
+        sock.close()

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, get_timestamp, print_deleted, print_reclaimed
+from wharf.cli.common import confirm, filters_arg, get_timestamp, print_deleted, print_reclaimed
 from wharf.cli.images import print_deleted_images
 from wharf.cli.main import API_VERSION, VERSION, parser
 from wharf.client import APIError, Client, DaemonUnreachable

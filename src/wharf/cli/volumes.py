@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.cli import format as fmt
-from wharf.cli.containers import confirm, filters_arg, inspect_each, print_deleted, print_reclaimed
+from wharf.cli.common import confirm, filters_arg, inspect_each, key_values, print_deleted, print_reclaimed
 from wharf.cli.main import UsageError, each, parser
-from wharf.cli.networks import key_values
 from wharf.client import Client
 
 VOLUME_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE",
