@@ -95,8 +95,9 @@ table inet {t} {{
 
     def add_network(self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "") -> None:
         t = self.table
-        script = f"add element inet {t} bridges {{ {bridge} }}\n"
-        script += f"add element inet {t} same_bridge {{ {bridge} . {bridge} }}\n"
+        br = _ifname(bridge)
+        script = f"add element inet {t} bridges {{ {br} }}\n"
+        script += f"add element inet {t} same_bridge {{ {br} . {br} }}\n"
         script += f"add element inet {t} all_nets {{ {subnet} }}\n"
         if masquerade:
             script += f"add element inet {t} masq_nets {{ {subnet} }}\n"
@@ -107,10 +108,10 @@ table inet {t} {{
         self.run(script)
 
     def remove_network(self, bridge: str, subnet: str, subnet6: str = "") -> None:
-        t = self.table
+        t, br = self.table, _ifname(bridge)
         scripts = [
-            f"delete element inet {t} bridges {{ {bridge} }}",
-            f"delete element inet {t} same_bridge {{ {bridge} . {bridge} }}",
+            f"delete element inet {t} bridges {{ {br} }}",
+            f"delete element inet {t} same_bridge {{ {br} . {br} }}",
             f"delete element inet {t} masq_nets {{ {subnet} }}",
             f"delete element inet {t} all_nets {{ {subnet} }}",
         ]
@@ -155,3 +156,11 @@ table inet {t} {{
                     self.run(f"delete element inet {self.table} {name} {{ {key} }}\n")
                 except FailedPrecondition:
                     pass
+
+
+def _ifname(name: str) -> str:
+    """An interface name as an nft string: quoted, so that a name nft would read as a keyword
+    (``ip``, ``accept``) or a number is still a name (names are checked where they are chosen)."""
+    if '"' in name or "\\" in name or not name.isprintable():
+        raise FailedPrecondition(f"nft: interface name {name!r} cannot be written")
+    return f'"{name}"'
