@@ -1,5 +1,13 @@
 """Networks for the engine: the predefined ``bridge``/``host``/``none``, user-defined bridge
-networks, and each container's endpoints on them.
+networks, and each container's endpoints on them. ``NetworkManager`` is the one object the
+engine and the API use; the pieces it puts together are modules of their own:
+
+    ipam.py       pools, a new network's subnet/gateway/ip-range (dockerd's checks), --ip checks
+    endpoints.py  EndpointSettings through their life (asked for, addressed, cleared)
+    ports.py      publish plans, host ports held with sockets, the firewall's DNAT elements
+    views.py      the /networks inspect and list shapes, host/none and their stable IDs
+    store.py, netlink.py, nft.py, dns.py   networks.db, links, the nftables table, embedded DNS
+    types.py      ``Attachable``: what is asked of a container (the engine is not imported)
 
 A container's endpoints live in its record (``c.networking["Networks"]``, Docker's
 EndpointSettings shape). Their life follows the container's process:
@@ -21,26 +29,35 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wharf.base.times import now_rfc3339
 from wharf.errors import Conflict, FailedPrecondition, Forbidden, InvalidArgument, NotFound, WharfError
-from wharf.network import netlink
+from wharf.network import endpoints, ipam, netlink, ports, views
+from wharf.network.ipam import DEFAULT_POOLS
 from wharf.network.nft import Firewall
-from wharf.network.store import Network, NetworkStore, overlapping, parse_subnet, pick_pool
+from wharf.network.store import Network, NetworkStore
+from wharf.network.types import Attachable, object_of
+from wharf.network.views import PREDEFINED
 
 if TYPE_CHECKING:
-    from wharf.engine.containers import Container
+    from wharf.network.dns import Resolver
 
 log = logging.getLogger("wharf.network")
 
-PREDEFINED = ("bridge", "host", "none")
-DEFAULT_POOLS = [("172.17.0.0/16", 16), ("172.18.0.0/14", 16), ("172.22.0.0/15", 16),
-                 ("172.24.0.0/13", 16), ("192.168.0.0/16", 20)]  # fmt: skip
 DNS_ADDRESS = "127.0.0.11"
+BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+SHARED_NOT_CONNECTED = (
+    "container sharing network namespace with another container or host cannot be connected to any "
+    "other network"
+)
+NONE_AND_OTHERS = (
+    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+)
 
 
 class NetworkManager:
@@ -61,11 +78,11 @@ class NetworkManager:
         self.bridge_name = bridge
         self.bip = bip
         self.mtu = mtu
-        self.pools = [(p["base"], int(p["size"])) for p in pools] if pools else list(DEFAULT_POOLS)
+        self.pools = ipam.pools_from_config(pools)
         self.networks: dict[str, Network] = {n.id: n for n in self.store.all()}
-        self.reservations: dict[str, list[socket.socket]] = {}
-        self.dns: Any = None
-        self.containers: Callable[[], list[Container]] = list
+        self.reservations: dict[str, list[socket.socket]] = {}  # container ID → its held host ports
+        self.dns: Resolver | None = None
+        self.containers: Callable[[], Sequence[Attachable]] = list
 
     # --- lookup
 
@@ -104,6 +121,12 @@ class NetworkManager:
             return None
         return self.resolve(mode).name
 
+    def users(self, n: Network) -> list[Attachable]:
+        return [c for c in self.containers() if n.name in (c.networking.get("Networks") or {})]
+
+    async def our_links(self) -> list[str]:
+        return [n.bridge for n in self.networks.values()]
+
     # --- daemon start / stop
 
     async def init(self) -> None:
@@ -135,13 +158,12 @@ class NetworkManager:
     async def _ensure_default(self) -> None:
         n = self.by_name("bridge")
         if self.bip:
-            iface = ipaddress.ip_interface(self.bip)
-            subnet, gateway = str(iface.network), str(iface.ip)
+            subnet, gateway = ipam.bip_subnet(self.bip)
         elif n is not None:
             subnet, gateway = n.subnet, n.gateway
         else:
-            subnet = pick_pool(self.pools, [x.subnet for x in self.networks.values()])
-            gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+            subnet = ipam.pick_pool(self.pools, [x.subnet for x in self.networks.values()])
+            gateway = ipam.first_host(ipaddress.ip_network(subnet))
         if n is not None and (n.subnet, n.gateway, n.bridge) == (subnet, gateway, self.bridge_name):
             return
         if n is not None:  # the configuration moved: the old bridge goes
@@ -157,7 +179,8 @@ class NetworkManager:
 
     # --- networks
 
-    async def create(self, body: dict[str, Any]) -> tuple[str, str]:
+    def _check_new(self, body: dict[str, Any]) -> str:
+        """The name of a network about to be created (it must be new), its driver checked."""
         name = str(body.get("Name") or "")
         if not name:
             raise InvalidArgument("network name is required")
@@ -168,53 +191,36 @@ class NetworkManager:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
-        ipam = body.get("IPAM") or {}
-        configs = [c for c in ipam.get("Config") or [] if c]
-        v4 = [c for c in configs if not _is_v6(c.get("Subnet") or "")]
-        v6 = [c for c in configs if _is_v6(c.get("Subnet") or "")]
+        return name
+
+    async def create(self, body: dict[str, Any]) -> tuple[str, str]:
+        """POST /networks/create: (the new network's ID, a warning)."""
+        name = self._check_new(body)
+        v4, v6 = ipam.split_configs(body.get("IPAM"))
+        enable6 = bool(body.get("EnableIPv6"))
+        ipam.validate([c for c in v4 + v6 if c.get("Subnet")], enable6)
         if len(v4) > 1 or len(v6) > 1:
             raise InvalidArgument("wharf supports one IPv4 and one IPv6 subnet per network")
-        enable6 = bool(body.get("EnableIPv6"))
         if v6 and not enable6:
             raise InvalidArgument("an IPv6 subnet was given but IPv6 is not enabled on the network (--ipv6)")
-        cfg = v4[0] if v4 else {}
-        used = [n.subnet for n in self.networks.values()]
-        if cfg.get("Subnet"):
-            subnet = parse_subnet(cfg["Subnet"])
-            if overlapping(subnet, used) is not None:
-                raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
-        else:
-            subnet = pick_pool(self.pools, used)
-        net = ipaddress.ip_network(subnet)
-        gateway = self._gateway(cfg, net, subnet)
-        ip_range = cfg.get("IPRange") or ""
-        if ip_range:
-            rng = ipaddress.ip_network(parse_subnet(ip_range))
-            if rng.version != 4 or not rng.subnet_of(net):  # type: ignore[arg-type]
-                raise InvalidArgument(f"invalid ip-range {ip_range}: it does not belong to subnet {subnet}")
-            ip_range = str(rng)
         nid = secrets.token_hex(32)
+        used = [n.subnet for n in self.networks.values()]
+        subnet, gateway, ip_range = ipam.address_plan(
+            v4[0] if v4 else {}, used, lambda: ipam.pick_pool(self.pools, used)
+        )
         subnet6 = gateway6 = ""
-        if enable6:
-            cfg6 = v6[0] if v6 else {}
+        if enable6:  # without a subnet: a unique local /64 of the network's own, as Docker's pool gives
             used6 = [n.subnet6 for n in self.networks.values() if n.subnet6]
-            if cfg6.get("Subnet"):
-                subnet6 = parse_subnet(cfg6["Subnet"])
-                if overlapping(subnet6, used6) is not None:
-                    raise Forbidden(
-                        "invalid pool request: Pool overlaps with other one on this address space"
-                    )
-            else:  # a unique local /64 of the network's own, as Docker's default IPv6 pool gives
-                subnet6 = _ula_for(nid, used6)
-            gateway6 = self._gateway(cfg6, ipaddress.ip_network(subnet6), subnet6)
-        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+            subnet6, gateway6, _ = ipam.address_plan(
+                v6[0] if v6 else {}, used6, lambda: ipam.ula_for(nid, used6)
+            )
+        options = {str(k): str(v) for k, v in object_of(body.get("Options"), "Options").items()}
         bridge = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
-        if len(bridge) > 15:
-            raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+        self._check_bridge(nid, bridge)
         n = Network(id=nid, name=name, driver="bridge", bridge=bridge, subnet=subnet, gateway=gateway,
                     ip_range=ip_range, internal=bool(body.get("Internal")), options=options,
-                    labels=dict(body.get("Labels") or {}), created=now_rfc3339(), subnet6=subnet6,
-                    gateway6=gateway6)  # fmt: skip
+                    labels=dict(object_of(body.get("Labels"), "Labels")), created=now_rfc3339(),
+                    subnet6=subnet6, gateway6=gateway6)  # fmt: skip
         self.store.add(n)
         try:
             await self._bring_up(n)
@@ -226,16 +232,20 @@ class NetworkManager:
         self.networks[nid] = n
         return nid, ""
 
-    @staticmethod
-    def _gateway(cfg: dict[str, Any], net: Any, subnet: str) -> str:
-        gateway = cfg.get("Gateway") or str(next(net.hosts()))
-        try:
-            addr = ipaddress.ip_address(gateway)
-        except ValueError:
-            raise InvalidArgument(f"invalid gateway address {gateway}") from None
-        if addr not in net:
-            raise InvalidArgument(f"invalid gateway {gateway}: it does not belong to subnet {subnet}")
-        return str(addr)
+    def _check_bridge(self, nid: str, bridge: str) -> None:
+        """A new network's bridge: a name the kernel and nft take, no other network's bridge."""
+        if len(bridge) > 15:
+            raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+        if not BRIDGE_NAME.fullmatch(bridge):
+            raise InvalidArgument(
+                f"invalid bridge name {bridge}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        for other in self.networks.values():
+            if other.bridge == bridge:
+                raise Forbidden(
+                    f"cannot create network {nid} ({bridge}): conflicts with network {other.id} "
+                    f"({other.bridge}): networks have same bridge name"
+                )
 
     async def _bring_up(self, n: Network) -> None:
         """The network's bridge with its gateway address(es), and its place in the firewall."""
@@ -243,9 +253,6 @@ class NetworkManager:
         self.fw.add_network(n.bridge, n.subnet, not n.internal, n.subnet6)
         if n.subnet6:
             netlink.enable_forwarding(v6=True)
-
-    def users(self, n: Network) -> list[Container]:
-        return [c for c in self.containers() if n.name in (c.networking.get("Networks") or {})]
 
     async def remove(self, ref: str) -> Network:
         if ref in ("host", "none"):
@@ -262,21 +269,33 @@ class NetworkManager:
         del self.networks[n.id]
         return n
 
+    async def prune(self, keep: Callable[[Network], bool]) -> list[str]:
+        removed = []
+        for n in list(self.networks.values()):
+            if n.name in PREDEFINED or self.users(n) or keep(n):
+                continue
+            try:
+                await self.remove(n.id)
+                removed.append(n.name)
+            except WharfError as exc:
+                log.warning("prune of network %s: %s", n.name, exc)
+        return removed
+
     # --- endpoints
 
     def endpoints_at_create(self, host_config: dict[str, Any], networking: dict[str, Any]) -> dict[str, Any]:
         """The container's Networks from NetworkMode and NetworkingConfig.EndpointsConfig."""
         mode = host_config.get("NetworkMode") or "default"
         primary = self.mode_network(mode)
-        requested = dict((networking or {}).get("EndpointsConfig") or {})
+        requested = dict(object_of(object_of(networking, "NetworkingConfig").get("EndpointsConfig"),
+                                   "NetworkingConfig.EndpointsConfig"))  # fmt: skip
         out: dict[str, Any] = {}
         if primary is None:
             if mode in ("host", "none") and requested and set(requested) - {mode}:
                 raise InvalidArgument(
                     "container cannot be disconnected from host network or connected to host network"
                     if mode == "host"
-                    else "container cannot be connected to multiple networks with one of the networks in"
-                    " private (none) mode"
+                    else NONE_AND_OTHERS
                 )
             return out
         for ref in [mode if mode not in ("default",) else "bridge", *requested]:
@@ -286,74 +305,31 @@ class NetworkManager:
             cfg = requested.get(ref) or requested.get(n.name) or {}
             if not cfg and n.name == "bridge":  # the docker CLI names the default network "default"
                 cfg = requested.get("default") or {}
-            out[n.name] = self._endpoint(n, cfg)
+            out[n.name] = endpoints.settings(n, cfg)
         return out
 
-    def _endpoint(self, n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
-        ipam = cfg.get("IPAMConfig") or {}
-        user_ip = ipam.get("IPv4Address") or ipam.get("IPv6Address")
-        if n.name == "bridge" and (user_ip or cfg.get("Aliases")):
-            if user_ip:
-                raise InvalidArgument("user specified IP address is supported on user defined networks only")
-            raise InvalidArgument(
-                "network-scoped alias is supported only for containers in user defined networks"
-            )
-        want = ipam.get("IPv4Address") or ""
-        if want:
-            _check_requested(want, n.subnet, "IPv4")
-        want6 = ipam.get("IPv6Address") or ""
-        if want6:
-            if not n.subnet6:
-                raise InvalidArgument(
-                    f"network {n.name} does not have IPv6 enabled: --ip6 {want6} cannot be used"
-                )
-            _check_requested(want6, n.subnet6, "IPv6")
-        ipam_cfg = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
-        return {
-            "IPAMConfig": ipam_cfg or None,
-            "Links": cfg.get("Links"),
-            "Aliases": list(cfg.get("Aliases") or []) or None,
-            "MacAddress": cfg.get("MacAddress") or "",
-            "DriverOpts": cfg.get("DriverOpts"),
-            "NetworkID": n.id,
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
-
-    def prepare(self, c: Container) -> list[tuple[Network, dict[str, Any]]]:
+    def prepare(self, c: Attachable) -> list[tuple[Network, dict[str, Any]]]:
         """Before the runtime creates the container: an address for each endpoint."""
         nets = c.networking.setdefault("Networks", {})
         done: list[tuple[Network, dict[str, Any]]] = []
         try:
             for name, ep in nets.items():
                 n = self.resolve(ep.get("NetworkID") or name)
-                want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
                 self.store.release(c.id, n.id)
-                ip = self.store.allocate(n, c.id, want)
-                ip6 = ""
-                if n.subnet6:
-                    want6 = (ep.get("IPAMConfig") or {}).get("IPv6Address") or ""
-                    ip6 = self.store.allocate(n, c.id, want6, v6=True)
-                ep.update(
-                    NetworkID=n.id, EndpointID=secrets.token_hex(32), Gateway=n.gateway, IPAddress=ip,
-                    IPPrefixLen=n.prefixlen, GlobalIPv6Address=ip6,
-                    GlobalIPv6PrefixLen=n.prefixlen6 if ip6 else 0, IPv6Gateway=n.gateway6 if ip6 else "",
-                    DNSNames=[x for x in [c.name, c.id[:12], *(ep.get("Aliases") or [])] if x]
-                    if n.name != "bridge" else None,
-                )  # fmt: skip
+                ip = self.store.allocate(n, c.id, endpoints.wanted(ep))
+                ip6 = (
+                    self.store.allocate(n, c.id, endpoints.wanted(ep, "IPv6Address"), v6=True)
+                    if n.subnet6
+                    else ""
+                )
+                endpoints.address(ep, n, c.name, c.id, ip, ip6)
                 done.append((n, ep))
         except BaseException:
             self.store.release(c.id)
             raise
         return done
 
-    async def attach(self, c: Container, pid: int) -> None:
+    async def attach(self, c: Attachable, pid: int) -> None:
         """After the runtime created the container, before its process runs."""
         netns = f"/proc/{pid}/ns/net"
         nets = c.networking.get("Networks") or {}
@@ -364,7 +340,7 @@ class NetworkManager:
         try:
             ordered = sorted(nets.items(), key=lambda kv: kv[0] != self._primary(c))
             for i, (_, ep) in enumerate(ordered):
-                await self._plug(c, pid, netns, self.resolve(ep["NetworkID"]), ep, f"eth{i}", i == 0)
+                await self._plug(pid, netns, self.resolve(ep["NetworkID"]), ep, f"eth{i}", i == 0)
             try:
                 self._reserve(c)
             except FailedPrecondition as exc:
@@ -379,17 +355,17 @@ class NetworkManager:
             await self.detach(c)
             raise
 
-    def _primary(self, c: Container) -> str:
+    def _primary(self, c: Attachable) -> str:
         return self.mode_network(c.host_config.get("NetworkMode") or "default") or ""
 
-    async def _plug(self, c: Container, pid: int, netns: str, n: Network, ep: dict[str, Any], ifname: str,
+    async def _plug(self, pid: int, netns: str, n: Network, ep: dict[str, Any], ifname: str,
                     primary: bool) -> None:  # fmt: skip
         host_if = "wv" + secrets.token_hex(6)
         peer = "wp" + secrets.token_hex(6)
         await self.host.veth_into(host_if, peer, pid, n.bridge, self.mtu)
         gateway = n.gateway if primary and not n.internal else None
         gateway6 = n.gateway6 if primary and not n.internal and ep.get("GlobalIPv6Address") else None
-        mac = ep.get("MacAddress") or _mac_for(ep["IPAddress"])
+        mac = ep.get("MacAddress") or endpoints.mac_for(ep["IPAddress"])
         ep["MacAddress"] = await netlink.configure_container(
             netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac,
             ep.get("GlobalIPv6Address") or "", n.prefixlen6, gateway6,
@@ -397,7 +373,7 @@ class NetworkManager:
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
 
-    async def detach(self, c: Container) -> None:
+    async def detach(self, c: Attachable) -> None:
         """The container's process is gone (or its start failed)."""
         try:
             self.fw.unpublish(self._port_rules(c))
@@ -414,43 +390,36 @@ class NetworkManager:
                     await self.host.delete(ep.pop("_host_if"))
                 except Exception as exc:
                     log.warning("removing the veth of %s: %s", c.id[:12], exc)
-            ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, GlobalIPv6Address="",
-                      GlobalIPv6PrefixLen=0, IPv6Gateway="", MacAddress=ep.get("MacAddress")
-                      if (ep.get("IPAMConfig") or {}).get("MacAddress") else "")  # fmt: skip
-            ep.pop("_ifname", None)
+            endpoints.clear(ep)
         c.networking["Ports"] = {}
 
-    async def connect(self, c: Container, ref: str, cfg: dict[str, Any]) -> None:
+    async def connect(self, c: Attachable, ref: str, cfg: dict[str, Any]) -> None:
         mode = c.host_config.get("NetworkMode") or "default"
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise Forbidden("container sharing network namespace with another container or host cannot be "
-                            "connected to any other network" if mode != "none" else
-                            "container cannot be connected to multiple networks with one of the networks in "
-                            "private (none) mode")  # fmt: skip
+            raise Forbidden(NONE_AND_OTHERS if mode == "none" else SHARED_NOT_CONNECTED)
         n = self.resolve(ref)
         nets = c.networking.setdefault("Networks", {})
         if n.name in nets:
             raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
-        ep = self._endpoint(n, cfg)
+        ep = endpoints.settings(n, cfg)
         if not c.state.running:
             nets[n.name] = ep
             return
-        want = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
-        ip = self.store.allocate(n, c.id, want)
+        ip = self.store.allocate(n, c.id, endpoints.wanted(ep))
         names = [c.name, c.id[:12], *(ep.get("Aliases") or [])]
         ep.update(NetworkID=n.id, EndpointID=secrets.token_hex(32), Gateway=n.gateway, IPAddress=ip,
                   IPPrefixLen=n.prefixlen, DNSNames=names)  # fmt: skip
-        used = {e.get("_ifname") for e in nets.values()}
-        ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in used)
         try:
-            await self._plug(c, c.state.pid, f"/proc/{c.state.pid}/ns/net", n, ep, ifname, False)
+            await self._plug(
+                c.state.pid, f"/proc/{c.state.pid}/ns/net", n, ep, endpoints.next_ifname(nets), False
+            )
         except BaseException:
             self.store.release(c.id, n.id)
             raise
         nets[n.name] = ep
         await self._start_dns(c)
 
-    async def disconnect(self, c: Container, ref: str, force: bool = False) -> None:
+    async def disconnect(self, c: Attachable, ref: str, force: bool = False) -> None:
         try:
             n = self.resolve(ref)
         except NotFound:
@@ -477,75 +446,34 @@ class NetworkManager:
 
     # --- ports
 
-    def publish_plan(self, c: Container) -> dict[str, list[dict[str, str]]]:
-        """PortBindings (and -P's EXPOSE'd ports) with every host port chosen: Docker's
-        NetworkSettings.Ports shape."""
-        hc = c.host_config
-        bindings: dict[str, list[dict[str, str]]] = {}
-        for key, items in (hc.get("PortBindings") or {}).items():
-            bindings[_port_key(key)] = [dict(b or {}) for b in (items or [{}])]
-        if hc.get("PublishAllPorts"):
-            for key in c.config.get("ExposedPorts") or {}:
-                bindings.setdefault(_port_key(key), [{"HostIp": "", "HostPort": ""}])
-        return bindings
+    def publish_plan(self, c: Attachable) -> dict[str, list[dict[str, str]]]:
+        """PortBindings (and -P's EXPOSE'd ports) by port key, host ports not yet chosen:
+        Docker's NetworkSettings.Ports shape."""
+        return ports.publish_plan(c.config, c.host_config)
 
-    def _reserve(self, c: Container) -> None:
+    def _reserve(self, c: Attachable) -> None:
         """Hold every published host port with a socket of ours (taking a free one where none was
         asked), as docker-proxy holds them: a port in use elsewhere fails the start."""
         if not (c.networking.get("Networks") or {}):
             c.networking["Ports"] = {}
             return
-        plan = self.publish_plan(c)
-        held: list[socket.socket] = []
-        ports: dict[str, list[dict[str, str]] | None] = {}
-        try:
-            for key, items in plan.items():
-                port, proto = key.split("/")
-                out = []
-                for b in items:
-                    host_ip = b.get("HostIp") or "0.0.0.0"
-                    lo, _, hi = (b.get("HostPort") or "").partition("-")
-                    candidates = list(range(int(lo), int(hi or lo) + 1)) if lo else [0]
-                    s, chosen = _bind_one(host_ip, proto, candidates, self._held_ports())
-                    held.append(s)
-                    out.append({"HostIp": host_ip, "HostPort": str(chosen)})
-                ports[key] = out
-            for key in c.config.get("ExposedPorts") or {}:
-                ports.setdefault(_port_key(key), None)
-        except BaseException:
-            for s in held:
-                s.close()
-            raise
+        held, chosen = ports.reserve(
+            self.publish_plan(c), c.config.get("ExposedPorts") or {}, ports.held_ports(self.reservations)
+        )
         self.reservations[c.id] = held
-        c.networking["Ports"] = ports
+        c.networking["Ports"] = chosen
 
-    def _held_ports(self) -> set[tuple[str, str, int]]:
-        out = set()
-        for socks in self.reservations.values():
-            for s in socks:
-                ip, port = s.getsockname()[:2]
-                out.add((str(ip), "udp" if s.type == socket.SOCK_DGRAM else "tcp", int(port)))
-        return out
-
-    def _port_rules(self, c: Container) -> list[tuple[str, str, int, str, int]]:
+    def _port_rules(self, c: Attachable) -> list[ports.Rule]:
         nets = c.networking.get("Networks") or {}
         primary = nets.get(self._primary(c)) or next(iter(nets.values()), None)
         if not primary or not primary.get("IPAddress"):
             return []
-        rules = []
-        for key, items in (c.networking.get("Ports") or {}).items():
-            port, proto = key.split("/")
-            for b in items or []:
-                host_ip = b.get("HostIp") or ""
-                rules.append((host_ip if host_ip != "0.0.0.0" else "", proto, int(b["HostPort"]),
-                              primary["IPAddress"], int(port)))  # fmt: skip
-        return rules
+        return ports.rules(c.networking.get("Ports") or {}, primary["IPAddress"])
 
     # --- DNS
 
-    async def _start_dns(self, c: Container) -> None:
-        user_nets = [n for n in (c.networking.get("Networks") or {}) if n != "bridge"]
-        if not user_nets or not c.state.pid and not c.networking.get("Networks"):
+    async def _start_dns(self, c: Attachable) -> None:
+        if not self.uses_embedded_dns(c):
             return
         if self.dns is None:
             from wharf.network.dns import Resolver
@@ -555,161 +483,25 @@ class NetworkManager:
         if pid:
             await self.dns.listen(c.id, f"/proc/{pid}/ns/net")
 
-    def uses_embedded_dns(self, c: Container) -> bool:
+    def uses_embedded_dns(self, c: Attachable) -> bool:
         return any(n != "bridge" for n in (c.networking.get("Networks") or {}))
 
     # --- views
 
     def inspect(self, n: Network, verbose: bool = False) -> dict[str, Any]:
-        containers = {}
-        for c in self.users(n):
-            ep = (c.networking.get("Networks") or {}).get(n.name) or {}
-            if not c.state.running or not ep.get("IPAddress"):
-                continue
-            containers[c.id] = {
-                "Name": c.name,
-                "EndpointID": ep.get("EndpointID", ""),
-                "MacAddress": ep.get("MacAddress", ""),
-                "IPv4Address": f"{ep['IPAddress']}/{ep.get('IPPrefixLen', n.prefixlen)}",
-                "IPv6Address": f"{ep['GlobalIPv6Address']}/{n.prefixlen6}"
-                if ep.get("GlobalIPv6Address")
-                else "",
-            }
-        cfg: dict[str, str] = {"Subnet": n.subnet, "Gateway": n.gateway}
-        if n.ip_range:
-            cfg["IPRange"] = n.ip_range
-        configs = [cfg] + ([{"Subnet": n.subnet6, "Gateway": n.gateway6}] if n.subnet6 else [])
-        options = dict(n.options)
-        if n.name == "bridge":
-            options.update({"com.docker.network.bridge.enable_icc": "true",
-                            "com.docker.network.bridge.enable_ip_masquerade": "true",
-                            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                            "com.docker.network.driver.mtu": str(self.mtu)})  # fmt: skip
-        return {
-            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
-            "EnableIPv6": bool(n.subnet6),
-            "IPAM": {"Driver": "default", "Options": None if n.name == "bridge" else {}, "Config": configs},
-            "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": n.labels,
-        }  # fmt: skip
+        return views.network_view(n, self.users(n), self.mtu)
 
     def predefined_view(self, name: str) -> dict[str, Any]:
-        nid = _stable_id(name, self.store)
-        containers = {}
-        for c in self.containers():
-            if c.state.running and (c.host_config.get("NetworkMode") or "") == name:
-                containers[c.id] = {"Name": c.name, "EndpointID": "", "MacAddress": "", "IPv4Address": "",
-                                    "IPv6Address": ""}  # fmt: skip
-        driver = name if name != "none" else "null"
-        return {
-            "Name": name, "Id": nid, "Created": "0001-01-01T00:00:00Z", "Scope": "local", "Driver": driver,
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": None},
-            "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Containers": containers, "Options": {}, "Labels": {},
-        }  # fmt: skip
+        return views.predefined_view(name, self.containers())
 
     def all_views(self) -> list[dict[str, Any]]:
         return [self.inspect(n) for n in self.networks.values()] + [
-            self.predefined_view(x) for x in ("host", "none")
+            self.predefined_view(x) for x in views.UNSTORED
         ]
 
     def view(self, ref: str) -> dict[str, Any]:
-        for name in ("host", "none"):
-            if (
-                ref == name
-                or ref == _stable_id(name, self.store)
-                or (len(ref) >= 3 and _stable_id(name, self.store).startswith(ref))
-            ):
-                return self.predefined_view(name)
-        return self.inspect(self.resolve(ref))
-
-    async def prune(self, keep: Callable[[Network], bool]) -> list[str]:
-        removed = []
-        for n in list(self.networks.values()):
-            if n.name in PREDEFINED or self.users(n) or keep(n):
-                continue
-            try:
-                await self.remove(n.id)
-                removed.append(n.name)
-            except WharfError as exc:
-                log.warning("prune of network %s: %s", n.name, exc)
-        return removed
-
-    async def our_links(self) -> list[str]:
-        return [n.bridge for n in self.networks.values()]
+        name = views.unstored_named(ref)
+        return self.predefined_view(name) if name is not None else self.inspect(self.resolve(ref))
 
 
-def _stable_id(name: str, store: NetworkStore | None = None) -> str:
-    """A fixed ID for the predefined host/none networks (Docker makes them once per daemon)."""
-    import hashlib
-
-    return hashlib.sha256(f"wharf-predefined-{name}".encode()).hexdigest()
-
-
-def _is_v6(cidr: str) -> bool:
-    return ":" in cidr
-
-
-def _ula_for(nid: str, used: list[str]) -> str:
-    """fdXX:XXXX:XXXX:YYYY::/64 from the network's ID (RFC 4193's random global ID, made stable)."""
-    import hashlib
-
-    for i in range(256):
-        h = hashlib.sha256(f"{nid}:{i}".encode()).digest()
-        cand = str(ipaddress.ip_network((b"\xfd" + h[:7] + bytes(8), 64)))
-        if overlapping(cand, used) is None:
-            return cand
-    raise Forbidden("could not find an available, non-overlapping IPv6 address pool")
-
-
-def _port_key(key: str) -> str:
-    return key if "/" in key else f"{key}/tcp"
-
-
-def _mac_for(ip: str) -> str:
-    """Docker's MAC for an address: 02:42 then the four bytes of the IPv4 address."""
-    b = ipaddress.ip_address(ip).packed
-    return "02:42:" + ":".join(f"{x:02x}" for x in b)
-
-
-def _bind_one(
-    host_ip: str, proto: str, candidates: list[int], ours: set[tuple[str, str, int]]
-) -> tuple[socket.socket, int]:
-    """Bind the first free candidate. Docker's wording for a failure: a port one of our
-    containers holds is "already allocated"; a port held by anything else is the kernel's
-    "address already in use", as docker-proxy reports it."""
-    fam = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    last: OSError | None = None
-    for port in candidates:
-        s = socket.socket(fam, kind)
-        try:
-            s.bind((host_ip, port))
-            if kind == socket.SOCK_STREAM:
-                s.listen(1)
-            return s, int(s.getsockname()[1])
-        except OSError as exc:
-            s.close()
-            last = exc
-    shown = candidates[0] if len(candidates) == 1 else f"{candidates[0]}-{candidates[-1]}"
-    family = "6" if fam == socket.AF_INET6 else "4"
-    held_by_us = any((ip, proto, p) in ours for p in candidates for ip in (host_ip, "0.0.0.0"))
-    if last is not None and not held_by_us and len(candidates) == 1:
-        reason = "cannot assign requested address" if last.errno == 99 else "address already in use"
-        raise FailedPrecondition(
-            f"Error starting userland proxy: listen {proto}{family} {host_ip}:{shown}: bind: {reason}"
-        )
-    raise FailedPrecondition(f"Bind for {host_ip}:{shown} failed: port is already allocated")
-
-
-__all__ = ["DNS_ADDRESS", "NetworkManager"]
-
-
-def _check_requested(want: str, subnet: str, family: str) -> None:
-    """An address asked for with --ip/--ip6: well-formed and inside the network's subnet."""
-    try:
-        addr = ipaddress.ip_address(want)
-    except ValueError:
-        raise InvalidArgument(f"invalid {family} address: {want}") from None
-    if addr not in ipaddress.ip_network(subnet):
-        raise InvalidArgument(f"Invalid address {want}: It does not belong to any of this network's subnets")
+__all__ = ["DEFAULT_POOLS", "DNS_ADDRESS", "PREDEFINED", "NetworkManager"]

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.base.sqlite import open_db, transaction
-from wharf.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
+from wharf.errors import AlreadyExists, Forbidden, NotFound
+from wharf.network.ipam import check_requested
 
 SCHEMA = [
     """
@@ -135,14 +136,8 @@ class NetworkStore:
                 a for (a,) in db.execute("SELECT address FROM allocations WHERE network_id = ?", (n.id,))
             }
             if wanted:
-                try:
-                    addr = ipaddress.ip_address(wanted)
-                except ValueError:
-                    raise InvalidArgument(f"invalid IPv{6 if v6 else 4} address: {wanted}") from None
-                if addr not in subnet:
-                    raise InvalidArgument(
-                        f"Invalid address {wanted}: It does not belong to any of this network's subnets"
-                    )
+                check_requested(wanted, str(subnet), f"IPv{6 if v6 else 4}")
+                addr = ipaddress.ip_address(wanted)
                 wanted = str(addr)
                 if (
                     wanted in taken
@@ -184,31 +179,6 @@ def _network(r: tuple[Any, ...]) -> Network:
         internal=bool(r[7]), options=json.loads(r[8]), labels=json.loads(r[9]), created=r[10],
         subnet6=r[11], gateway6=r[12],
     )  # fmt: skip
-
-
-def overlapping(subnet: str, others: list[str]) -> str | None:
-    net = ipaddress.ip_network(subnet)
-    for o in others:
-        if net.overlaps(ipaddress.ip_network(o)):
-            return o
-    return None
-
-
-def parse_subnet(subnet: str) -> str:
-    try:
-        return str(ipaddress.ip_network(subnet, strict=False))
-    except ValueError:
-        raise InvalidArgument(f"invalid subnet {subnet}: invalid CIDR address: {subnet}") from None
-
-
-def pick_pool(pools: list[tuple[str, int]], used: list[str]) -> str:
-    """The first subnet of the default address pools that overlaps nothing in ``used``."""
-    for base, size in pools:
-        net = ipaddress.ip_network(base)
-        for cand in net.subnets(new_prefix=size) if size > net.prefixlen else [net]:
-            if overlapping(str(cand), used) is None:
-                return str(cand)
-    raise Forbidden("all predefined address pools have been fully subnetted")
 
 
 __all__ = ["Network", "NetworkStore", "NotFound"]
