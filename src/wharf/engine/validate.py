@@ -10,6 +10,7 @@ from typing import Any
 from wharf.base.signals import signal_number
 from wharf.engine.resources import MIN_MEMORY
 from wharf.errors import InvalidArgument
+from wharf.network import ports
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
@@ -66,6 +67,7 @@ def create(config: dict[str, Any], hc: dict[str, Any]) -> None:
     if not config.get("Image"):
         raise InvalidArgument("config cannot be empty in order to create a container")
     restart_policy(hc)
+    ports.check_bindings(hc)
     memory(hc)
     cpus(hc)
     if int(hc.get("PidsLimit") or 0) < -1:
