@@ -7,13 +7,16 @@ import os
 import platform
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wharf.cli import format as fmt
 from wharf.cli.common import confirm, filters_arg, get_timestamp, print_deleted, print_reclaimed
 from wharf.cli.images import print_deleted_images
 from wharf.cli.main import API_VERSION, VERSION, parser
 from wharf.client import APIError, Client, DaemonUnreachable
+
+if TYPE_CHECKING:
+    from wharf.engine.state import Status
 
 
 def cmd_version(client: Client, prog: str, args: list[str]) -> int:
@@ -101,7 +104,7 @@ def cmd_info(client: Client, prog: str, args: list[str]) -> int:
         f" OSType: {info.get('OSType', '')}",
         f" Architecture: {info.get('Architecture', '')}",
         f" CPUs: {info.get('NCPU', 0)}",
-        f" Total Memory: {_gib(info.get('MemTotal') or 0)}",
+        f" Total Memory: {fmt.bytes_size(info.get('MemTotal') or 0)}",
         f" Name: {info.get('Name', '')}",
         f" ID: {info.get('ID', '')}",
         f" Docker Root Dir: {info.get('DockerRootDir', '')}",
@@ -117,15 +120,6 @@ def cmd_info(client: Client, prog: str, args: list[str]) -> int:
     lines.append(f" Live Restore Enabled: {str(bool(info.get('LiveRestoreEnabled'))).lower()}")
     print("\n".join(lines))
     return 0
-
-
-def _gib(n: float) -> str:
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def _event_line(ev: dict[str, Any]) -> str:
@@ -160,6 +154,16 @@ def cmd_events(client: Client, prog: str, args: list[str]) -> int:
     return 0
 
 
+def _status(container: dict[str, Any]) -> Status:
+    """A listed container's status (one the daemon does not name counts as created: no process)."""
+    from wharf.engine.state import Status
+
+    try:
+        return Status(container.get("State") or "created")
+    except ValueError:
+        return Status.CREATED
+
+
 def cmd_df(client: Client, prog: str, args: list[str]) -> int:
     p = parser(prog, f"{prog} [OPTIONS]")
     p.add_argument("--format", default="")
@@ -181,10 +185,8 @@ def cmd_df(client: Client, prog: str, args: list[str]) -> int:
         if not (i.get("Containers", 0) > 0 or i.get("Id") in used_images)
     )
     ctr_size = sum(c.get("SizeRw") or 0 for c in containers)
-    ctr_active = sum(1 for c in containers if c.get("State") in ("running", "paused", "restarting"))
-    ctr_reclaim = sum(
-        c.get("SizeRw") or 0 for c in containers if c.get("State") not in ("running", "paused")
-    )
+    ctr_active = sum(1 for c in containers if _status(c).alive)
+    ctr_reclaim = sum(c.get("SizeRw") or 0 for c in containers if not _status(c).has_process)
     vol_size = sum(((v.get("UsageData") or {}).get("Size") or 0) for v in volumes)
     vol_active = sum(1 for v in volumes if ((v.get("UsageData") or {}).get("RefCount") or 0) > 0)
     vol_reclaim = sum(

@@ -13,6 +13,7 @@ from wharf.cli.changes import split_repo_tag
 from wharf.cli.common import filters_arg, get_timestamp, key_values
 from wharf.cli.lifecycle import update_body
 from wharf.cli.main import Exit, UsageError
+from wharf.cli.system import _status
 
 
 def test_filters_arg() -> None:
@@ -78,3 +79,21 @@ def test_update_body_takes_only_given_flags() -> None:
     }
     with pytest.raises(UsageError, match="you must provide one or more flags"):
         update_body(SimpleNamespace(**unset))
+
+
+@pytest.mark.parametrize(
+    "state,alive,has_process",
+    [
+        ("running", True, True),
+        ("paused", True, True),
+        ("restarting", True, False),
+        ("exited", False, False),
+        ("created", False, False),
+        ("", False, False),
+        (None, False, False),
+        ("no-such-state", False, False),
+    ],
+)
+def test_system_df_reads_states_through_status(state: str | None, alive: bool, has_process: bool) -> None:
+    status = _status({"State": state})
+    assert (status.alive, status.has_process) == (alive, has_process)
