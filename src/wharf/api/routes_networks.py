@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from wharf.api import bodies
 from wharf.api.server import Router, json_body, labels_match, qfilters
 from wharf.errors import InvalidArgument
 from wharf.network.manager import NetworkManager
@@ -53,7 +54,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request, required=True)
+    body = await json_body(request, required=True, schema=bodies.NETWORK_CREATE)
     mgr = _net(request)
     nid, warning = await mgr.create(body)
     n = mgr.networks[nid]
@@ -69,7 +70,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request, required=True)
+    body = await json_body(request, required=True, schema=bodies.NETWORK_CONNECT)
     engine = request.app["engine"]
     await engine.connect(
         str(body.get("Container") or ""), request.match_info["id"], body.get("EndpointConfig") or {}
@@ -78,7 +79,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
 
 
 async def disconnect(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request, required=True)
+    body = await json_body(request, required=True, schema=bodies.NETWORK_DISCONNECT)
     engine = request.app["engine"]
     await engine.disconnect(
         str(body.get("Container") or ""), request.match_info["id"], bool(body.get("Force"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from wharf.api import bodies
 from wharf.api.server import Router, json_body, labels_match, qbool, qfilters
 from wharf.errors import Conflict, InvalidArgument
 from wharf.volumes.store import Volume
@@ -57,7 +58,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     import secrets
 
     engine = request.app["engine"]
-    body = await json_body(request)
+    body = await json_body(request, schema=bodies.VOLUME_CREATE)
     name = str(body.get("Name") or "") or secrets.token_hex(32)
     v, made = engine.volumes.create(
         name, str(body.get("Driver") or "local"), body.get("DriverOpts") or None, body.get("Labels") or None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from wharf import errors
 from wharf.api.errors import status_of
+from wharf.api.schema import Node, json_kind, loads
 
 log = logging.getLogger("wharf.api")
 
@@ -82,8 +83,12 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     return resp
 
 
-async def json_body(request: web.Request, required: bool = False) -> dict[str, Any]:
-    """The request's JSON object; Docker's 400 for bad JSON (an empty body is {} unless required)."""
+async def json_body(
+    request: web.Request, required: bool = False, schema: Node | None = None
+) -> dict[str, Any]:
+    """The request's JSON object, decoded by ``schema`` (see ``api/schema.py``) when given: a
+    wrong type at any depth is Docker's 400 with Go's words. Bad JSON is a 400; an empty body is
+    {} unless required."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -94,29 +99,17 @@ async def json_body(request: web.Request, required: bool = False) -> dict[str, A
         if required:
             raise errors.InvalidArgument("invalid JSON: request body is empty")
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
+    body = loads(raw)
     if body is None:
         return {}
     if not isinstance(body, dict):
         raise errors.InvalidArgument(
-            f"invalid JSON: json: cannot unmarshal {_json_kind(body)} into Go value of type object"
+            f"invalid JSON: json: cannot unmarshal {json_kind(body)} into Go value of type object"
         )
+    if schema is not None:
+        decoded: dict[str, Any] = schema.validate(body)
+        return decoded
     return body
-
-
-def _json_kind(v: Any) -> str:
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    return "object"
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:
