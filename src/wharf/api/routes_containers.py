@@ -8,13 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
+from wharf.api import bodies
 from wharf.api.hijack import MULTIPLEXED, RAW, Hijacked, RawProtocol, hijack
 from wharf.api.server import Router, ThreadReader, json_body, qbool, qfilters, qint, stream_from_thread
+from wharf.base.times import parse_time_arg
 from wharf.engine import files, shim, stats
 from wharf.engine import logs as logsmod
 from wharf.engine.commit import CommitRequest
 from wharf.engine.commit import commit as commit_image
 from wharf.engine.engine import Engine
+from wharf.engine.request import CreateRequest, decoded
 from wharf.engine.state import Status, check_attach
 from wharf.errors import Conflict, InvalidArgument
 
@@ -33,90 +36,10 @@ def _multiplexed(request: web.Request, tty: bool) -> str:
     return MULTIPLEXED if v >= (1, 42) else RAW
 
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "Cmd": (list, str, type(None)),
-    "Entrypoint": (list, str, type(None)),
-    "Env": (list, type(None)),
-    "Labels": (dict, type(None)),
-    "Tty": bool,
-    "OpenStdin": bool,
-    "StdinOnce": bool,
-    "AttachStdin": bool,
-    "AttachStdout": bool,
-    "AttachStderr": bool,
-    "Image": str,
-    "WorkingDir": str,
-    "User": str,
-    "Hostname": str,
-    "Domainname": str,
-    "StopSignal": str,
-    "StopTimeout": (int, type(None)),
-    "HostConfig": (dict, type(None)),
-    "ExposedPorts": (dict, type(None)),
-    "Volumes": (dict, type(None)),
-}
-_HC_TYPES: dict[str, type | tuple[type, ...]] = {
-    "Memory": int,
-    "MemorySwap": int,
-    "NanoCpus": int,
-    "CpuShares": int,
-    "PidsLimit": (int, type(None)),
-    "Privileged": bool,
-    "ReadonlyRootfs": bool,
-    "AutoRemove": bool,
-    "CapAdd": (list, type(None)),
-    "CapDrop": (list, type(None)),
-    "Binds": (list, type(None)),
-    "SecurityOpt": (list, type(None)),
-    "Ulimits": (list, type(None)),
-    "Sysctls": (dict, type(None)),
-    "Tmpfs": (dict, type(None)),
-    "RestartPolicy": (dict, type(None)),
-    "NetworkMode": str,
-    "ShmSize": int,
-}
-
-
-def _go_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return "null"
-
-
-def check_types(body: dict[str, Any], types: dict[str, Any], where: str) -> None:
-    for k, t in types.items():
-        if k in body and not isinstance(body[k], t):
-            # Go's json: a bool is not a number
-            if isinstance(body[k], bool) and t in (int, (int, type(None))):
-                pass
-            else:
-                raise InvalidArgument(
-                    f"json: cannot unmarshal {_go_type(body[k])} into Go struct field {where}.{k}"
-                )
-        if k in body and isinstance(body[k], bool) and t in (int, (int, type(None))):
-            raise InvalidArgument(
-                f"json: cannot unmarshal bool into Go struct field {where}.{k} of type int64"
-            )
-
-
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request, required=True)
-    check_types(body, _TYPES, "ContainerConfigWrapper.Config")
-    for k in ("Cmd", "Entrypoint"):
-        if isinstance(body.get(k), str):
-            body[k] = [body[k]]
-    hc = body.get("HostConfig") or {}
-    check_types(hc, _HC_TYPES, "ContainerConfigWrapper.HostConfig")
-    name = request.query.get("name")
-    cid, warnings = await E(request).create(name, body)
+    body = await json_body(request, required=True, schema=bodies.CONTAINER_CREATE)
+    req = CreateRequest.from_body(request.query.get("name"), body)
+    cid, warnings = await E(request).create(req)
     return web.json_response({"Id": cid, "Warnings": warnings}, status=201)
 
 
@@ -214,8 +137,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         tail = -1 if tail_s in ("all", "") else int(tail_s)
     except ValueError:
         tail = -1
-    since = logsmod.parse_time_arg(request.query.get("since"))
-    until = logsmod.parse_time_arg(request.query.get("until"))
+    since = parse_time_arg(request.query.get("since"))
+    until = parse_time_arg(request.query.get("until"))
     follow = qbool(request, "follow")
     stamps = qbool(request, "timestamps")
     tty = bool(c.config.get("Tty"))
@@ -459,10 +382,10 @@ async def container_stats(request: web.Request) -> web.StreamResponse:
 
 
 async def update(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request, schema=bodies.CONTAINER_UPDATE)
     engine = E(request)
     c = engine.get(request.match_info["id"])
-    body = await json_body(request)
-    warnings = await engine.update(c.id, body)
+    warnings = await engine.update(c.id, decoded(body))
     return web.json_response({"Warnings": warnings})
 
 
@@ -524,10 +447,10 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
 
 async def commit(request: web.Request) -> web.StreamResponse:
     """POST /commit: the container's changes become a new image (paused meanwhile, by default)."""
+    body = await json_body(request, schema=bodies.COMMIT)
     engine = E(request)
     q = request.query
     c = engine.get(q.get("container", ""))
-    body = await json_body(request)
     changes = [ch for v in q.getall("changes", []) for ch in v.split("\n") if ch.strip()]
     paused_here = False
     if qbool(request, "pause", True) and c.state.status is Status.RUNNING:
@@ -561,15 +484,13 @@ def _execs(request: web.Request) -> Any:
 
 
 async def exec_create(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request, required=True)
-    if isinstance(body.get("Cmd"), str):
-        body["Cmd"] = [body["Cmd"]]
+    body = await json_body(request, required=True, schema=bodies.EXEC_CREATE)
     eid = _execs(request).create(request.match_info["id"], body)
     return web.json_response({"Id": eid}, status=201)
 
 
 async def exec_start(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
+    body = await json_body(request, schema=bodies.EXEC_START)
     mgr = _execs(request)
     e = mgr.get(request.match_info["id"])
     detach = bool(body.get("Detach"))

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,7 @@ class _Layer:
     size: int
 
 
-def merge_config(user: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+def merge_config(user: dict[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
     """Docker's commit merge: what the request (and --change) set wins; the rest comes from the
     container's config; Env, ExposedPorts, Volumes and Labels are unions."""
     from wharf.engine.specgen import merge_env

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.base.sqlite import open_db
+from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.engine.state import State
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 
@@ -47,8 +48,8 @@ class Container:
     id: str
     name: str
     created: str
-    config: dict[str, Any]
-    host_config: dict[str, Any]
+    config: ContainerConfig
+    host_config: HostConfig
     image_id: str
     image_name: str
     path: str

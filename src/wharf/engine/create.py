@@ -15,21 +15,21 @@ from wharf.base.times import now_rfc3339
 from wharf.engine import netfiles, validate
 from wharf.engine.containers import Container, new_id, random_name, validate_name
 from wharf.engine.core import Core
+from wharf.engine.request import ContainerConfig, CreateRequest, HostConfig, LogConfig, RestartPolicy
 from wharf.engine.runner import blocking
 from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
 
 
-async def create(core: Core, name: str | None, body: dict[str, Any]) -> tuple[str, list[str]]:
+async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
     from wharf.engine import specgen
     from wharf.volumes import mounts as vmounts
 
-    config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
-    host_config = dict(body.get("HostConfig") or {})
+    config, host_config = req.config, req.host_config
     validate.create(config, host_config)
-    image_ref = config["Image"]
+    image_ref = config.get("Image") or ""
     record = await blocking(core.images.resolve, image_ref)
     try:
-        endpoints = core.net.endpoints_at_create(host_config, body.get("NetworkingConfig") or {})
+        endpoints = core.net.endpoints_at_create(host_config, dict(req.networking))
     except NotFound as exc:
         # dockerd reports a missing network when the container starts; clients (the docker
         # CLI among them) read a 404 from create as a missing image and go pulling: refuse
@@ -45,7 +45,7 @@ async def create(core: Core, name: str | None, body: dict[str, Any]) -> tuple[st
     except NotFound as exc:  # --volumes-from an unknown container: not a missing image (see above)
         raise InvalidArgument(str(exc)) from None
     argv = specgen.command(config, image_config)
-    name = _name(core, name)
+    name = _name(core, req.name)
     cid = new_id(core.store.by_id)
     chain = await blocking(core.images.top_chain_id, record)
     made = await blocking(vmounts.realize, planned, core.volumes)
@@ -91,14 +91,13 @@ def _name(core: Core, name: str | None) -> str:
     return name
 
 
-def _host_config_defaults(host_config: dict[str, Any]) -> dict[str, Any]:
+def _host_config_defaults(host_config: HostConfig) -> HostConfig:
     """HostConfig as inspect shows it: the network mode, log driver and restart policy filled in."""
-    hc = dict(host_config)
-    hc.setdefault("NetworkMode", "default")
-    if hc["NetworkMode"] == "default":
+    hc = host_config.copy()
+    if hc.setdefault("NetworkMode", "default") == "default":
         hc["NetworkMode"] = "bridge"
-    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-    hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    hc.setdefault("LogConfig", LogConfig(Type="json-file", Config={}))
+    hc.setdefault("RestartPolicy", RestartPolicy(Name="no", MaximumRetryCount=0))
     return hc
 
 
@@ -111,27 +110,30 @@ def discard_files(core: Core, cid: str) -> None:
     shutil.rmtree(core.paths.container_dir(cid), ignore_errors=True)
 
 
-def merge_image_config(config: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+def merge_image_config(config: ContainerConfig, image: dict[str, Any]) -> ContainerConfig:
     """Config as inspect shows it: what the client sent, completed from the image."""
-    merged = dict(config)
     from wharf.engine.specgen import merge_env
 
+    merged = config.copy()
     merged["Env"] = merge_env(image.get("Env") or [], config.get("Env") or [])
     if not config.get("Entrypoint") and not config.get("Cmd"):
         merged["Cmd"] = image.get("Cmd")
     if not config.get("Entrypoint"):
         merged["Entrypoint"] = image.get("Entrypoint")
-    for key in ("WorkingDir", "User"):
-        if not config.get(key):
-            merged[key] = image.get(key) or ""
+    if not config.get("WorkingDir"):
+        merged["WorkingDir"] = image.get("WorkingDir") or ""
+    if not config.get("User"):
+        merged["User"] = image.get("User") or ""
     merged["Labels"] = {**(image.get("Labels") or {}), **(config.get("Labels") or {})}
     if not config.get("StopSignal") and image.get("StopSignal"):
         merged["StopSignal"] = image["StopSignal"]
     if "Healthcheck" not in config and image.get("Healthcheck"):
         merged["Healthcheck"] = image["Healthcheck"]
-    for key in ("ExposedPorts", "Volumes"):
-        both = {**(image.get(key) or {}), **(config.get(key) or {})}
-        if both:
-            merged[key] = both
+    exposed = {**(image.get("ExposedPorts") or {}), **(config.get("ExposedPorts") or {})}
+    if exposed:
+        merged["ExposedPorts"] = exposed
+    volumes = {**(image.get("Volumes") or {}), **(config.get("Volumes") or {})}
+    if volumes:
+        merged["Volumes"] = volumes
     merged.setdefault("Hostname", "")
     return merged

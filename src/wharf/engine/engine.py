@@ -31,6 +31,7 @@ from wharf.engine.events import EventBus
 from wharf.engine.execs import ExecManager
 from wharf.engine.health import HealthMonitor
 from wharf.engine.paths import Paths
+from wharf.engine.request import CreateRequest, HostConfig
 from wharf.engine.runner import RuntimeRunner, blocking
 
 if TYPE_CHECKING:
@@ -118,8 +119,8 @@ class Engine:
 
     # --- operations
 
-    async def create(self, name: str | None, body: dict[str, Any]) -> tuple[str, list[str]]:
-        return await creating.create(self.core, name, body)
+    async def create(self, req: CreateRequest) -> tuple[str, list[str]]:
+        return await creating.create(self.core, req)
 
     async def start(self, ref: str) -> None:
         await start.start(self.core, ref)
@@ -151,7 +152,7 @@ class Engine:
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         return await remove.prune(self.core, filters)
 
-    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+    async def update(self, ref: str, body: HostConfig) -> list[str]:
         return await update.update(self.core, ref, body)
 
     async def connect(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:

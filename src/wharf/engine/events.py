@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 HISTORY = 1000
@@ -25,7 +26,7 @@ class Actor(Protocol):
     @property
     def image_name(self) -> str: ...
     @property
-    def config(self) -> dict[str, Any]: ...
+    def config(self) -> Mapping[str, Any]: ...
 
 
 class EventBus:

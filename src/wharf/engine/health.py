@@ -22,6 +22,7 @@ from wharf.engine.state import can_run_probe
 if TYPE_CHECKING:
     from wharf.engine.containers import Container, ContainerStore
     from wharf.engine.paths import Paths
+    from wharf.engine.request import HealthConfig
     from wharf.engine.runner import RuntimeRunner
 
 Emit = Callable[["Container", str], None]
@@ -35,7 +36,7 @@ MAX_OUTPUT = 4096
 KEEP = 5
 
 
-def test_command(hc: dict[str, Any] | None) -> list[str] | None:
+def test_command(hc: HealthConfig | None) -> list[str] | None:
     """The argv to run, or None when there is no check (absent, [] or ["NONE"])."""
     if not hc:
         return None
@@ -71,7 +72,7 @@ class HealthMonitor:
         if task is not None:
             task.cancel()
 
-    async def _loop(self, cid: str, argv: list[str], hc: dict[str, Any]) -> None:
+    async def _loop(self, cid: str, argv: list[str], hc: HealthConfig) -> None:
         interval = (hc.get("Interval") or DEFAULT_INTERVAL) / NS
         timeout = (hc.get("Timeout") or DEFAULT_TIMEOUT) / NS
         retries = hc.get("Retries") or DEFAULT_RETRIES

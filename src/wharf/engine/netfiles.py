@@ -6,11 +6,12 @@ are bind-mounted over the image's files."""
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Protocol
 
 from wharf.base.files import atomic_write
 from wharf.engine.config import DaemonConfig
 from wharf.engine.containers import Container
+from wharf.engine.request import ContainerConfig, HostConfig
 
 
 class _Network(Protocol):
@@ -31,7 +32,7 @@ HOSTS_HEADER = (
 )
 
 
-def write_at_create(d: str, cfg: DaemonConfig, cid: str, config: dict[str, Any], hc: dict[str, Any]) -> None:
+def write_at_create(d: str, cfg: DaemonConfig, cid: str, config: ContainerConfig, hc: HostConfig) -> None:
     """The files of a new container, in its directory ``d`` (made here, with rootfs/)."""
     os.makedirs(f"{d}/rootfs", 0o710, exist_ok=True)
     atomic_write(f"{d}/hostname", (config.get("Hostname") or cid[:12]) + "\n")
@@ -63,16 +64,19 @@ def write_before_start(d: str, cfg: DaemonConfig, c: Container, net: Gateways, e
     atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, c.host_config), embedded_dns))
 
 
-def dns_defaults(cfg: DaemonConfig, host_config: dict[str, Any]) -> dict[str, Any]:
+def dns_defaults(cfg: DaemonConfig, host_config: HostConfig) -> HostConfig:
     """--dns/--dns-search/--dns-option, else the daemon's dns/dns-search/dns-opts."""
-    out = dict(host_config)
-    for key, default in (("Dns", cfg.dns), ("DnsSearch", cfg.dns_search), ("DnsOptions", cfg.dns_opts)):
-        if not out.get(key) and default:
-            out[key] = list(default)
+    out = host_config.copy()
+    if not out.get("Dns") and cfg.dns:
+        out["Dns"] = list(cfg.dns)
+    if not out.get("DnsSearch") and cfg.dns_search:
+        out["DnsSearch"] = list(cfg.dns_search)
+    if not out.get("DnsOptions") and cfg.dns_opts:
+        out["DnsOptions"] = list(cfg.dns_opts)
     return out
 
 
-def resolv_conf(host_config: dict[str, Any], embedded_dns: bool = False) -> str:
+def resolv_conf(host_config: HostConfig, embedded_dns: bool = False) -> str:
     """The host's resolv.conf minus loopback name servers (unreachable from a container's own
     network namespace), Docker's fallback servers if none is left, then --dns/--dns-search/--dns-option."""
     try:

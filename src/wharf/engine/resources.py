@@ -8,6 +8,7 @@ import os
 import stat
 from typing import Any
 
+from wharf.engine.request import HostConfig
 from wharf.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # dockerd's minimum memory limit
@@ -27,7 +28,7 @@ DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
 ]
 
 
-def resources(hc: dict[str, Any]) -> dict[str, Any]:
+def resources(hc: HostConfig) -> dict[str, Any]:
     res: dict[str, Any] = {}
     mem: dict[str, Any] = {}
     memory = int(hc.get("Memory") or 0)
@@ -44,12 +45,13 @@ def resources(hc: dict[str, Any]) -> dict[str, Any]:
                 "You should always set the Memory limit when using Memoryswap limit, see usage"
             )
         mem["swap"] = int(swap)
-    if hc.get("MemoryReservation"):
-        mem["reservation"] = int(hc["MemoryReservation"])
+    if reservation := hc.get("MemoryReservation"):
+        mem["reservation"] = int(reservation)
     if hc.get("OomKillDisable"):
         mem["disableOOMKiller"] = True
-    if hc.get("MemorySwappiness") not in (None, -1):
-        mem["swappiness"] = int(hc["MemorySwappiness"])
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1:
+        mem["swappiness"] = int(swappiness)
     if mem:
         res["memory"] = mem
     cpu: dict[str, Any] = {}
@@ -68,23 +70,23 @@ def resources(hc: dict[str, Any]) -> dict[str, Any]:
             )
         cpu["period"] = 100000
         cpu["quota"] = nano * 100000 // 10**9
-    if hc.get("CpuQuota"):
-        cpu["quota"] = int(hc["CpuQuota"])
-    if hc.get("CpuPeriod"):
-        cpu["period"] = int(hc["CpuPeriod"])
-    if hc.get("CpuShares"):
-        cpu["shares"] = int(hc["CpuShares"])
-    if hc.get("CpusetCpus"):
-        cpu["cpus"] = hc["CpusetCpus"]
-    if hc.get("CpusetMems"):
-        cpu["mems"] = hc["CpusetMems"]
+    for key, value in (
+        ("quota", hc.get("CpuQuota")),
+        ("period", hc.get("CpuPeriod")),
+        ("shares", hc.get("CpuShares")),
+    ):
+        if value:
+            cpu[key] = int(value)
+    for key, field in (("cpus", "CpusetCpus"), ("mems", "CpusetMems")):
+        if text := hc.get(field):
+            cpu[key] = text
     if cpu:
         res["cpu"] = cpu
     pids = hc.get("PidsLimit")
     if pids is not None and int(pids) > 0:
         res["pids"] = {"limit": int(pids)}
-    if hc.get("BlkioWeight"):
-        w = int(hc["BlkioWeight"])
+    if weight := hc.get("BlkioWeight"):
+        w = int(weight)
         if not 10 <= w <= 1000:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
         res["blockIO"] = {"weight": w}
@@ -119,7 +121,7 @@ def host_devices() -> list[dict[str, Any]]:
     return out
 
 
-def devices(hc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def devices(hc: HostConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(linux.devices, extra cgroup rules) for HostConfig.Devices."""
     devices: list[dict[str, Any]] = []
     rules: list[dict[str, Any]] = []

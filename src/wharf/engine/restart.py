@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from wharf.engine import start as starting
 from wharf.engine import stop as stopping
 from wharf.engine.containers import Container
 from wharf.engine.core import Core
+from wharf.engine.request import RestartPolicy
 from wharf.engine.state import Status
 from wharf.errors import NotModified, WharfError
 
 log = logging.getLogger("wharf.engine")
 
 
-def should_restart(name: str, policy: dict[str, Any], c: Container) -> bool:
+def should_restart(name: str, policy: RestartPolicy, c: Container) -> bool:
     if name in ("always", "unless-stopped"):
         return True
     if name == "on-failure":
@@ -30,8 +30,8 @@ def should_restart(name: str, policy: dict[str, Any], c: Container) -> bool:
     return False
 
 
-def policy_of(c: Container) -> tuple[str, dict[str, Any]]:
-    policy = c.host_config.get("RestartPolicy") or {}
+def policy_of(c: Container) -> tuple[str, RestartPolicy]:
+    policy = c.host_config.get("RestartPolicy") or RestartPolicy()
     return policy.get("Name") or "no", policy
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from wharf.base import caps
 from wharf.engine import resources as resources_mod
 from wharf.engine import seccomp_profile
+from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.errors import InvalidArgument
 from wharf.runtime.securejoin import secure_join
 
@@ -95,7 +96,7 @@ class ContainerFiles:
         ]
 
 
-def command(config: dict[str, Any], image_config: dict[str, Any]) -> list[str]:
+def command(config: ContainerConfig, image_config: dict[str, Any]) -> list[str]:
     """Entrypoint + Cmd as Docker merges them (moby's merge()): with no Entrypoint of its own the
     container takes the image's Entrypoint, and the image's Cmd when it has no Cmd either; an
     Entrypoint of its own drops the image's Cmd. ``[""]`` (``--entrypoint ""``) means none."""
@@ -192,7 +193,7 @@ def _norm_cap(c: str) -> str:
     return c if c.startswith("CAP_") else f"CAP_{c}"
 
 
-def capabilities(host_config: dict[str, Any]) -> list[str]:
+def capabilities(host_config: HostConfig) -> list[str]:
     if host_config.get("Privileged"):
         return list(ALL_CAPS)
     adds = [_norm_cap(c) for c in host_config.get("CapAdd") or []]
@@ -221,7 +222,7 @@ def _tmpfs_mount(dest: str, opts: str) -> dict[str, Any]:
 
 
 def _mounts(
-    host_config: dict[str, Any],
+    host_config: HostConfig,
     files: ContainerFiles,
     host_net: bool,
     privileged: bool,
@@ -282,7 +283,7 @@ def _mounts(
     return mounts
 
 
-def _security(hc: dict[str, Any]) -> tuple[bool, str | None]:
+def _security(hc: HostConfig) -> tuple[bool, str | None]:
     """(no_new_privileges, seccomp: None default, "unconfined", or a profile's JSON text)."""
     nnp = False
     seccomp: str | None = None
@@ -304,12 +305,12 @@ def _security(hc: dict[str, Any]) -> tuple[bool, str | None]:
     return nnp, seccomp
 
 
-def security_options(hc: dict[str, Any]) -> None:
+def security_options(hc: HostConfig) -> None:
     """Refuse a SecurityOpt that dockerd would refuse at create."""
     _security(hc)
 
 
-def _namespaces(hc: dict[str, Any], netns: str | None, join: dict[str, str] | None) -> list[dict[str, Any]]:
+def _namespaces(hc: HostConfig, netns: str | None, join: dict[str, str] | None) -> list[dict[str, Any]]:
     join = dict(join or {})
     out: list[dict[str, Any]] = [{"type": "mount"}]
     modes = {"pid": hc.get("PidMode") or "", "ipc": hc.get("IpcMode") or "", "uts": hc.get("UTSMode") or ""}
@@ -334,8 +335,8 @@ def _namespaces(hc: dict[str, Any], netns: str | None, join: dict[str, str] | No
 
 def generate(
     cid: str,
-    config: dict[str, Any],
-    host_config: dict[str, Any],
+    config: ContainerConfig,
+    host_config: HostConfig,
     image_config: dict[str, Any],
     rootfs: str,
     files: ContainerFiles,
@@ -375,8 +376,8 @@ def generate(
 
 
 def _process(
-    config: dict[str, Any],
-    hc: dict[str, Any],
+    config: ContainerConfig,
+    hc: HostConfig,
     image_config: dict[str, Any],
     rootfs: str,
     hostname: str,
@@ -405,8 +406,7 @@ def _process(
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
     }
-    if hc.get("OomScoreAdj"):
-        adj = int(hc["OomScoreAdj"])
+    if adj := hc.get("OomScoreAdj"):
         if not -1000 <= adj <= 1000:
             raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
         process["oomScoreAdj"] = adj
@@ -416,13 +416,13 @@ def _process(
     return process
 
 
-def _rlimits(hc: dict[str, Any]) -> list[dict[str, Any]]:
+def _rlimits(hc: HostConfig) -> list[dict[str, Any]]:
     out = []
     for u in hc.get("Ulimits") or []:
         name = u.get("Name", "")
         if name not in RLIMITS:
             raise InvalidArgument(f"invalid ulimit type: {name}")
-        soft, hard = int(u.get("Soft", 0)), int(u.get("Hard", 0))
+        soft, hard = int(u.get("Soft") or 0), int(u.get("Hard") or 0)
         if soft > hard:
             raise InvalidArgument(
                 f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
@@ -433,7 +433,7 @@ def _rlimits(hc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _linux(
     cid: str,
-    hc: dict[str, Any],
+    hc: HostConfig,
     netns: str | None,
     join: dict[str, str] | None,
     cgroup_parent: str,

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from wharf.engine import validate
 from wharf.engine.core import Core
+from wharf.engine.request import HostConfig
 from wharf.engine.resources import MIN_MEMORY
 from wharf.errors import InvalidArgument
 
@@ -29,7 +31,7 @@ _RESOURCES = {
 CPU_PERIOD = 100_000
 
 
-def resources(body: dict[str, Any]) -> dict[str, Any]:
+def resources(body: Mapping[str, Any]) -> dict[str, Any]:
     """The OCI ``linux.resources`` a body asks for (fields left at 0/empty are not changed)."""
     res: dict[str, Any] = {}
     for field, (section, key) in _RESOURCES.items():
@@ -42,7 +44,7 @@ def resources(body: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-async def update(core: Core, ref: str, body: dict[str, Any]) -> list[str]:
+async def update(core: Core, ref: str, body: HostConfig) -> list[str]:
     c = core.store.get(ref)
     if 0 < int(body.get("Memory") or 0) < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")

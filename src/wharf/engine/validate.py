@@ -5,9 +5,9 @@ anything is made so a bad request leaves nothing behind. Types are the API edge'
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from wharf.base.signals import signal_number
+from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.engine.resources import MIN_MEMORY
 from wharf.errors import InvalidArgument
 from wharf.network import ports
@@ -15,7 +15,7 @@ from wharf.network import ports
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
 
-def restart_policy(hc: dict[str, Any]) -> None:
+def restart_policy(hc: HostConfig) -> None:
     policy = hc.get("RestartPolicy") or {}
     name = policy.get("Name") or "no"
     if name not in RESTART_POLICIES:
@@ -30,7 +30,7 @@ def restart_policy(hc: dict[str, Any]) -> None:
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
 
 
-def memory(hc: dict[str, Any]) -> None:
+def memory(hc: HostConfig) -> None:
     mem = int(hc.get("Memory") or 0)
     if mem and mem < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
@@ -39,7 +39,7 @@ def memory(hc: dict[str, Any]) -> None:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
 
 
-def cpus(hc: dict[str, Any]) -> None:
+def cpus(hc: HostConfig) -> None:
     nano = int(hc.get("NanoCpus") or 0)
     ncpu = os.cpu_count() or 1
     if nano and (hc.get("CpuPeriod") or hc.get("CpuQuota")):
@@ -50,17 +50,22 @@ def cpus(hc: dict[str, Any]) -> None:
         )
 
 
-def healthcheck(config: dict[str, Any]) -> None:
+def healthcheck(config: ContainerConfig) -> None:
     hc_check = config.get("Healthcheck") or {}
-    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
-        value = int(hc_check.get(key) or 0)
+    durations = (
+        ("Interval", hc_check.get("Interval")),
+        ("Timeout", hc_check.get("Timeout")),
+        ("StartPeriod", hc_check.get("StartPeriod")),
+        ("StartInterval", hc_check.get("StartInterval")),
+    )
+    for key, value in durations:
         if value and value < 1_000_000:
             raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
     if int(hc_check.get("Retries") or 0) < 0:
         raise InvalidArgument("Retries in Healthcheck cannot be negative")
 
 
-def create(config: dict[str, Any], hc: dict[str, Any]) -> None:
+def create(config: ContainerConfig, hc: HostConfig) -> None:
     """Every rule a create must pass."""
     from wharf.engine import specgen
 
@@ -72,9 +77,12 @@ def create(config: dict[str, Any], hc: dict[str, Any]) -> None:
     cpus(hc)
     if int(hc.get("PidsLimit") or 0) < -1:
         raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")
-    for key in ("CapAdd", "CapDrop"):
+    for key, probe in (
+        ("CapAdd", HostConfig(CapAdd=hc.get("CapAdd"))),
+        ("CapDrop", HostConfig(CapDrop=hc.get("CapDrop"))),
+    ):
         try:
-            specgen.capabilities({key: hc.get(key)})
+            specgen.capabilities(probe)
         except InvalidArgument as exc:
             raise InvalidArgument(f"invalid {key}: {exc}") from None
     specgen.security_options(hc)

@@ -32,7 +32,7 @@ import logging
 import re
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wharf.base.times import now_rfc3339
@@ -283,7 +283,9 @@ class NetworkManager:
 
     # --- endpoints
 
-    def endpoints_at_create(self, host_config: dict[str, Any], networking: dict[str, Any]) -> dict[str, Any]:
+    def endpoints_at_create(
+        self, host_config: Mapping[str, Any], networking: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """The container's Networks from NetworkMode and NetworkingConfig.EndpointsConfig."""
         mode = host_config.get("NetworkMode") or "default"
         primary = self.mode_network(mode)

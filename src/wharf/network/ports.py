@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from wharf.errors import FailedPrecondition, InvalidArgument
@@ -62,7 +63,7 @@ def host_ip(binding: Binding) -> str:
     return ip
 
 
-def check_bindings(host_config: dict[str, Any]) -> None:
+def check_bindings(host_config: Mapping[str, Any]) -> None:
     """What dockerd refuses in HostConfig.PortBindings at create (validatePortBindings)."""
     for key, items in object_of(host_config.get("PortBindings"), "PortBindings").items():
         parse_key(key)
@@ -72,7 +73,7 @@ def check_bindings(host_config: dict[str, Any]) -> None:
             host_ip(b)
 
 
-def publish_plan(config: dict[str, Any], host_config: dict[str, Any]) -> dict[str, list[Binding]]:
+def publish_plan(config: Mapping[str, Any], host_config: Mapping[str, Any]) -> dict[str, list[Binding]]:
     """PortBindings (and with PublishAllPorts the EXPOSE'd ports) by port key, host ports not
     yet chosen."""
     bindings: dict[str, list[Binding]] = {}

@@ -11,6 +11,7 @@ and HostConfig, its process's pid and whether it is alive, and changes only the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from wharf.errors import InvalidArgument
@@ -36,12 +37,12 @@ class Attachable(Protocol):
     def name(self) -> str: ...
 
     @property
-    def config(self) -> dict[str, Any]:
+    def config(self) -> Mapping[str, Any]:
         """Docker's Config: ``ExposedPorts`` is read."""
         ...
 
     @property
-    def host_config(self) -> dict[str, Any]:
+    def host_config(self) -> Mapping[str, Any]:
         """Docker's HostConfig: ``NetworkMode``, ``PortBindings``, ``PublishAllPorts``, ``Dns``."""
         ...
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from wharf.errors import InvalidArgument, NotFound
@@ -130,7 +130,7 @@ def _parse_mount(api: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan(
-    host_config: dict[str, Any],
+    host_config: Mapping[str, Any],
     config: dict[str, Any],
     other_mounts: Callable[[str], list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
