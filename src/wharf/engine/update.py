@@ -48,6 +48,10 @@ async def update(core: Core, ref: str, body: HostConfig) -> list[str]:
     c = core.store.get(ref)
     if 0 < int(body.get("Memory") or 0) < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    merged = c.host_config.copy()
+    merged.update(body)
+    validate.memory(merged)
+    validate.cpu_limits(merged)
     if body.get("RestartPolicy"):
         validate.restart_policy({**c.host_config, "RestartPolicy": body["RestartPolicy"]})
     res = resources(body)

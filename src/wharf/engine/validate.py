@@ -50,6 +50,62 @@ def cpus(hc: HostConfig) -> None:
         )
 
 
+PIDS_MAX = 4194304  # the kernel's PID_MAX_LIMIT: pids.max takes no more
+
+
+def cpu_limits(hc: HostConfig) -> None:
+    """CFS period and quota, shares, cpusets and the pids limit, as dockerd checks them
+    (verifyPlatformContainerResources), so nothing the kernel refuses reaches a cgroup."""
+    period, quota, shares = hc.get("CpuPeriod") or 0, hc.get("CpuQuota") or 0, hc.get("CpuShares") or 0
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)"
+        )
+    if 0 < quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if shares < 0:
+        raise InvalidArgument(f"invalid CPU shares ({shares}): value must be a positive integer")
+    _cpuset(hc.get("CpusetCpus") or "", "cpus", "CPUs", "/sys/devices/system/cpu/online")
+    _cpuset(hc.get("CpusetMems") or "", "mems", "memory nodes", "/sys/devices/system/node/online")
+    pids = hc.get("PidsLimit") or 0
+    if pids < -1:
+        raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")
+    if pids > PIDS_MAX:
+        raise InvalidArgument(f"invalid PidsLimit {pids}: the kernel's maximum is {PIDS_MAX}")
+
+
+def _cpuset(value: str, kind: str, what: str, online: str) -> None:
+    if not value:
+        return
+    wanted = parse_cpuset(value)
+    if wanted is None:
+        raise InvalidArgument(f"Invalid value {value} for cpuset {kind}")
+    try:
+        with open(online) as f:
+            available_text = f.read().strip()
+    except OSError:
+        return
+    available = parse_cpuset(available_text) or set()
+    if not wanted <= available:
+        raise InvalidArgument(
+            f"Requested {what} are not available - requested {value}, available: {available_text}"
+        )
+
+
+def parse_cpuset(text: str) -> set[int] | None:
+    """The kernel's list format ("0-2,4"); None if it is not one."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            return None
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first or last > 1 << 16:
+            return None
+        out.update(range(first, last + 1))
+    return out
+
+
 def healthcheck(config: ContainerConfig) -> None:
     hc_check = config.get("Healthcheck") or {}
     durations = (
@@ -75,8 +131,7 @@ def create(config: ContainerConfig, hc: HostConfig) -> None:
     ports.check_bindings(hc)
     memory(hc)
     cpus(hc)
-    if int(hc.get("PidsLimit") or 0) < -1:
-        raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")
+    cpu_limits(hc)
     for key, probe in (
         ("CapAdd", HostConfig(CapAdd=hc.get("CapAdd"))),
         ("CapDrop", HostConfig(CapDrop=hc.get("CapDrop"))),

@@ -7,6 +7,7 @@ addressed at start, cleared at exit). Pure functions on those dicts; the keys th
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from typing import Any
 
@@ -14,6 +15,9 @@ from wharf.errors import InvalidArgument
 from wharf.network.ipam import check_requested
 from wharf.network.store import Network
 from wharf.network.types import object_of
+
+# an Ethernet address: six bytes in hex, ':' or '-' between them (what netlink can set)
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
 
 
 def settings(n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -41,12 +45,15 @@ def settings(n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
     aliases = cfg.get("Aliases") or []
     if not isinstance(aliases, list):
         raise InvalidArgument("EndpointSettings.Aliases must be an array of strings")
+    mac = str(cfg.get("MacAddress") or "")
+    if mac and not MAC_RE.match(mac):
+        raise InvalidArgument(f"invalid MAC address {mac}")
     ipam_cfg = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
     return {
         "IPAMConfig": ipam_cfg or None,
         "Links": cfg.get("Links"),
         "Aliases": [str(a) for a in aliases] or None,
-        "MacAddress": cfg.get("MacAddress") or "",
+        "MacAddress": mac.replace("-", ":"),
         "DriverOpts": cfg.get("DriverOpts"),
         "NetworkID": n.id,
         "EndpointID": "",

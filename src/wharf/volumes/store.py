@@ -45,6 +45,7 @@ SCHEMA = [
     """,
 ]
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+MAX_NAME = 255  # a volume's name is a directory's name (NAME_MAX)
 LOCAL_OPTIONS = ("type", "device", "o", "size")
 
 
@@ -107,6 +108,10 @@ class VolumeStore:
     ) -> tuple[Volume, bool]:
         """-> (the volume, whether it was made now). An existing name is returned as it is,
         as Docker does, unless the request asks for other driver options."""
+        if len(name.encode()) > MAX_NAME:
+            raise InvalidArgument(
+                f"create {name[:64]}...: volume name is too long (at most {MAX_NAME} bytes)"
+            )
         if not NAME_RE.match(name):
             raise InvalidArgument(
                 f'create {name}: "{name}" includes invalid characters for a local volume name, only '
