@@ -37,13 +37,14 @@ def test_ram_in_bytes_refuses(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw,ns", [("0", 0), ("1m30s", 90 * 10**9), ("500ms", 5 * 10**8), ("1.5h", 5400 * 10**9)]
+    "raw,ns",
+    [("0", 0), ("1m30s", 90 * 10**9), ("500ms", 5 * 10**8), ("1.5h", 5400 * 10**9), ("-1s", -(10**9))],
 )
 def test_parse_duration(raw: str, ns: int) -> None:
     assert units.parse_duration(raw) == ns
 
 
-@pytest.mark.parametrize("raw", ["5", "1x", "s", "1m 2s"])
+@pytest.mark.parametrize("raw", ["5", "1x", "s", "1m 2s", "--1s"])
 def test_parse_duration_refuses(raw: str) -> None:
     with pytest.raises(ValueError):
         units.parse_duration(raw)

@@ -35,10 +35,12 @@ def human_size(n: float) -> str:
 
 
 def parse_duration(value: str) -> int:
-    """A Go duration (``1m30s``, ``500ms``, ``0``) in nanoseconds."""
+    """A Go duration (``1m30s``, ``500ms``, ``-1s``, ``0``) in nanoseconds."""
     import re
 
     v = value.strip()
+    sign = -1 if v.startswith("-") else 1
+    v = v[1:] if v[:1] in "+-" else v
     if v in ("0", ""):
         return 0
     pos = 0
@@ -50,4 +52,4 @@ def parse_duration(value: str) -> int:
         pos = m.end()
     if pos != len(v) or pos == 0:
         raise ValueError(value)
-    return int(total)
+    return sign * int(total)

@@ -24,6 +24,18 @@ from wharf.cli.options import (
 )
 
 
+def parse_cpus(value: str) -> int:
+    """--cpus 1.5 in billionths of a CPU (0 when not given); Docker's usage error otherwise."""
+    if not value:
+        return 0
+    try:
+        return int(round(float(value) * 1e9))
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f'invalid argument "{value}" for "--cpus" flag: failed to parse {value} as a rational number'
+        ) from None
+
+
 def build_create_body(o: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """-> (the create body, the container name)."""
     _refuse_conflicts(o)
@@ -222,15 +234,7 @@ def _log_config(driver: str, opts: list[str]) -> dict[str, Any]:
 
 def _cpu_and_memory(o: argparse.Namespace) -> dict[str, Any]:
     """--cpus (in billionths of a CPU), -m (6MB at least), --memory-swap (-1: unlimited)."""
-    nano_cpus = 0
-    if o.cpus:
-        try:
-            nano_cpus = int(round(float(o.cpus) * 1e9))
-        except ValueError:
-            raise UsageError(
-                f'invalid argument "{o.cpus}" for "--cpus" flag:'
-                f" failed to parse {o.cpus} as a rational number"
-            ) from None
+    nano_cpus = parse_cpus(o.cpus)
     memory = parse_bytes(o.memory) if o.memory else 0
     swap = -1 if o.memory_swap == "-1" else (parse_bytes(o.memory_swap) if o.memory_swap else 0)
     if o.memory and memory < 6 * 1024 * 1024:

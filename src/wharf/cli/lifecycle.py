@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from wharf.cli.create_body import parse_cpus
 from wharf.cli.main import UsageError, each, parser, report
 from wharf.client import APIError, Client
 
@@ -117,7 +118,7 @@ def update_body(o: Any) -> dict[str, Any]:
 
     body: dict[str, Any] = {}
     if o.cpus:
-        body["NanoCpus"] = int(round(float(o.cpus) * 1e9))
+        body["NanoCpus"] = parse_cpus(o.cpus)
     for key, val in (
         ("CpuShares", o.cpu_shares),
         ("CpuPeriod", o.cpu_period),
