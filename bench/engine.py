@@ -7,6 +7,11 @@ and run ../shared/bench/setup-anchors.sh first), else its figures are left out o
 the reference figures measured on this kind of machine are printed beside ours.
 
     .venv/bin/python bench/engine.py [--runs 15] [--image IMAGE-for-docker]
+        [--compare-wharfd OTHER/.venv/bin/wharfd] [--rounds 2]
+
+``--compare-wharfd`` measures a second wharfd (an older checkout: before/after a change) in the
+same run; ``--rounds`` measures the engines in turn that often (A B A B) and prints the medians
+of the rounds.
 
 Figures: run --rm true (default network / --network none), run -d + rm -f, 100 sequential
 detached starts, ps with 0 and 100 containers, per-container host PSS of 50 idle containers
@@ -178,7 +183,7 @@ def measure(
     return out
 
 
-def start_wharfd(root: str) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_wharfd(root: str, wharfd: str = "") -> tuple[subprocess.Popen[bytes], str, str]:
     from wharf.fixtures.busybox import make_rootfs
     from wharf.images.store import ImageStore
     from wharf.images.testimage import build_image, rootfs_tar
@@ -192,8 +197,8 @@ def start_wharfd(root: str) -> tuple[subprocess.Popen[bytes], str, str]:
     cfg = f"{root}/daemon.json"
     Path(cfg).write_text(json.dumps(BENCH_CONFIG))
     proc = subprocess.Popen(
-        [str(REPO / ".venv/bin/wharfd"), "--config-file", cfg, "--data-root", data, "--exec-root", execroot,
-         "-H", f"unix://{sock}"],
+        [wharfd or str(REPO / ".venv/bin/wharfd"), "--config-file", cfg, "--data-root", data,
+         "--exec-root", execroot, "-H", f"unix://{sock}"],
         stdout=subprocess.DEVNULL, stderr=open(f"{root}/wharfd.log", "wb"),
     )  # fmt: skip
     for _ in range(200):
@@ -227,32 +232,58 @@ def dockerd_running() -> bool:
     )
 
 
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    keys = {k for r in rounds for k in r}
+    return {k: statistics.median([r[k] for r in rounds if k in r]) for k in keys}
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=15)
     p.add_argument("--image", default="127.0.0.1:5000/anchors/busybox:latest", help="docker's image")
+    p.add_argument(
+        "--compare-wharfd",
+        default="",
+        help="another wharfd (e.g. an older checkout's .venv/bin/wharfd), measured in the same run",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="engines measured in turn, A B A B, this often")
     args = p.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    root = tempfile.mkdtemp(prefix="wharf-bench-")
-    proc, sock, execroot = start_wharfd(root)
-    try:
-        results["wharf"] = measure(f"unix://{sock}", "busybox:latest", args.runs, proc.pid, sock, execroot)
-    finally:
-        stop_wharfd(proc, root)
-    if dockerd_running():
-        pid = int(
-            subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True).stdout.split()[0]
-        )
-        results["docker"] = measure("unix://" + DOCKER_SOCK, args.image, args.runs, pid, DOCKER_SOCK, None)
+    engines: list[tuple[str, str]] = [("wharf", "")]
+    if args.compare_wharfd:
+        engines.append(("wharf (other)", args.compare_wharfd))
+    have_docker = dockerd_running()
+    if have_docker:
+        engines.append(("docker", ""))
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name, _ in engines}
+    for _ in range(args.rounds):
+        for name, wharfd in engines:
+            if name == "docker":
+                out = subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True).stdout
+                sock = DOCKER_SOCK
+                rounds[name].append(
+                    measure("unix://" + sock, args.image, args.runs, int(out.split()[0]), sock, None)
+                )
+                continue
+            root = tempfile.mkdtemp(prefix="wharf-bench-")
+            proc, sock, execroot = start_wharfd(root, wharfd)
+            try:
+                rounds[name].append(
+                    measure(f"unix://{sock}", "busybox:latest", args.runs, proc.pid, sock, execroot)
+                )
+            finally:
+                stop_wharfd(proc, root)
+    results = {name: median_of(r) for name, r in rounds.items()}
+    names = list(results)
     width = max(len(k) for k in DOCKER_REFERENCE)
-    have_docker = "docker" in results
-    print(f"{'figure':<{width}}  {'wharf':>10}  {'docker' if have_docker else 'docker (ref)':>12}  ratio")
-    for key, ref in DOCKER_REFERENCE.items():
+    ref = "docker" if have_docker else "docker (ref)"
+    print(f"{'figure':<{width}}  " + "  ".join(f"{n:>14}" for n in names) + f"  {'ratio to ' + ref}")
+    for key, reference in DOCKER_REFERENCE.items():
+        d = results["docker"].get(key, reference) if have_docker else reference
+        cells = "  ".join(f"{results[n].get(key, float('nan')):>14.1f}" for n in names)
         w = results["wharf"].get(key)
-        d = results["docker"].get(key, ref) if have_docker else ref
         ratio = f"{w / d:.2f}" if w is not None and d else "-"
-        print(f"{key:<{width}}  {w if w is not None else float('nan'):>10.1f}  {d:>12.1f}  {ratio}")
-    print(json.dumps(results))
+        print(f"{key:<{width}}  {cells}  {ratio}")
+    print(json.dumps({"rounds": rounds}))
     return 0
 
 
