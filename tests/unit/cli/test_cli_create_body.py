@@ -154,7 +154,7 @@ def test_restart_policy() -> None:
         (["--rm", "--restart", "always"], "conflicting options: cannot specify both --restart and --rm"),
         (["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options"),
         (["--health-retries", "-1"], "--health-retries cannot be negative"),
-        (["--health-interval=-1s"], "--health-interval cannot be negative"),  # Docker's check, after Go's parse
+        (["--health-interval=-1s"], "--health-interval cannot be negative"),
         (["--health-timeout", "soon"], 'time: invalid duration "soon"'),
         (["-m", "lots"], "invalid size: 'lots'"),
         (["-m", "1m"], "Minimum memory limit allowed is 6MB"),
