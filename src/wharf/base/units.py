@@ -26,10 +26,18 @@ def ram_in_bytes(value: str) -> int:
 
 def human_size(n: float) -> str:
     """go-units HumanSize: decimal units, 4 significant digits (``1.234MB``)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    return _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB", "PB"))
+
+
+def bytes_size(n: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (``1.5MiB``)."""
+    return _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
+
+
+def _scaled(n: float, step: int, units: tuple[str, ...]) -> str:
     i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
+    while n >= step and i < len(units) - 1:
+        n /= step
         i += 1
     return f"{n:.4g}{units[i]}"
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from wharf.base.times import human_duration as human_duration
+from wharf.base.units import bytes_size as bytes_size
 from wharf.base.units import human_size as human_size
 
 _ACTION = re.compile(r"{{\s*(.*?)\s*}}")
@@ -100,16 +101,6 @@ def format_rows(fmt: str, objs: list[Any], headers: dict[str, str]) -> str:
         rows = [header.split("\t")] + [render(tmpl, o).split("\t") for o in objs]
         return table(rows)
     return "\n".join(render(fmt, o) for o in objs)
-
-
-def bytes_size(n: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits (``1.5MiB``)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def ago(ts: float) -> str:

@@ -75,20 +75,22 @@ async def _resume_if_paused(core: Core, c: Container) -> None:
 
 
 async def pause(core: Core, ref: str) -> None:
-    c = core.store.get(ref)
-    async with core.waiters.lock(c.id):
-        check_pause(c.state, c.id)
-        await core.runner.run(c.runtime, "pause", c.id)
-        c.state.paused()
-        core.store.save(c)
-    core.emit(c, "pause")
+    await _freezer(core, ref, pause=True)
 
 
 async def unpause(core: Core, ref: str) -> None:
+    await _freezer(core, ref, pause=False)
+
+
+async def _freezer(core: Core, ref: str, pause: bool) -> None:
+    """The cgroup freezer through the runtime (``pause`` / ``resume``), under the lock."""
     c = core.store.get(ref)
     async with core.waiters.lock(c.id):
-        check_unpause(c.state, c.id)
-        await core.runner.run(c.runtime, "resume", c.id)
-        c.state.unpaused()
+        (check_pause if pause else check_unpause)(c.state, c.id)
+        await core.runner.run(c.runtime, "pause" if pause else "resume", c.id)
+        if pause:
+            c.state.paused()
+        else:
+            c.state.unpaused()
         core.store.save(c)
-    core.emit(c, "unpause")
+    core.emit(c, "pause" if pause else "unpause")
