@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from wharf.base.times import ZERO_TIME, parse_rfc3339
+from wharf.engine import changes as diff
+from wharf.engine import commit as committing
 from wharf.engine import create as creating
-from wharf.engine import exits, remove, restart, restore, start, stop, update, views
+from wharf.engine import exits, files, remove, restart, restore, start, stop, update, views
+from wharf.engine import stats as sampling
 from wharf.engine import volumes as vuse
+from wharf.engine.commit import CommitRequest
 from wharf.engine.config import DaemonConfig
 from wharf.engine.containers import Container, ContainerStore
 from wharf.engine.core import Core
@@ -35,6 +40,7 @@ from wharf.engine.request import CreateRequest, HostConfig
 from wharf.engine.runner import RuntimeRunner, blocking
 
 if TYPE_CHECKING:
+    from wharf.archive.scoped import ScopedFS
     from wharf.images.store import ImageStore
     from wharf.network.manager import NetworkManager
     from wharf.volumes.store import VolumeStore
@@ -84,6 +90,14 @@ class Engine:
 
     def get(self, ref: str) -> Container:
         return self.containers.get(ref)
+
+    def by_id(self, cid: str) -> Container | None:
+        """The container of exactly this ID, or None: no lookup by name or prefix, no error (a
+        stream asking whether its container is still there)."""
+        return self.containers.by_id.get(cid)
+
+    def all_containers(self) -> list[Container]:
+        return self.containers.all()
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         self.core.emit(c, action, **extra)
@@ -155,6 +169,10 @@ class Engine:
     async def update(self, ref: str, body: HostConfig) -> list[str]:
         return await update.update(self.core, ref, body)
 
+    async def commit(self, c: Container, req: CommitRequest) -> str:
+        """The container's changes as a new image; its ID."""
+        return await blocking(committing.commit, self.images, c, req)
+
     async def connect(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
         c = self.get(ref)
         async with self.lock(c.id):
@@ -169,6 +187,24 @@ class Engine:
             await self.net.disconnect(c, network, force)
             self.containers.save(c)
         self.events.emit("network", "disconnect", network, {"container": c.id, "name": network})
+
+    # --- a container's files and processes
+
+    def container_fs(self, c: Container, volumes: bool = True) -> AbstractAsyncContextManager[ScopedFS]:
+        """The container's files as `cp` sees them (its rootfs alone without ``volumes``), mounted
+        for the ``async with`` under the container's lock."""
+        return files.container_fs(self.core, c, volumes)
+
+    async def changes(self, c: Container) -> list[dict[str, Any]]:
+        """`docker diff`: what the container changed in its image's files."""
+        return await blocking(diff.changes, self.images.snapshots, c)
+
+    async def top(self, c: Container, ps_args: str = "-ef") -> dict[str, Any]:
+        return await blocking(sampling.top, c, self.cfg.cgroup_parent, ps_args)
+
+    def stats(self, c: Container) -> dict[str, Any]:
+        """One sample of a running container's cgroup counters, in Docker's stats shape."""
+        return sampling.sample(c, self.cfg.cgroup_parent)
 
     # --- views
 
