@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from wharf.api.server import API_VERSION
+
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
@@ -73,7 +75,7 @@ async def hijack(request: web.Request, content_type: str) -> RawProtocol:
             f"Content-Type: {content_type}\r\n"
             "Connection: Upgrade\r\n"
             "Upgrade: tcp\r\n"
-            f"Api-Version: {request.app['api_version']}\r\n"
+            f"Api-Version: {API_VERSION}\r\n"
             "\r\n"
         )
     else:

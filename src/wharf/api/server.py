@@ -1,13 +1,14 @@
-"""The Docker Engine API server (aiohttp): versions, errors, and the route table.
+"""The Docker Engine API server's edge (aiohttp): versions, errors, request parsing, the router.
 
 Every route is served unversioned and under ``/v1.NN/`` for NN in MIN..MAX, as dockerd does; a
-newer version is refused with Docker's message. Errors: one mapping, here, from wharf's error
-classes to Docker's HTTP statuses and ``{"message": ...}`` bodies.
+newer or older version is refused with Docker's message. Errors: wharf's error classes become
+Docker's HTTP statuses (``api/errors.py``, one function) and ``{"message": ...}`` bodies here,
+in the middleware; anything else a handler raises is a bug, answered 500. The routes are
+``api/routes/*``, each over its role of ``api/backend.py``; ``api/app.py`` assembles them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ MIN_API_VERSION = "1.24"
 MAX_BODY = 32 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# the version the client asked for (its /v1.NN/ prefix), or API_VERSION when it named none
+REQUEST_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -58,9 +61,9 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 f"client version {v} is too old. Minimum supported API version is {MIN_API_VERSION},"
                 " please upgrade your client to a newer version",
             )
-        request["api_version"] = v
+        request[REQUEST_VERSION] = v
     else:
-        request["api_version"] = API_VERSION
+        request[REQUEST_VERSION] = API_VERSION
     try:
         resp = await handler(request)
     except errors.WharfError as exc:
@@ -177,96 +180,3 @@ class Router:
         for method, path, fn in self.routes:
             app.router.add_route(method, path, fn)
             app.router.add_route(method, "/{version:v[0-9]+\\.[0-9]+}" + path, fn)
-
-
-def make_app(engine: Any) -> web.Application:
-    from wharf.api import routes_containers, routes_system
-
-    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
-    app["engine"] = engine
-    app["api_version"] = API_VERSION
-    router = Router()
-    routes_system.register(router)
-    routes_containers.register(router)
-    from wharf.api import routes_networks, routes_volumes
-
-    routes_networks.register(router)
-    routes_volumes.register(router)
-    import importlib
-
-    try:
-        images_routes: Any = importlib.import_module("wharf.api.routes_images")
-    except ImportError:
-        images_routes = None
-    if images_routes is not None:
-        images_routes.register(router)
-    router.install(app)
-    return app
-
-
-# --- streaming between a worker thread and the event loop
-
-
-class ThreadWriter:
-    """A file-like object a worker thread writes to; the bytes go out on the event loop. Once
-    the client has gone (``cancelled``), writes fail so the worker stops."""
-
-    def __init__(self, q: asyncio.Queue[bytes | None], loop: asyncio.AbstractEventLoop) -> None:
-        self.q, self.loop = q, loop
-        self.cancelled = False
-
-    def write(self, b: bytes) -> int:
-        if self.cancelled:
-            raise BrokenPipeError("the client went away")
-        asyncio.run_coroutine_threadsafe(self.q.put(bytes(b)), self.loop).result()
-        return len(b)
-
-    def flush(self) -> None:
-        return None
-
-
-class ThreadReader:
-    """The request body, read from a worker thread."""
-
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self.request, self.loop = request, loop
-
-    def read(self, n: int = -1) -> bytes:
-        content = self.request.content
-        coro = content.read(n if n > 0 else 1 << 20)
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-
-async def stream_from_thread(
-    request: web.Request, produce: Callable[[Any], None], headers: dict[str, str]
-) -> web.StreamResponse:
-    """Run ``produce(out)`` in a worker thread, streaming what it writes as the response."""
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
-    resp = web.StreamResponse(headers=headers)
-    await resp.prepare(request)
-
-    writer = ThreadWriter(q, loop)
-
-    def work() -> None:
-        try:
-            produce(writer)
-        finally:
-            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
-
-    fut = loop.run_in_executor(None, work)
-    try:
-        while (chunk := await q.get()) is not None:
-            await resp.write(chunk)
-    except BaseException:
-        writer.cancelled = True  # let a worker blocked on the full queue finish
-        while await q.get() is not None:
-            pass
-        raise
-    finally:
-        try:
-            await fut
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-    await resp.write_eof()
-    return resp

@@ -85,7 +85,7 @@ def _socket_in_use(path: str) -> bool:
 async def serve(cfg: DaemonConfig) -> None:
     from aiohttp import web
 
-    from wharf.api.server import make_app
+    from wharf.api.app import make_app
     from wharf.engine.engine import Engine
 
     engine = Engine(cfg)

@@ -1,12 +1,16 @@
-"""/volumes: list, create, inspect, remove, prune (Docker's shapes and errors)."""
+"""/volumes: list, create, inspect, remove, prune (Docker's shapes and errors), over
+``backend.VolumeBackend``."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from typing import Any
 
 from aiohttp import web
 
-from wharf.api import bodies
+from wharf.api import backend, bodies
+from wharf.api.backend import VolumeRecords
 from wharf.api.server import Router, json_body, labels_match, qbool, qfilters
 from wharf.errors import Conflict, InvalidArgument
 from wharf.volumes.store import Volume
@@ -14,12 +18,12 @@ from wharf.volumes.store import Volume
 VOLUME_FILTERS = ("dangling", "driver", "label", "name", "all")
 
 
-def view(v: Volume, engine: Any) -> dict[str, Any]:
+def view(v: Volume, volumes: VolumeRecords) -> dict[str, Any]:
     return {
         "CreatedAt": v.created,
         "Driver": v.driver,
         "Labels": v.labels,
-        "Mountpoint": engine.volumes.data_dir(v.name),
+        "Mountpoint": volumes.data_dir(v.name),
         "Name": v.name,
         "Options": v.options or None,
         "Scope": "local",
@@ -46,69 +50,63 @@ def match(v: Volume, filters: dict[str, list[str]], in_use: bool) -> bool:
 
 
 async def list_volumes(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
+    b = backend.volumes(request)
     filters = qfilters(request)
-    out = [
-        view(v, engine) for v in engine.volumes.all() if match(v, filters, bool(engine.volume_users(v.name)))
-    ]
+    out = [view(v, b.volumes) for v in b.volumes.all() if match(v, filters, bool(b.volume_users(v.name)))]
     return web.json_response({"Volumes": out, "Warnings": None})
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    import secrets
-
-    engine = request.app["engine"]
+    b = backend.volumes(request)
     body = await json_body(request, schema=bodies.VOLUME_CREATE)
     name = str(body.get("Name") or "") or secrets.token_hex(32)
-    v, made = engine.volumes.create(
+    v, made = b.volumes.create(
         name, str(body.get("Driver") or "local"), body.get("DriverOpts") or None, body.get("Labels") or None
     )
     if made:
-        engine.events.emit("volume", "create", v.name, {"driver": v.driver})
-    return web.json_response(view(v, engine), status=201)
+        b.events.emit("volume", "create", v.name, {"driver": v.driver})
+    return web.json_response(view(v, b.volumes), status=201)
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
-    return web.json_response(view(engine.volumes.get(request.match_info["name"]), engine))
+    volumes = backend.volumes(request).volumes
+    return web.json_response(view(volumes.get(request.match_info["name"]), volumes))
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
+    b = backend.volumes(request)
     name = request.match_info["name"]
-    if engine.volumes.find(name) is None:
+    if b.volumes.find(name) is None:
         if qbool(request, "force"):
             return web.Response(status=204)
-    v = engine.volumes.get(name)
-    users = engine.volume_users(name)
+    v = b.volumes.get(name)
+    users = b.volume_users(name)
     if users:
         raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-    engine.volumes.remove(name)
-    engine.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+    b.volumes.remove(name)
+    b.events.emit("volume", "destroy", v.name, {"driver": v.driver})
     return web.Response(status=204)
 
 
 async def prune(request: web.Request) -> web.StreamResponse:
     """Unused volumes; anonymous ones only unless ``all=true``, as Docker since API 1.42."""
-    engine = request.app["engine"]
+    b = backend.volumes(request)
     filters = qfilters(request)
     everything = (filters.pop("all", ["false"])[0]).lower() in ("true", "1")
     removed, space = [], 0
-    for v in engine.volumes.all():
-        if engine.volume_users(v.name) or not match(v, filters, False):
+    for v in b.volumes.all():
+        if b.volume_users(v.name) or not match(v, filters, False):
             continue
         if not v.anonymous and not everything:
             continue
-        space += disk_usage(engine.volumes.data_dir(v.name))
-        engine.volumes.remove(v.name)
-        engine.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+        space += disk_usage(b.volumes.data_dir(v.name))
+        b.volumes.remove(v.name)
+        b.events.emit("volume", "destroy", v.name, {"driver": v.driver})
         removed.append(v.name)
     return web.json_response({"VolumesDeleted": removed, "SpaceReclaimed": space})
 
 
 def disk_usage(path: str) -> int:
-    import os
-
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:

@@ -1,4 +1,4 @@
-"""System endpoints: /_ping, /version, /info, /events, /system/df."""
+"""System endpoints: /_ping, /version, /info, /events, /system/df (over ``backend.SystemBackend``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
+from wharf.api import backend
+from wharf.api.routes.volumes import disk_usage, view
 from wharf.api.server import API_VERSION, MIN_API_VERSION, Router, qfilters
 from wharf.base.files import atomic_write
 from wharf.base.times import parse_time_arg
 from wharf.engine import events as ev
 from wharf.engine.state import Status
+from wharf.engine.views import container_summary
 
 VERSION = "0.1.0"
 
@@ -87,20 +90,20 @@ def _os_name() -> str:
 
 
 async def info(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
+    b = backend.system(request)
     from wharf.runtime import cgroups
 
-    cs = engine.containers.all()
+    cs = b.all_containers()
     running = sum(1 for c in cs if c.state.status is Status.RUNNING)
     paused = sum(1 for c in cs if c.state.status is Status.PAUSED)
     try:
-        n_images = len({r.id for r in engine.images.list_images()})
+        n_images = len({r.id for r in b.images.list_images()})
     except Exception:
         n_images = 0
     mode = cgroups.mode()
     uname = os.uname()
     body: dict[str, Any] = {
-        "ID": _daemon_id(engine),
+        "ID": _daemon_id(b.cfg.data_root),
         "Containers": len(cs),
         "ContainersRunning": running,
         "ContainersPaused": paused,
@@ -117,14 +120,14 @@ async def info(request: web.Request) -> web.StreamResponse:
         "CPUSet": True,
         "PidsLimit": True,
         "IPv4Forwarding": True,
-        "Debug": engine.cfg.log_level == "debug",
+        "Debug": b.cfg.log_level == "debug",
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if mode == "unified" else "1",
-        "NEventsListener": len(engine.events.subscribers),
+        "NEventsListener": len(b.events.subscribers),
         "KernelVersion": uname.release,
         "OperatingSystem": _os_name(),
         "OSVersion": "",
@@ -134,11 +137,11 @@ async def info(request: web.Request) -> web.StreamResponse:
         "RegistryConfig": {
             "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
             "IndexConfigs": {},
-            "Mirrors": engine.cfg.registry_mirrors,
+            "Mirrors": b.cfg.registry_mirrors,
         },
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _meminfo_total(),
-        "DockerRootDir": engine.cfg.data_root,
+        "DockerRootDir": b.cfg.data_root,
         "HttpProxy": "",
         "HttpsProxy": "",
         "NoProxy": "",
@@ -146,8 +149,8 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": VERSION,
-        "Runtimes": {"wharf": {"path": engine.cfg.runtime_path("wharf")}, "runc": {"path": "runc"}},
-        "DefaultRuntime": engine.cfg.default_runtime,
+        "Runtimes": {"wharf": {"path": b.cfg.runtime_path("wharf")}, "runc": {"path": "runc"}},
+        "DefaultRuntime": b.cfg.default_runtime,
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "",
@@ -157,8 +160,8 @@ async def info(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
-def _daemon_id(engine: Any) -> str:
-    path = f"{engine.cfg.data_root}/engine-id"
+def _daemon_id(data_root: str) -> str:
+    path = f"{data_root}/engine-id"
     try:
         with open(path) as f:
             return f.read().strip()
@@ -171,16 +174,16 @@ def _daemon_id(engine: Any) -> str:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
+    b = backend.system(request)
     filters = qfilters(request)
     since = parse_time_arg(request.query.get("since"))
     until = parse_time_arg(request.query.get("until"))
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    q = engine.events.subscribe()
+    q = b.events.subscribe()
     try:
         if since is not None:
-            for e in list(engine.events.history):
+            for e in list(b.events.history):
                 t = e["timeNano"] / 1e9
                 if t >= since and (until is None or t <= until) and ev.matches(e, filters):
                     await resp.write(json.dumps(e).encode() + b"\n")
@@ -197,36 +200,31 @@ async def events(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        engine.events.unsubscribe(q)
+        b.events.unsubscribe(q)
     return resp
 
 
 async def system_df(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
-    from wharf.engine.views import container_summary
-
+    b = backend.system(request)
     containers = []
-    for c in engine.containers.all():
+    for c in b.all_containers():
         s = container_summary(c)
         s["SizeRw"] = 0
         s["SizeRootFs"] = 0
         containers.append(s)
     images: list[dict[str, Any]] = []
     try:
-        import importlib
+        from wharf.images import ops
 
-        ops: Any = importlib.import_module("wharf.images.ops")
-        images = ops.list_images(engine.images, {})
+        images = ops.list_images(b.images, {})
     except Exception:
         images = []
-    from wharf.api.routes_volumes import disk_usage, view
-
     volumes = []
-    for v in engine.volumes.all():
-        item = view(v, engine)
+    for v in b.volumes.all():
+        item = view(v, b.volumes)
         item["UsageData"] = {
-            "Size": disk_usage(engine.volumes.data_dir(v.name)),
-            "RefCount": len(engine.volume_users(v.name)),
+            "Size": disk_usage(b.volumes.data_dir(v.name)),
+            "RefCount": len(b.volume_users(v.name)),
         }
         volumes.append(item)
     return web.json_response(

@@ -1,4 +1,5 @@
-"""/networks: list, inspect, create, remove, connect, disconnect, prune (Docker's shapes)."""
+"""/networks: list, inspect, create, remove, connect, disconnect, prune (Docker's shapes), over
+``backend.NetworkBackend``."""
 
 from __future__ import annotations
 
@@ -6,17 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api import bodies
+from wharf.api import backend, bodies
 from wharf.api.server import Router, json_body, labels_match, qfilters
 from wharf.errors import InvalidArgument
-from wharf.network.manager import NetworkManager
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
-
-
-def _net(request: web.Request) -> NetworkManager:
-    mgr: NetworkManager = request.app["engine"].net
-    return mgr
 
 
 def match(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
@@ -45,34 +40,33 @@ def match(view: dict[str, Any], filters: dict[str, list[str]]) -> bool:
 
 async def list_networks(request: web.Request) -> web.StreamResponse:
     filters = qfilters(request)
-    views = [v for v in _net(request).all_views() if match(v, filters)]
+    views = [v for v in backend.networks(request).net.all_views() if match(v, filters)]
     return web.json_response(views)
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
-    return web.json_response(_net(request).view(request.match_info["id"]))
+    return web.json_response(backend.networks(request).net.view(request.match_info["id"]))
 
 
 async def create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, required=True, schema=bodies.NETWORK_CREATE)
-    mgr = _net(request)
-    nid, warning = await mgr.create(body)
-    n = mgr.networks[nid]
-    request.app["engine"].events.emit("network", "create", nid, {"name": n.name, "type": n.driver})
+    b = backend.networks(request)
+    nid, warning = await b.net.create(body)
+    n = b.net.networks[nid]
+    b.events.emit("network", "create", nid, {"name": n.name, "type": n.driver})
     return web.json_response({"Id": nid, "Warning": warning}, status=201)
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    engine = request.app["engine"]
-    n = await _net(request).remove(request.match_info["id"])
-    engine.events.emit("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+    b = backend.networks(request)
+    n = await b.net.remove(request.match_info["id"])
+    b.events.emit("network", "destroy", n.id, {"name": n.name, "type": n.driver})
     return web.Response(status=204)
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, required=True, schema=bodies.NETWORK_CONNECT)
-    engine = request.app["engine"]
-    await engine.connect(
+    await backend.networks(request).connect(
         str(body.get("Container") or ""), request.match_info["id"], body.get("EndpointConfig") or {}
     )
     return web.Response(status=200)
@@ -80,8 +74,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
 
 async def disconnect(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, required=True, schema=bodies.NETWORK_DISCONNECT)
-    engine = request.app["engine"]
-    await engine.disconnect(
+    await backend.networks(request).disconnect(
         str(body.get("Container") or ""), request.match_info["id"], bool(body.get("Force"))
     )
     return web.Response(status=200)
@@ -90,7 +83,9 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
 async def prune(request: web.Request) -> web.StreamResponse:
     filters = qfilters(request)
     labels = filters.get("label") or []
-    removed = await _net(request).prune(lambda n: bool(labels) and not labels_match(n.labels, labels))
+    removed = await backend.networks(request).net.prune(
+        lambda n: bool(labels) and not labels_match(n.labels, labels)
+    )
     return web.json_response({"NetworksDeleted": removed})
 
 
