@@ -2,8 +2,8 @@
 and one saved by docker (built by docker's own builder) loads in wharf, same IDs, same files.
 
 Needs dockerd: ``$WHARF_TEST_DOCKER_HOST`` names a running one, else the test starts a private
-dockerd (its own data root, exec root and socket; no iptables, no bridge; stopped by PID and
-removed after). Where dockerd is not installed the tests are skipped.
+dockerd (its own data root, exec root, socket and network namespace; no iptables, no bridge;
+stopped by PID and removed after). Where dockerd is not installed the tests are skipped.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def docker_host() -> Iterator[str]:
     base = tempfile.mkdtemp(prefix="wdk-")  # short: containerd's socket path must fit a sockaddr_un
     host = f"unix://{base}/docker.sock"
     log = open(f"{base}/dockerd.log", "wb")
-    argv = [DOCKERD, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec", "-H", host,
+    # in a network namespace of its own: with --bridge=none dockerd deletes the host's docker0
+    # (removeDefaultBridgeInterface), which belongs to the machine's own dockerd
+    argv = ["unshare", "--net", DOCKERD, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec", "-H", host,
             "--pidfile", f"{base}/dockerd.pid", "--iptables=false", "--ip6tables=false",
             "--bridge=none", "--storage-driver=overlay2"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
