@@ -53,8 +53,8 @@ def docker_host() -> Iterator[str]:
     log = open(f"{base}/dockerd.log", "wb")
     # in a network namespace of its own: with --bridge=none dockerd deletes the host's docker0
     # (removeDefaultBridgeInterface), which belongs to the machine's own dockerd
-    argv = ["unshare", "--net", DOCKERD, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec", "-H", host,
-            "--pidfile", f"{base}/dockerd.pid", "--iptables=false", "--ip6tables=false",
+    argv = ["unshare", "--net", DOCKERD, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec",
+            "-H", host, "--pidfile", f"{base}/dockerd.pid", "--iptables=false", "--ip6tables=false",
             "--bridge=none", "--storage-driver=overlay2"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
