@@ -147,13 +147,24 @@ async def stream_json(request: web.Request, produce: Callable[[Emit], Any]) -> w
 # --- a container's output and input
 
 
-def framing(request: web.Request, tty: bool) -> str:
-    """The content type of a container's output stream: raw with a terminal or before API 1.42,
-    else stdcopy frames."""
+@dataclass(frozen=True)
+class Framing:
+    """How a container's output goes to the client: stdcopy frames (8-byte header: stream,
+    size) whenever there is no terminal, in every API version, as dockerd sends them; what
+    changed in 1.42 is only the content type that says so."""
+
+    content_type: str
+    multiplexed: bool
+
+    def out(self, stream: str, data: bytes) -> bytes:
+        return logsmod.frame(stream, data) if self.multiplexed else data
+
+
+def framing(request: web.Request, tty: bool) -> Framing:
     if tty:
-        return RAW
+        return Framing(RAW, False)
     v = tuple(int(x) for x in request[REQUEST_VERSION].split("."))
-    return MULTIPLEXED if v >= (1, 42) else RAW
+    return Framing(MULTIPLEXED if v >= (1, 42) else RAW, True)
 
 
 def detach_keys(spec: str | None) -> bytes:

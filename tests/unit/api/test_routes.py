@@ -379,7 +379,7 @@ async def _hijacked(api: Api, path: str, body: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "version,multiplexed,ctype",
-    [("v1.41", False, "raw-stream"), ("v1.47", True, "multiplexed-stream")],
+    [("v1.41", True, "raw-stream"), ("v1.47", True, "multiplexed-stream")],
 )
 def test_exec_start_takes_the_connection_over(
     api: Api, backend: FakeBackend, version: str, multiplexed: bool, ctype: str

@@ -227,11 +227,13 @@ def _frame(kind: int, payload: bytes) -> bytes:
     return bytes([kind, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
 
 
-def test_logs_are_raw_before_api_1_42_and_stdcopy_frames_after(api: Api, backend: FakeBackend) -> None:
+def test_logs_are_stdcopy_frames_in_every_version(api: Api, backend: FakeBackend) -> None:
+    """Without a terminal dockerd frames the streams at every API version; 1.42 changed only the
+    content type that says so."""
     _write_log(backend)
     r = api.get("/v1.41/containers/web/logs?stdout=1&stderr=1")
     assert r.content_type == "application/vnd.docker.raw-stream"
-    assert r.body == b"hi\noops\nbye\n"
+    assert r.body == _frame(1, b"hi\n") + _frame(2, b"oops\n") + _frame(1, b"bye\n")
     r = api.get("/v1.47/containers/web/logs?stdout=1&stderr=1")
     assert r.content_type == "application/vnd.docker.multiplexed-stream"
     assert r.body == _frame(1, b"hi\n") + _frame(2, b"oops\n") + _frame(1, b"bye\n")
@@ -239,10 +241,10 @@ def test_logs_are_raw_before_api_1_42_and_stdcopy_frames_after(api: Api, backend
 
 def test_logs_streams_tail_and_timestamps(api: Api, backend: FakeBackend) -> None:
     _write_log(backend)
-    assert api.get("/v1.41/containers/web/logs?stderr=1").body == b"oops\n"
-    assert api.get("/v1.41/containers/web/logs?stdout=1&tail=1").body == b"bye\n"
+    assert api.get("/v1.41/containers/web/logs?stderr=1").body == _frame(2, b"oops\n")
+    assert api.get("/v1.41/containers/web/logs?stdout=1&tail=1").body == _frame(1, b"bye\n")
     r = api.get("/v1.41/containers/web/logs?stdout=1&timestamps=1&tail=1")
-    assert r.body == b"2024-01-01T00:00:03.5Z bye\n"
+    assert r.body == _frame(1, b"2024-01-01T00:00:03.5Z bye\n")
     r = api.get("/containers/web/logs")
     assert (r.status, _message(r)) == (400, "Bad parameters: you must choose at least one stream")
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from wharf.api import backend
 from wharf.api.backend import AttachBackend
-from wharf.api.hijack import MULTIPLEXED, RAW, Hijacked, RawProtocol, hijack
+from wharf.api.hijack import Hijacked, RawProtocol, hijack
 from wharf.api.server import Router, qbool, qint
 from wharf.api.streams import Attach, detach_keys, framing, pump_attach
 from wharf.base.times import parse_time_arg
@@ -44,8 +44,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     until = parse_time_arg(request.query.get("until"))
     follow = qbool(request, "follow")
     stamps = qbool(request, "timestamps")
-    ctype = framing(request, bool(c.config.get("Tty")))
-    resp = web.StreamResponse(headers={"Content-Type": ctype})
+    how = framing(request, bool(c.config.get("Tty")))
+    resp = web.StreamResponse(headers={"Content-Type": how.content_type})
     await resp.prepare(request)
 
     def stopped() -> bool:
@@ -64,7 +64,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         ):
             if stamps:
                 data = t.encode() + b" " + data
-            await resp.write(data if ctype == RAW else logsmod.frame(stream, data))
+            await resp.write(how.out(stream, data))
     except (ConnectionResetError, asyncio.CancelledError):
         return resp
     await resp.write_eof()
@@ -100,16 +100,16 @@ async def attach(request: web.Request) -> web.StreamResponse:
     keys = detach_keys(request.query.get("detachKeys"))
     check_attach(c.state, stream)
     tty = bool(c.config.get("Tty"))
-    ctype = framing(request, tty)
-    conn = await hijack(request, ctype)
+    frames = framing(request, tty)
+    conn = await hijack(request, frames.content_type)
     try:
         if replay:
             async for s, _, data in logsmod.read(
                 b.paths.log_path(c.id), streams=want or {"stdout", "stderr"}
             ):
-                await conn.write(data if ctype == RAW else logsmod.frame(s, data))
+                await conn.write(frames.out(s, data))
         if stream:
-            how = Attach(tty, frozenset(want), use_stdin, ctype == MULTIPLEXED, keys)
+            how = Attach(tty, frozenset(want), use_stdin, frames.multiplexed, keys)
             if c.state.status is Status.RUNNING:
                 await pump_attach(b.paths.shim_paths(c.id), conn, how)
             else:

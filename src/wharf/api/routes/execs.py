@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from wharf.api import backend, bodies
-from wharf.api.hijack import MULTIPLEXED, Hijacked, hijack
+from wharf.api.hijack import Hijacked, hijack
 from wharf.api.server import Router, json_body, qint
 from wharf.api.streams import framing
 
@@ -28,10 +28,10 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     if detach:
         asyncio.ensure_future(b.start(e.id, True, None, False))
         return web.Response(status=200)
-    ctype = framing(request, tty)
-    conn = await hijack(request, ctype)
+    frames = framing(request, tty)
+    conn = await hijack(request, frames.content_type)
     try:
-        await b.start(e.id, False, conn, ctype == MULTIPLEXED)
+        await b.start(e.id, False, conn, frames.multiplexed)
     except Exception as exc:  # the connection is ours now: say it there
         await conn.write(str(exc).encode() + b"\n")
     finally:
