@@ -12,14 +12,25 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from wharf.api.backend import BACKEND, Backend
-from wharf.api.routes import archive, attach, containers, execs, images, networks, stats, system, volumes
+from wharf.api.routes import (
+    archive,
+    attach,
+    containers,
+    execs,
+    images,
+    networks,
+    stats,
+    swarm,
+    system,
+    volumes,
+)
 from wharf.api.server import MAX_BODY, Router, middleware
 
 if TYPE_CHECKING:
     from wharf.engine.engine import Engine
 
 # registration order is the table's order (aiohttp tries resources as they were added)
-ROUTE_MODULES = (system, containers, attach, stats, archive, execs, networks, volumes, images)
+ROUTE_MODULES = (system, containers, attach, stats, archive, execs, networks, volumes, images, swarm)
 
 
 def make_app(backend: Backend) -> web.Application:

@@ -37,6 +37,12 @@ GET /volumes|POST /volumes/create|POST /volumes/prune|GET /volumes/{name}|DELETE
 POST /auth|GET /images/json|POST /images/create|POST /images/load|GET /images/get|POST /images/prune
 GET /images/{name}/json|GET /images/{name}/history|GET /images/{name}/get|POST /images/{name}/tag
 POST /images/{name}/push|DELETE /images/{name}
+GET /swarm|POST /swarm/init|POST /swarm/join|POST /swarm/leave|POST /swarm/update|GET /swarm/unlockkey
+POST /swarm/unlock|GET /nodes|GET /nodes/{id}|DELETE /nodes/{id}|POST /nodes/{id}/update
+GET /services|POST /services/create|GET /services/{id}|DELETE /services/{id}|POST /services/{id}/update
+GET /services/{id}/logs|GET /tasks|GET /tasks/{id}|GET /tasks/{id}/logs
+GET /secrets|POST /secrets/create|GET /secrets/{id}|DELETE /secrets/{id}|POST /secrets/{id}/update
+GET /configs|POST /configs/create|GET /configs/{id}|DELETE /configs/{id}|POST /configs/{id}/update
 """
 
 
@@ -419,3 +425,30 @@ def test_commit_pauses_a_running_container_meanwhile(api: Api, backend: FakeBack
     backend.add(container("8" * 64, "done", Status.EXITED))
     api.post("/commit?container=done")
     assert [c[0] for c in backend.calls if c[0] != "get"] == ["commit"]
+
+
+NOT_A_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this'
+    " node to swarm and try again."
+)
+
+
+@pytest.mark.parametrize(
+    "method,path,words",
+    [
+        ("GET", "/v1.41/swarm", NOT_A_MANAGER),
+        ("GET", "/v1.47/nodes", NOT_A_MANAGER),
+        ("POST", "/services/create", NOT_A_MANAGER),
+        ("GET", "/tasks/x/logs", NOT_A_MANAGER),
+        ("DELETE", "/secrets/x", NOT_A_MANAGER),
+        ("GET", "/configs", NOT_A_MANAGER),
+        ("POST", "/v1.41/swarm/leave?force=1", "This node is not part of a swarm"),
+        ("POST", "/swarm/init", "wharf does not run in swarm mode: this node cannot initialize a swarm"),
+        ("POST", "/swarm/join", "wharf does not run in swarm mode: this node cannot join a swarm"),
+    ],
+)
+def test_swarm_mode_answers_as_a_node_outside_a_swarm(
+    api: Api, backend: FakeBackend, method: str, path: str, words: str
+) -> None:
+    r = api.request(method, path)
+    assert (r.status, _message(r)) == (503, words)

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from wharf.api import backend
+from wharf.api.routes import swarm
 from wharf.api.routes.volumes import disk_usage, view
 from wharf.api.server import API_VERSION, MIN_API_VERSION, Router, qfilters
 from wharf.base.files import atomic_write
@@ -155,6 +156,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Isolation": "",
         "InitBinary": "",
         "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Swarm": dict(swarm.INFO),
         "Warnings": [],
     }
     return web.json_response(body)
