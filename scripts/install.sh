@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 here=$(pwd)
 
 export DEBIAN_FRONTEND=noninteractive
-pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo gcc libc6-dev curl"
+pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo gcc libc6-dev curl tini"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

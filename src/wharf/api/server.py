@@ -31,6 +31,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
 
 
+def at_least(request: web.Request, version: str) -> bool:
+    """The request speaks API ``version`` or newer (the route's behaviour changed there)."""
+    return _version_tuple(request[REQUEST_VERSION]) >= _version_tuple(version)
+
+
 def error_response(status: int, message: str) -> web.Response:
     if status == 304:
         return web.Response(status=304)

@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar, cast
 from aiohttp import web
 
 from wharf.api.hijack import MULTIPLEXED, RAW, RawProtocol
-from wharf.api.server import REQUEST_VERSION
+from wharf.api.server import at_least
 from wharf.engine import logs as logsmod
 from wharf.engine import shim
 from wharf.errors import InvalidArgument
@@ -163,8 +163,7 @@ class Framing:
 def framing(request: web.Request, tty: bool) -> Framing:
     if tty:
         return Framing(RAW, False)
-    v = tuple(int(x) for x in request[REQUEST_VERSION].split("."))
-    return Framing(MULTIPLEXED if v >= (1, 42) else RAW, True)
+    return Framing(MULTIPLEXED if at_least(request, "1.42") else RAW, True)
 
 
 def detach_keys(spec: str | None) -> bytes:

@@ -74,6 +74,7 @@ def merge_config(user: dict[str, Any], container: Mapping[str, Any]) -> dict[str
 def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
     """Blocking (run it in an executor thread); returns the new image's ID."""
     from wharf.images.archive import apply_changes
+    from wharf.images.ops import PARENT_LABEL
     from wharf.images.store import DANGLING_PREFIX
     from wharf.oci import descriptor as d
 
@@ -99,7 +100,8 @@ def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
             m_digest = images.content.put_bytes(m_bytes)
             images.unpack(m_digest)
             target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
-            images.set_image(ref or DANGLING_PREFIX + m_digest, target)
+            labels = {PARENT_LABEL: c.image_id}
+            images.set_image(ref or DANGLING_PREFIX + m_digest, target, labels=labels)
     return cfg_digest
 
 

@@ -48,6 +48,8 @@ _KEYS = {
     "tlscacert": str,
     "tlscert": str,
     "tlskey": str,
+    "init": bool,
+    "init-path": str,
 }
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -82,6 +84,11 @@ class DaemonConfig:
     dns_search: list[str] = field(default_factory=list)
     dns_opts: list[str] = field(default_factory=list)
     shim: str = field(default_factory=lambda: _beside_python("wharf-shim"))
+    init: bool = False  # --init for every container unless it says otherwise
+    init_path: str = field(default_factory=lambda: default_init())
+
+    def runtime_names(self) -> tuple[str, ...]:
+        return ("wharf", "runc", *sorted(self.runtimes))
 
     def runtime_path(self, name: str | None = None) -> str:
         name = name or self.default_runtime
@@ -99,6 +106,15 @@ class DaemonConfig:
             if h.startswith("unix://"):
                 return h[len("unix://") :]
         return None
+
+
+def default_init() -> str:
+    """The init --init runs: docker-init where Docker is installed, else Debian's static tini."""
+    for name in ("docker-init", "tini-static"):
+        found = shutil.which(name)
+        if found:
+            return os.path.realpath(found)
+    return "/usr/bin/tini-static"
 
 
 def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> DaemonConfig:
@@ -156,5 +172,7 @@ def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Da
             raise InvalidArgument(f"{server} is not an ip address") from None
     cfg.dns_search = [str(x) for x in raw.get("dns-search", [])]
     cfg.dns_opts = [str(x) for x in raw.get("dns-opts", [])]
+    cfg.init = bool(raw.get("init", False))
+    cfg.init_path = raw.get("init-path") or cfg.init_path
     cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
     return cfg

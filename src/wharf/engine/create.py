@@ -26,6 +26,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
 
     config, host_config = req.config, req.host_config
     validate.create(config, host_config)
+    validate.runtime(core.cfg.runtime_names(), host_config)
     image_ref = config.get("Image") or ""
     record = await blocking(core.images.resolve, image_ref)
     try:
@@ -35,6 +36,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
         # CLI among them) read a 404 from create as a missing image and go pulling: refuse
         # here, with the same words, as a bad request, before anything is made
         raise InvalidArgument(str(exc)) from None
+    _legacy_mac(config, endpoints)
     image_config = ((await blocking(core.images.config, record)).get("config")) or {}
     try:
         planned = vmounts.plan(
@@ -77,6 +79,20 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
     return cid, []
 
 
+def _legacy_mac(config: ContainerConfig, endpoints: dict[str, Any]) -> None:
+    """Config.MacAddress (where clients below API 1.44 put it) is the first network's MAC."""
+    from wharf.network.endpoints import MAC_RE
+
+    mac = config.get("MacAddress") or ""
+    if not mac:
+        return
+    if not MAC_RE.match(mac):
+        raise InvalidArgument(f"invalid MAC address {mac}")
+    first = next(iter(endpoints.values()), None)
+    if first is not None and not first.get("MacAddress"):
+        first["MacAddress"] = mac.replace("-", ":")
+
+
 def _name(core: Core, name: str | None) -> str:
     """The asked name, checked and free, or a generated one."""
     if not name:
@@ -96,7 +112,8 @@ def _host_config_defaults(host_config: HostConfig) -> HostConfig:
     hc = host_config.copy()
     if hc.setdefault("NetworkMode", "default") == "default":
         hc["NetworkMode"] = "bridge"
-    hc.setdefault("LogConfig", LogConfig(Type="json-file", Config={}))
+    log = hc.get("LogConfig") or LogConfig()
+    hc["LogConfig"] = LogConfig(Type=log.get("Type") or "json-file", Config=log.get("Config") or {})
     hc.setdefault("RestartPolicy", RestartPolicy(Name="no", MaximumRetryCount=0))
     return hc
 

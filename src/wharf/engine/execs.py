@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import struct
-import tempfile
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,22 +134,24 @@ class ExecManager:
         c = self.store.get(e.container_id)
         check_exec(c.state, c.id)
         proc = self._process(c, e.config)
-        tmp = tempfile.mkdtemp(prefix="exec-", dir=self.paths.state_dir(c.id))
-        with open(f"{tmp}/process.json", "w") as f:
-            json.dump(proc, f)
-        argv = self.runner.argv(
-            c.runtime, "exec", "--process", f"{tmp}/process.json", "--pid-file", f"{tmp}/exec.pid"
-        )
-        tty = bool(proc["terminal"])
+        # short, whatever the exec root: the console socket's path must fit a sockaddr_un
+        tmp = self.paths.exec_dir(eid)
+        os.makedirs(tmp, 0o700)
         listener = None
-        if tty:
-            listener = _console_listener(f"{tmp}/console.sock")
-            argv += ["--console-socket", f"{tmp}/console.sock"]
-        argv.append(c.id)
-        attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
         e.running = True
-        self.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
         try:
+            with open(f"{tmp}/process.json", "w") as f:
+                json.dump(proc, f)
+            argv = self.runner.argv(
+                c.runtime, "exec", "--process", f"{tmp}/process.json", "--pid-file", f"{tmp}/exec.pid"
+            )
+            tty = bool(proc["terminal"])
+            if tty:
+                listener = _console_listener(f"{tmp}/console.sock")
+                argv += ["--console-socket", f"{tmp}/console.sock"]
+            argv.append(c.id)
+            attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
+            self.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
             if listener is not None:
                 p = await self._run_tty(e, argv, listener, None if detach else conn, attach_in)
             else:

@@ -19,7 +19,8 @@ class Paths:
     exec_root: str
 
     def make_roots(self) -> None:
-        for d in (f"{self.data_root}/containers", f"{self.exec_root}/containers", self.runtime_root):
+        for d in (f"{self.data_root}/containers", f"{self.exec_root}/containers", self.runtime_root,
+                  f"{self.exec_root}/execs"):  # fmt: skip
             os.makedirs(d, 0o710, exist_ok=True)
 
     @property
@@ -35,6 +36,11 @@ class Paths:
     def bundle_config(self, cid: str) -> str:
         """The OCI config.json the container was last started with."""
         return f"{self.state_dir(cid)}/config.json"
+
+    def exec_dir(self, eid: str) -> str:
+        """An exec's files while it runs (process.json, pid file, console socket): kept short,
+        as /run/wharf/containers/<64 hex>/... would not fit a unix socket's 107 bytes."""
+        return f"{self.exec_root}/execs/{eid[:16]}"
 
     def rootfs_dir(self, cid: str) -> str:
         return f"{self.container_dir(cid)}/rootfs"

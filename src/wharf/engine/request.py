@@ -249,6 +249,10 @@ class CreateRequest:
     def from_body(cls, name: str | None, body: dict[str, Any]) -> CreateRequest:
         config: Any = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         host_config: Any = dict(body.get("HostConfig") or {})
+        # docker-py's create_container(runtime=...) puts Runtime beside Config's fields, where
+        # dockerd's decoder drops it (its default runtime is then runc): wharf takes it
+        if isinstance(config.get("Runtime"), str) and not host_config.get("Runtime"):
+            host_config["Runtime"] = config.pop("Runtime")
         networking: Any = dict(body.get("NetworkingConfig") or {})
         return cls(name or None, config, host_config, networking)
 

@@ -24,6 +24,7 @@ from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.errors import InvalidArgument
 from wharf.runtime.securejoin import secure_join
 
+INIT_PATH = "/sbin/docker-init"  # where --init's binary is mounted, as in Docker
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_CAPS = [
     "CAP_CHOWN",
@@ -344,7 +345,10 @@ def generate(
     cgroup_parent: str = "/wharf",
     join: dict[str, str] | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
+    init: str = "",
 ) -> dict[str, Any]:
+    """The OCI spec; ``init``: an init binary (tini) to run as PID 1 in front of the command
+    (--init), bind-mounted read-only at /sbin/docker-init as Docker does."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     host_net = (hc.get("NetworkMode") or "") == "host"
@@ -353,6 +357,10 @@ def generate(
     nnp, seccomp_opt = _security(hc)
     process = _process(config, hc, image_config, rootfs, hostname, caps)
     process["noNewPrivileges"] = nnp
+    mounts = _mounts(hc, files, host_net, privileged, extra_mounts or [])
+    if init:
+        process["args"] = [INIT_PATH, "--", *process["args"]]
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]})
     linux = _linux(cid, hc, netns, join, cgroup_parent, privileged, host_net)
     if not privileged and seccomp_opt != "unconfined":
         if seccomp_opt:
@@ -365,7 +373,7 @@ def generate(
         "process": process,
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
         "hostname": hostname,
-        "mounts": _mounts(hc, files, host_net, privileged, extra_mounts or []),
+        "mounts": mounts,
         "linux": linux,
     }
     if host_net or (hc.get("UTSMode") == "host"):

@@ -149,8 +149,15 @@ def _spec_json(core: Core, c: Container, rootfs: str) -> str:
         netns=_netns_for(core, c),
         cgroup_parent=core.cfg.cgroup_parent,
         extra_mounts=vmounts.oci_mounts(c.mounts),
+        init=core.cfg.init_path if _wants_init(core, c) else "",
     )
     return json.dumps(spec)
+
+
+def _wants_init(core: Core, c: Container) -> bool:
+    """--init, or (when the container says nothing) the daemon's "init"."""
+    asked = c.host_config.get("Init")
+    return core.cfg.init if asked is None else asked
 
 
 def _shim_options(core: Core, c: Container, bundle: str) -> shim.ShimOptions:

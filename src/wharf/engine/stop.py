@@ -14,6 +14,7 @@ from wharf.engine.state import Status, check_kill, check_pause, check_unpause
 from wharf.errors import InvalidArgument, NotModified
 
 DEFAULT_STOP_TIMEOUT = 10
+KILL_WAIT = 10  # seconds a SIGKILL's answer waits for the exit
 
 
 def parse_signal(s: str | int | None, default: int = signal.SIGKILL) -> int:
@@ -30,12 +31,19 @@ async def kill(core: Core, ref: str, sig: str | int | None = None) -> None:
     c = core.store.get(ref)
     signum = parse_signal(sig)
     check_kill(c.state, ref, c.id)
-    if signum == signal.SIGKILL:
+    waiter = None
+    if signum == signal.SIGKILL:  # dockerd answers once the container is dead
         c.manually_stopped = True
+        waiter = core.waiters.exit_future(c.id)
     await core.runner.run(c.runtime, "kill", c.id, str(signum))
     if signum in (signal.SIGKILL, signal.SIGTERM):
         await _resume_if_paused(core, c)
     core.emit(c, "kill", signal=str(signum))
+    if waiter is not None:
+        try:
+            await asyncio.wait_for(waiter, KILL_WAIT)
+        except TimeoutError:
+            pass
 
 
 async def stop(core: Core, ref: str, timeout: int | None = None, sig: str | None = None) -> None:

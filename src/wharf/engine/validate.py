@@ -9,7 +9,7 @@ import os
 from wharf.base.signals import signal_number
 from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.engine.resources import MIN_MEMORY
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, Unsupported
 from wharf.network import ports
 
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -106,6 +106,27 @@ def parse_cpuset(text: str) -> set[int] | None:
     return out
 
 
+# the log drivers dockerd has built in; wharf writes json-file logs (none: nothing is read back)
+LOG_DRIVERS = ("json-file", "none")
+DOCKER_LOG_DRIVERS = ("local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
+                      "gcplogs", "logentries")  # fmt: skip
+
+
+def log_config(hc: HostConfig) -> None:
+    driver = (hc.get("LogConfig") or {}).get("Type") or ""
+    if not driver or driver in LOG_DRIVERS:
+        return
+    if driver in DOCKER_LOG_DRIVERS:
+        raise Unsupported(f"the {driver} log driver is not available in wharf (json-file is)")
+    raise InvalidArgument(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+
+
+def runtime(cfg_runtimes: tuple[str, ...], hc: HostConfig) -> None:
+    name = hc.get("Runtime") or ""
+    if name and name not in cfg_runtimes:
+        raise InvalidArgument(f"Unknown runtime specified {name}")
+
+
 def healthcheck(config: ContainerConfig) -> None:
     hc_check = config.get("Healthcheck") or {}
     durations = (
@@ -144,6 +165,7 @@ def create(config: ContainerConfig, hc: HostConfig) -> None:
     if config.get("StopSignal") and signal_number(str(config["StopSignal"])) is None:
         raise InvalidArgument(f"Invalid signal: {config['StopSignal']}")
     healthcheck(config)
+    log_config(hc)
     mode = str(hc.get("NetworkMode") or "default")
     if mode.startswith("container:") and config.get("Hostname"):
         raise InvalidArgument("conflicting options: hostname and the network mode")

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive.compression import decompressed
-from wharf.errors import InvalidArgument, NotFound
+from wharf.errors import InvalidArgument
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
 from wharf.oci.reference import parse_reference
@@ -129,19 +129,35 @@ def save(store: ImageStore, names: list[str], out: IO[bytes]) -> None:
 
 
 def _tags_for(store: ImageStore, asked: str, image_id: str) -> list[str]:
-    """The names to record: the one asked for if it is a name, else every tag of the image."""
+    """The names to record, as dockerd's save chooses them: none for an image asked by its ID or
+    digest, the one asked for when it has a tag, every tag of the repository for a bare name."""
+    if _is_id(asked, image_id):
+        return []
     try:
         ref = parse_reference(asked)
-        if ref.digest is None and store.resolve(str(ref)).id == image_id:
-            return [ref.familiar()]
-    except (InvalidArgument, NotFound):
-        pass
+    except (InvalidArgument, ValueError):
+        return []
+    if ref.digest is not None:
+        return []
+    last = asked.rsplit("/", 1)[-1]
+    if ":" in last:
+        return [ref.familiar()]
     out = []
-    for r in store.names_of(image_id):
-        ref2 = r.reference()
-        if ref2 is not None and ref2.digest is None:
-            out.append(ref2.familiar())
+    for r in store.list_images():
+        other = r.reference()
+        if r.id == image_id and other is not None and other.digest is None and other.name() == ref.name():
+            out.append(other.familiar())
     return sorted(out)
+
+
+def _is_id(asked: str, image_id: str) -> bool:
+    """``asked`` names the image by (a prefix of) its ID, as ``docker save 0fe3`` does."""
+    hexpart = asked.removeprefix("sha256:")
+    return (
+        len(hexpart) >= 4
+        and all(c in "0123456789abcdef" for c in hexpart)
+        and (image_id.removeprefix("sha256:").startswith(hexpart))
+    )
 
 
 def _diff_size(store: ImageStore, blob: Descriptor) -> int:

@@ -64,7 +64,18 @@ def tag(store: ImageStore, source: str, target: str) -> None:
     ref = parse_reference(target)
     if ref.digest is not None:
         raise InvalidArgument("refusing to create a tag with a digest reference")
-    store.set_image(str(ref), record.target)
+    store.set_image(str(ref), record.target, labels=record.labels)
+
+
+PARENT_LABEL = "org.wharf.parent"  # the image a commit was made from (Docker's local "parent")
+
+
+def parent_of(store: ImageStore, image_id: str) -> str:
+    """The ID of the image ``image_id`` was committed from, as its names' labels record it."""
+    for r in store.list_images():
+        if r.id == image_id and r.labels.get(PARENT_LABEL):
+            return r.labels[PARENT_LABEL]
+    return ""
 
 
 def _by_id(store: ImageStore) -> dict[str, list[ImageRecord]]:
@@ -81,7 +92,7 @@ def summary(store: ImageStore, image_id: str, records: list[ImageRecord]) -> dic
     size = _size(store, records[0])
     return {
         "Id": image_id,
-        "ParentId": "",
+        "ParentId": next((r.labels[PARENT_LABEL] for r in records if r.labels.get(PARENT_LABEL)), ""),
         "RepoTags": tags,
         "RepoDigests": digests,
         "Created": created,
@@ -161,10 +172,10 @@ def inspect(store: ImageStore, name: str) -> dict[str, Any]:
         "Id": record.id,
         "RepoTags": tags,
         "RepoDigests": digests,
-        "Parent": "",
+        "Parent": parent_of(store, record.id),
         "Comment": config.get("comment") or "",
         "Created": created_s,
-        "Container": "",
+        "Container": config.get("container") or "",
         "ContainerConfig": {},
         "DockerVersion": config.get("docker_version") or "",
         "Author": config.get("author") or "",

@@ -141,6 +141,58 @@ def test_run_it_under_a_pty(cli: CLI) -> None:
         os.close(fd)
 
 
+def _pty_session(cli: CLI, *args: str) -> tuple[int, int]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        exe = cli.argv0 if os.path.isabs(cli.argv0) else shutil.which(cli.argv0) or cli.argv0
+        os.execve(exe, [cli.argv0, *args], cli.d.env())
+    return pid, fd
+
+
+def test_exec_it_under_a_pty(cli: CLI) -> None:
+    """exec -it: the console socket lives under a short exec directory (below the container's
+    state dir its path was over a unix socket's 107 bytes), and nothing is left of it after."""
+    cli("run", "-d", "--name", "shell", IMAGE, "sleep", "60")
+    pid, fd = _pty_session(cli, "exec", "-it", "shell", "sh")
+    try:
+        _expect(fd, b"# ", 20)
+        os.write(fd, b"echo $((6*7)); tty\r")
+        out = _expect(fd, b"/dev/pts/", 20)
+        assert b"42" in out
+        os.write(fd, b"exit 3\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+        assert os.listdir(f"{cli.d.exec_root}/execs") == []
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+        cli("rm", "-f", "shell", check=False)
+
+
+def test_init_runs_as_pid_1(cli: CLI) -> None:
+    r = cli("run", "--rm", "--init", IMAGE, "sh", "-c", "cat /proc/1/comm; echo $$")
+    first, shell_pid = r.stdout.split()
+    assert first in ("docker-init", "tini-static", "tini")
+    assert shell_pid != "1"
+    r = cli("run", "--rm", IMAGE, "cat", "/proc/1/comm")
+    assert r.stdout.strip() == "cat"
+
+
+def test_kill_answers_once_the_container_is_dead(cli: CLI) -> None:
+    cli("run", "-d", "--name", "victim", IMAGE, "sleep", "60")
+    try:
+        cli("kill", "victim")
+        state = json.loads(cli("inspect", "victim").stdout)[0]["State"]
+        assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 137)
+        cli("rm", "victim")  # no -f needed: it is not running any more
+    finally:
+        cli("rm", "-f", "victim", check=False)
+
+
 def _expect(fd: int, what: bytes, timeout: float) -> bytes:
     buf = b""
     deadline = time.time() + timeout

@@ -13,7 +13,7 @@ from wharf.api import backend
 from wharf.api.backend import ImageBackend
 from wharf.api.server import Router, json_body, qbool, qfilters
 from wharf.api.streams import Emit, body_reader, in_thread, stream_from_thread, stream_json
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, WharfError
 
 
 def _in_use(b: ImageBackend) -> Callable[[str], list[tuple[str, bool]]]:
@@ -180,11 +180,18 @@ async def load(request: web.Request) -> web.StreamResponse:
     from wharf.images import archive
 
     b = backend.images(request)
-    loaded = await in_thread(archive.load, b.images, body_reader(request))
+    try:
+        loaded, failed = await in_thread(archive.load, b.images, body_reader(request)), ""
+    except WharfError as exc:  # dockerd answers 200 and says what went wrong in the stream
+        loaded, failed = [], str(exc)
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     for line in loaded:
         await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
+    if failed:
+        await resp.write(
+            json.dumps({"errorDetail": {"message": failed}, "error": failed}).encode() + b"\r\n"
+        )
     await resp.write_eof()
     return resp
 

@@ -154,7 +154,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "DefaultRuntime": b.cfg.default_runtime,
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": "docker-init",
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Swarm": dict(swarm.INFO),
         "Warnings": [],

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from wharf.api import backend, bodies
 from wharf.api.backend import VolumeRecords
-from wharf.api.server import Router, json_body, labels_match, qbool, qfilters
+from wharf.api.server import Router, at_least, json_body, labels_match, qbool, qfilters
 from wharf.errors import Conflict, InvalidArgument
 from wharf.volumes.store import Volume
 
@@ -89,10 +89,11 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def prune(request: web.Request) -> web.StreamResponse:
-    """Unused volumes; anonymous ones only unless ``all=true``, as Docker since API 1.42."""
+    """Unused volumes: every one before API 1.42; since 1.42 anonymous ones only unless
+    ``all=true``, as dockerd."""
     b = backend.volumes(request)
     filters = qfilters(request)
-    everything = (filters.pop("all", ["false"])[0]).lower() in ("true", "1")
+    everything = (filters.pop("all", ["false"])[0]).lower() in ("true", "1") or not at_least(request, "1.42")
     removed, space = [], 0
     for v in b.volumes.all():
         if b.volume_users(v.name) or not match(v, filters, False):
