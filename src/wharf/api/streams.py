@@ -23,14 +23,13 @@ from aiohttp import web
 
 from wharf.api.hijack import MULTIPLEXED, RAW, RawProtocol
 from wharf.api.server import at_least
+from wharf.base import keys as keys_mod
 from wharf.engine import logs as logsmod
 from wharf.engine import shim
 from wharf.errors import InvalidArgument
 
 T = TypeVar("T")
 Emit = Callable[[dict[str, Any]], None]
-
-DETACH_DEFAULT = b"\x10\x11"  # ctrl-p ctrl-q
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -168,28 +167,10 @@ def framing(request: web.Request, tty: bool) -> Framing:
 
 def detach_keys(spec: str | None) -> bytes:
     """Docker's ``detachKeys`` ("ctrl-p,ctrl-q", "a,ctrl-@") as the bytes the client types."""
-    if spec is None:
-        return DETACH_DEFAULT
-    out = bytearray()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part.startswith("ctrl-") and len(part) == 6:
-            ch = part[5]
-            if ch == "@":
-                out.append(0)
-            elif ch.isalpha():
-                out.append(ord(ch.lower()) - ord("a") + 1)
-            elif ch in "[\\]^_":
-                out.append(ord(ch) - 64)
-            else:
-                raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
-        elif len(part) == 1:
-            out += part.encode()
-        else:
-            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
-    return bytes(out)
+    try:
+        return keys_mod.parse(spec)
+    except ValueError:
+        raise InvalidArgument(f"Invalid detach keys ({spec}) provided") from None
 
 
 class Detached(Exception):
@@ -217,7 +198,7 @@ async def _from_shim(
 async def _to_shim(conn: RawProtocol, writer: asyncio.StreamWriter, tty: bool, keys: bytes) -> None:
     """The client's input to the shim; with a terminal, up to the detach keys (raising Detached),
     holding back a prefix of them until the next bytes tell."""
-    pending = b""
+    watch = keys_mod.Watch(keys if tty else b"")
     while True:
         data = await conn.reader.read(32768)
         if not data:
@@ -226,19 +207,11 @@ async def _to_shim(conn: RawProtocol, writer: asyncio.StreamWriter, tty: bool, k
             except OSError:
                 pass
             return
-        if keys and tty:
-            buf = pending + data
-            idx = buf.find(keys)
-            if idx >= 0:
-                if idx:
-                    writer.write(buf[:idx])
-                raise Detached()
-            keep = 0
-            for n in range(len(keys) - 1, 0, -1):
-                if buf.endswith(keys[:n]):
-                    keep = n
-                    break
-            data, pending = buf[: len(buf) - keep], buf[len(buf) - keep :]
+        data, detached = watch.feed(data)
+        if detached:
+            if data:
+                writer.write(data)
+            raise Detached()
         writer.write(data)
         try:
             await writer.drain()

@@ -32,6 +32,8 @@ def _ports(ports: list[dict[str, Any]]) -> str:
 def _ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
     cmd = c.get("Command") or ""
     names = [n.lstrip("/") for n in c.get("Names") or []]
+    if trunc:  # the docker CLI shows a link's name ("web/db") with --no-trunc only
+        names = next(([n] for n in names if "/" not in n), names)
     size = ""
     if "SizeRw" in c:
         size = f"{fmt.human_size(c.get('SizeRw') or 0)} (virtual {fmt.human_size(c.get('SizeRootFs') or 0)})"

@@ -54,8 +54,8 @@ def cmd_rm(client: Client, prog: str, args: list[str]) -> int:
             (["-l", "--link"], {"action": "store_true"}),
         ],
     )
-    q = {"force": "1" if o.force else None, "v": "1" if o.volumes else None}
-    return each(o.containers, lambda c: client.call("DELETE", f"/containers/{c}", q))
+    q = {"force": "1" if o.force else None, "v": "1" if o.volumes else None, "link": "1" if o.link else None}
+    return each(o.containers, lambda c: client.call("DELETE", f"/containers/{c.strip('/')}", q))
 
 
 def cmd_pause(client: Client, prog: str, args: list[str]) -> int:

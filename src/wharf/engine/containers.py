@@ -62,6 +62,7 @@ class Container:
     networking: dict[str, Any] = field(default_factory=dict)
     mounts: list[dict[str, Any]] = field(default_factory=list)
     runtime: str = "wharf"
+    links: dict[str, str] = field(default_factory=dict)  # legacy links: alias -> child ID
     labels_cache: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -37,6 +37,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
         # here, with the same words, as a bad request, before anything is made
         raise InvalidArgument(str(exc)) from None
     _legacy_mac(config, endpoints)
+    legacy = _links(core, host_config, endpoints)
     image_config = ((await blocking(core.images.config, record)).get("config")) or {}
     try:
         planned = vmounts.plan(
@@ -68,6 +69,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
             runtime=host_config.get("Runtime") or core.cfg.default_runtime,
             networking={"Networks": endpoints, "Ports": {}},
             mounts=planned,
+            links=legacy,
         )
         core.store.add(c)
     except BaseException:
@@ -77,6 +79,22 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
         raise
     core.emit(c, "create")
     return cid, []
+
+
+def _links(core: Core, host_config: HostConfig, endpoints: dict[str, Any]) -> dict[str, str]:
+    """HostConfig.Links: legacy links on the default bridge; on a user-defined network they are
+    the first endpoint's (DNS aliases for this container), as dockerd takes them."""
+    from wharf.engine import links
+
+    wanted = host_config.get("Links") or []
+    if not wanted:
+        return {}
+    if "bridge" in endpoints or not endpoints:
+        return links.at_create(core.store, host_config)
+    first = next(iter(endpoints.values()))
+    if not first.get("Links"):
+        first["Links"] = [f"{n}:{a}" for n, a in (links.parse(str(x)) for x in wanted)]
+    return {}
 
 
 def _legacy_mac(config: ContainerConfig, endpoints: dict[str, Any]) -> None:

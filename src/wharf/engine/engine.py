@@ -25,7 +25,7 @@ from wharf.base.times import ZERO_TIME, parse_rfc3339
 from wharf.engine import changes as diff
 from wharf.engine import commit as committing
 from wharf.engine import create as creating
-from wharf.engine import exits, files, remove, restart, restore, start, stop, update, views
+from wharf.engine import exits, files, links, remove, restart, restore, start, stop, update, views
 from wharf.engine import stats as sampling
 from wharf.engine import volumes as vuse
 from wharf.engine.commit import CommitRequest
@@ -226,15 +226,21 @@ class Engine:
         # -n/--last, a status filter and an exited filter imply --all, as in Docker
         show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
         out = []
+        names = links.link_names(self.containers)
         for c in cs:
             if (show_all or c.state.running) and views.match_container(c, filters):
-                out.append(views.container_summary(c))
+                out.append(views.container_summary(c, names.get(c.id)))
                 if 0 < limit <= len(out):
                     break
         return out
 
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
-        return views.container_inspect(self.get(ref), self.paths)
+        c = self.get(ref)
+        return views.container_inspect(c, self.paths, links.inspect_view(self.containers, c))
+
+    def remove_link(self, name: str) -> None:
+        """DELETE /containers/{parent}/{alias}?link=1."""
+        links.remove_link(self.containers, name)
 
     def uptime(self, c: Container) -> float:
         if c.state.started_at == ZERO_TIME:

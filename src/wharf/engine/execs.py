@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wharf.base import keys as detach_keys
 from wharf.engine.state import check_exec
 from wharf.errors import Conflict, InvalidArgument, NotFound
 
@@ -62,6 +63,10 @@ class ExecManager:
         self.execs: dict[str, Exec] = {}
 
     def create(self, ref: str, config: dict[str, Any]) -> str:
+        try:
+            detach_keys.parse(config.get("DetachKeys") or None)
+        except ValueError:
+            raise InvalidArgument(f"Invalid escape keys ({config.get('DetachKeys')}) provided") from None
         c = self.store.get(ref)
         check_exec(c.state, c.id)
         cmd = config.get("Cmd")
@@ -152,26 +157,59 @@ class ExecManager:
             argv.append(c.id)
             attach_in = bool(e.config.get("AttachStdin")) and not detach and conn is not None
             self.emit(c, "exec_start: " + " ".join(e.config["Cmd"]), execID=eid)
+            detached = False
             if listener is not None:
-                p = await self._run_tty(e, argv, listener, None if detach else conn, attach_in)
+                p, detached = await self._run_tty(
+                    e, argv, listener, None if detach else conn, attach_in, multiplexed
+                )
             else:
                 p = await self._run_pipes(e, argv, None if detach else conn, attach_in, multiplexed)
-            rc = await p.wait()
-            # no pid file: the runtime failed before the process ran (not found, not executable);
-            # Docker reports such an exec as exit code 126
-            e.exit_code = rc if rc == 0 or os.path.exists(f"{tmp}/exec.pid") else 126
-            if tty and p.stderr is not None and rc != 0 and conn is not None:
-                err = await p.stderr.read()
-                if err and e.config.get("AttachStderr", True):
-                    await conn.write(err)
-        finally:
+            if detached:  # the client typed the detach keys: the process runs on without it
+                asyncio.ensure_future(self._finish_later(e, c, p, listener, tmp))
+                return
+            await self._exited(e, p, tmp, conn if tty else None)
+        except BaseException:
             self._finish(e, listener, tmp)
             self.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
+            raise
+        self._finish(e, listener, tmp)
+        self.emit(c, "exec_die", execID=eid, exitCode=str(e.exit_code))
+
+    async def _exited(
+        self, e: Exec, p: asyncio.subprocess.Process, tmp: str, tty_conn: Client | None
+    ) -> None:
+        rc = await p.wait()
+        # no pid file: the runtime failed before the process ran (not found, not executable);
+        # Docker reports such an exec as exit code 126
+        e.exit_code = rc if rc == 0 or os.path.exists(f"{tmp}/exec.pid") else 126
+        if tty_conn is not None and p.stderr is not None and rc != 0:
+            err = await p.stderr.read()
+            if err and e.config.get("AttachStderr", True):
+                await tty_conn.write(err)
+
+    async def _finish_later(
+        self, e: Exec, c: Container, p: asyncio.subprocess.Process, listener: socket.socket | None, tmp: str
+    ) -> None:
+        """A detached exec: its terminal drained so it never blocks, its end recorded."""
+        try:
+            if e.master_fd >= 0:
+                await self._drain_pty(e.master_fd, None)
+            await self._exited(e, p, tmp, None)
+        finally:
+            self._finish(e, listener, tmp)
+            self.emit(c, "exec_die", execID=e.id, exitCode=str(e.exit_code))
 
     async def _run_tty(
-        self, e: Exec, argv: list[str], listener: socket.socket, conn: Client | None, attach_in: bool
-    ) -> asyncio.subprocess.Process:
-        """The runtime hands the pty's master over the console socket; it is pumped to the client."""
+        self,
+        e: Exec,
+        argv: list[str],
+        listener: socket.socket,
+        conn: Client | None,
+        attach_in: bool,
+        multiplexed: bool,
+    ) -> tuple[asyncio.subprocess.Process, bool]:
+        """The runtime hands the pty's master over the console socket; it is pumped to the client
+        (True: until the client typed the detach keys)."""
         p = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -190,9 +228,9 @@ class ExecManager:
         e.master_fd = master
         if conn is None:
             await self._drain_pty(master, None)
-        else:
-            await self._pump_pty(master, conn, attach_in)
-        return p
+            return p, False
+        keys = detach_keys.parse(e.config.get("DetachKeys") or None)
+        return p, await self._pump_pty(master, conn, attach_in, multiplexed, keys)
 
     async def _run_pipes(
         self, e: Exec, argv: list[str], conn: Client | None, attach_in: bool, multiplexed: bool
@@ -261,7 +299,13 @@ class ExecManager:
         if in_task is not None:
             in_task.cancel()
 
-    async def _pump_pty(self, master: int, conn: Client, attach_in: bool) -> None:
+    async def _pump_pty(
+        self, master: int, conn: Client, attach_in: bool, multiplexed: bool, keys: bytes
+    ) -> bool:
+        """The pty's output to the client: framed as stdout when the start asked for no terminal
+        (dockerd frames by the start's Tty, not the exec's)."""
+        from wharf.engine.logs import frame
+
         loop = asyncio.get_running_loop()
         os.set_blocking(master, False)
         q: asyncio.Queue[bytes] = asyncio.Queue()
@@ -279,14 +323,23 @@ class ExecManager:
 
         loop.add_reader(master, readable)
 
+        detached = False
+        watch = detach_keys.Watch(keys)
+
         async def inp() -> None:
+            nonlocal detached
             while True:
                 data = await conn.reader.read(32768)
                 if not data:
                     return
+                data, detached = watch.feed(data)
                 try:
-                    os.write(master, data)
+                    if data:
+                        os.write(master, data)
                 except OSError:
+                    return
+                if detached:
+                    q.put_nowait(b"")  # ends the output loop: the client goes, the process stays
                     return
 
         in_task = asyncio.ensure_future(inp()) if attach_in else None
@@ -295,12 +348,13 @@ class ExecManager:
                 data = await q.get()
                 if not data:
                     break
-                if not await conn.write(data):
+                if not await conn.write(frame("stdout", data) if multiplexed else data):
                     break
         finally:
             loop.remove_reader(master)
             if in_task is not None:
                 in_task.cancel()
+        return detached
 
     async def _drain_pty(self, master: int, conn: None) -> None:
         loop = asyncio.get_running_loop()

@@ -67,56 +67,83 @@ async def read(
     stopped: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[Entry]:
     backlog: deque[Entry] | list[Entry] = deque(maxlen=tail) if tail >= 0 else []
-    inode = None
-    offset = 0
+    current = None  # the live file, kept open: its lines stay readable if the log is removed
     for name in _files(path):
         try:
-            with open(name, "rb") as f:
-                for line in f:
-                    if not line.endswith(b"\n"):
-                        break
-                    e = _parse(line)
-                    if e is not None and _keep(e, since, until, streams):
-                        backlog.append(e)
-                if name == path:
-                    offset = f.tell()
-                    inode = os.fstat(f.fileno()).st_ino
+            f = open(name, "rb")
         except FileNotFoundError:
             continue
+        keep_open = name == path and follow and until is None
+        try:
+            for line in f:
+                if not line.endswith(b"\n"):
+                    f.seek(f.tell() - len(line))
+                    break
+                e = _parse(line)
+                if e is not None and _keep(e, since, until, streams):
+                    backlog.append(e)
+        finally:
+            if keep_open:
+                current = f
+            else:
+                f.close()
     for e in backlog:
         yield e
-    if not follow or (until is not None):
+    if not follow or until is not None:
         return
+    try:
+        async for e in _follow(path, current, since, until, streams, stopped):
+            yield e
+    finally:
+        if current is not None:
+            current.close()
+
+
+async def _follow(
+    path: str,
+    f: Any,
+    since: float | None,
+    until: float | None,
+    streams: set[str],
+    stopped: Callable[[], bool],
+) -> AsyncIterator[Entry]:
+    """New lines as they come, from the open file; a rotation finishes the old file (its fd)
+    and goes on with the new one; the container's end (``stopped``) ends it after a last read."""
     partial = b""
     while True:
         done = stopped()
-        try:
-            st = os.stat(path)
-            if inode is not None and st.st_ino != inode:
-                # rotated: finish the old file (now .1), then start the new one from 0
-                old = f"{path}.1"
-                async for e in _tail_from(old, offset, since, until, streams):
+        if f is None:
+            try:
+                f = open(path, "rb")
+                partial = b""
+            except FileNotFoundError:
+                f = None
+        if f is not None:
+            rotated = _rotated(path, f)  # before the read: what was written before it is in f
+            data = partial + f.read()
+            lines = data.split(b"\n")
+            partial = lines.pop()
+            for line in lines:
+                e = _parse(line)
+                if e is not None and _keep(e, since, until, streams):
                     yield e
-                inode, offset, partial = st.st_ino, 0, b""
-            if inode is None:
-                inode = st.st_ino
-            if st.st_size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read()
-                offset += len(data)
-                data = partial + data
-                lines = data.split(b"\n")
-                partial = lines.pop()
-                for line in lines:
-                    e = _parse(line)
-                    if e is not None and _keep(e, since, until, streams):
-                        yield e
-        except FileNotFoundError:
-            pass
+            if rotated:
+                f.close()
+                f = None
+                continue
         if done:
+            if f is not None:
+                f.close()
             return
         await asyncio.sleep(POLL)
+
+
+def _rotated(path: str, f: Any) -> bool:
+    """``path`` names another file than ``f`` now (the shim rotated the log)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False  # removed with its container: what ``f`` holds is all there is
 
 
 async def _tail_from(

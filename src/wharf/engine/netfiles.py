@@ -44,9 +44,17 @@ def write_at_create(d: str, cfg: DaemonConfig, cid: str, config: ContainerConfig
     atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, hc)))
 
 
-def write_before_start(d: str, cfg: DaemonConfig, c: Container, net: Gateways, embedded_dns: bool) -> None:
+def write_before_start(
+    d: str,
+    cfg: DaemonConfig,
+    c: Container,
+    net: Gateways,
+    embedded_dns: bool,
+    link_hosts: list[str] | None = None,
+) -> None:
     """/etc/hosts with the container's own addresses (``host-gateway``: the default bridge's
-    gateway) and /etc/resolv.conf, rewritten before each start as Docker does."""
+    gateway; ``link_hosts``: legacy links' lines) and /etc/resolv.conf, rewritten before each start
+    as Docker does."""
     hostname = c.config.get("Hostname") or c.id[:12]
     if (c.host_config.get("NetworkMode") or "bridge") == "host":
         hostname = os.uname().nodename
@@ -60,6 +68,7 @@ def write_before_start(d: str, cfg: DaemonConfig, c: Container, net: Gateways, e
             hosts += f"{ep['IPAddress']}\t{names}\n"
         if ep.get("GlobalIPv6Address"):
             hosts += f"{ep['GlobalIPv6Address']}\t{names}\n"
+    hosts += "".join(line + "\n" for line in link_hosts or [])
     atomic_write(f"{d}/hosts", hosts)
     atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, c.host_config), embedded_dns))
 

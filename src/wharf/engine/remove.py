@@ -9,11 +9,12 @@ import shutil
 from typing import Any
 
 from wharf.base.times import parse_rfc3339, parse_time_arg
+from wharf.engine import links
 from wharf.engine.containers import Container, validate_name
 from wharf.engine.core import Core
 from wharf.engine.runner import blocking
 from wharf.engine.state import Status, check_remove, prunable
-from wharf.errors import FailedPrecondition, InvalidArgument
+from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
 
 
 async def remove(core: Core, ref: str, force: bool = False, volumes: bool = False) -> None:
@@ -33,6 +34,7 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
         shutil.rmtree(core.paths.state_dir(c.id), ignore_errors=True)
         core.net.store.release(c.id)
         core.store.delete(c.id)
+        links.forget(core.store, c.id)
         if volumes:
             _remove_anonymous_volumes(core, c)
     core.emit(c, "destroy")
@@ -78,7 +80,7 @@ async def prune(core: Core, filters: dict[str, list[str]]) -> dict[str, Any]:
 
     label_filters = {k: v for k, v in filters.items() if k == "label"}
     until = parse_time_arg(filters["until"][0]) if filters.get("until") else None
-    deleted = []
+    deleted, space = [], 0
     for c in core.store.all():
         if not prunable(c.state):
             continue
@@ -86,6 +88,15 @@ async def prune(core: Core, filters: dict[str, list[str]]) -> dict[str, Any]:
             continue
         if until is not None and parse_rfc3339(c.created) >= until:
             continue
+        space += await blocking(_usage, core, c.snapshot_key)
         await remove(core, c.id, force=False)
         deleted.append(c.id)
-    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": space}
+
+
+def _usage(core: Core, key: str) -> int:
+    """The bytes of a container's writable layer (what its removal frees)."""
+    try:
+        return core.images.snapshots.usage(key)
+    except WharfError:
+        return 0

@@ -346,6 +346,7 @@ def generate(
     join: dict[str, str] | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
     init: str = "",
+    extra_env: list[str] | None = None,
 ) -> dict[str, Any]:
     """The OCI spec; ``init``: an init binary (tini) to run as PID 1 in front of the command
     (--init), bind-mounted read-only at /sbin/docker-init as Docker does."""
@@ -355,7 +356,7 @@ def generate(
     hostname = config.get("Hostname") or cid[:12]
     caps = capabilities(hc)
     nnp, seccomp_opt = _security(hc)
-    process = _process(config, hc, image_config, rootfs, hostname, caps)
+    process = _process(config, hc, image_config, rootfs, hostname, caps, extra_env or [])
     process["noNewPrivileges"] = nnp
     mounts = _mounts(hc, files, host_net, privileged, extra_mounts or [])
     if init:
@@ -390,10 +391,11 @@ def _process(
     rootfs: str,
     hostname: str,
     caps: list[str],
+    extra_env: list[str],
 ) -> dict[str, Any]:
     """The spec's ``process``: command, environment (PATH, HOSTNAME, TERM as Docker adds them),
     user, working directory, capabilities, OOM score and rlimits."""
-    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
+    env = merge_env(image_config.get("Env") or [], [*extra_env, *(config.get("Env") or [])])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, f"PATH={DEFAULT_PATH}")
     if not any(e.startswith("HOSTNAME=") for e in env):

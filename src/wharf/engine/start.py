@@ -18,7 +18,7 @@ import os
 from wharf.base import units
 from wharf.base.files import atomic_write
 from wharf.base.times import now_rfc3339
-from wharf.engine import netfiles, shim
+from wharf.engine import links, netfiles, shim
 from wharf.engine import volumes as vuse
 from wharf.engine.containers import Container
 from wharf.engine.core import Core
@@ -72,12 +72,13 @@ async def run(core: Core, c: Container) -> None:
     try:
         core.net.prepare(c)
         networked = True
+        link_hosts, link_env = links.hosts_lines(core.store, c), links.environment(core.store, c)
         netfiles.write_before_start(
-            core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c)
+            core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c), link_hosts
         )
         await blocking(vuse.up, core.volumes, c, rootfs)
         volumes_up = True
-        shim_pid = await _create(core, c, rootfs)
+        shim_pid = await _create(core, c, rootfs, link_env)
         for cb, _ in core.waiters.take_pre_start(c.id):
             await cb()
         try:
@@ -105,12 +106,12 @@ async def run(core: Core, c: Container) -> None:
     core.emit(c, "start")
 
 
-async def _create(core: Core, c: Container, rootfs: str) -> int:
+async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) -> int:
     """The spec written, the shim spawned (the runtime creates the container, its process
     parked), the network attached in its namespace; returns the shim's pid."""
     bundle = core.paths.state_dir(c.id)
     os.makedirs(bundle, 0o700, exist_ok=True)
-    atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs))
+    atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env))
     try:
         shim_pid, pid = await blocking(
             shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
@@ -133,7 +134,7 @@ async def _create(core: Core, c: Container, rootfs: str) -> int:
     return shim_pid
 
 
-def _spec_json(core: Core, c: Container, rootfs: str) -> str:
+def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> str:
     import json
 
     from wharf.engine import specgen
@@ -150,6 +151,7 @@ def _spec_json(core: Core, c: Container, rootfs: str) -> str:
         cgroup_parent=core.cfg.cgroup_parent,
         extra_mounts=vmounts.oci_mounts(c.mounts),
         init=core.cfg.init_path if _wants_init(core, c) else "",
+        extra_env=link_env,
     )
     return json.dumps(spec)
 

@@ -51,6 +51,7 @@ async def update(core: Core, ref: str, body: HostConfig) -> list[str]:
     merged = c.host_config.copy()
     merged.update(body)
     validate.memory(merged)
+    validate.cpus(merged)
     validate.cpu_limits(merged)
     if body.get("RestartPolicy"):
         validate.restart_policy({**c.host_config, "RestartPolicy": body["RestartPolicy"]})

@@ -37,6 +37,18 @@ def memory(hc: HostConfig) -> None:
     swap = int(hc.get("MemorySwap") or 0)
     if mem and swap > 0 and swap < mem:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    reservation = int(hc.get("MemoryReservation") or 0)
+    if reservation < 0:
+        raise InvalidArgument(f"invalid memory reservation {reservation}: it cannot be negative")
+    if 0 < reservation < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+    if mem > 0 and reservation > 0 and mem < reservation:
+        raise InvalidArgument(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise InvalidArgument(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
 
 
 def cpus(hc: HostConfig) -> None:
@@ -50,6 +62,7 @@ def cpus(hc: HostConfig) -> None:
         )
 
 
+MAX_CFS_QUOTA = (1 << 44) - 1  # the kernel's max_cfs_runtime, in microseconds
 PIDS_MAX = 4194304  # the kernel's PID_MAX_LIMIT: pids.max takes no more
 
 
@@ -63,10 +76,17 @@ def cpu_limits(hc: HostConfig) -> None:
         )
     if 0 < quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if quota > MAX_CFS_QUOTA:
+        raise InvalidArgument(
+            f"CPU cfs quota can not be more than the kernel's {MAX_CFS_QUOTA} microseconds"
+        )
     if shares < 0:
         raise InvalidArgument(f"invalid CPU shares ({shares}): value must be a positive integer")
     _cpuset(hc.get("CpusetCpus") or "", "cpus", "CPUs", "/sys/devices/system/cpu/online")
     _cpuset(hc.get("CpusetMems") or "", "mems", "memory nodes", "/sys/devices/system/node/online")
+    weight = hc.get("BlkioWeight") or 0
+    if weight and not 10 <= weight <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
     pids = hc.get("PidsLimit") or 0
     if pids < -1:
         raise InvalidArgument("invalid PidsLimit: must be -1 (unlimited), 0 (default) or positive")

@@ -118,10 +118,10 @@ def ports_list(c: Container) -> list[dict[str, Any]]:
     return out
 
 
-def container_summary(c: Container) -> dict[str, Any]:
+def container_summary(c: Container, link_names: list[str] | None = None) -> dict[str, Any]:
     return {
         "Id": c.id,
-        "Names": [f"/{c.name}"],
+        "Names": [f"/{c.name}", *(link_names or [])],
         "Image": c.image_name,
         "ImageID": c.image_id,
         "Command": command_text(c),
@@ -136,9 +136,10 @@ def container_summary(c: Container) -> dict[str, Any]:
     }
 
 
-def container_inspect(c: Container, paths: Paths) -> dict[str, Any]:
+def container_inspect(c: Container, paths: Paths, links: list[str] | None = None) -> dict[str, Any]:
     d = paths.container_dir(c.id)
-    hc = dict(c.host_config)
+    hc: dict[str, Any] = dict(c.host_config)
+    hc["Links"] = links
     hc.setdefault("Binds", None)
     hc.setdefault("ContainerIDFile", "")
     hc.setdefault("PortBindings", {})

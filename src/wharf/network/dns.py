@@ -131,6 +131,8 @@ class Resolver:
             return None
         mine = {n: ep for n, ep in (me.networking.get("Networks") or {}).items() if n != "bridge"}
         name = name.rstrip(".").lower()
+        # the asker's endpoint links ("container:alias"): the alias names that container for it alone
+        linked = {net: _linked(ep, name) for net, ep in mine.items()}
         known = False
         found: list[str] = []
         for c in self.manager.containers():
@@ -140,7 +142,7 @@ class Resolver:
                 if net not in mine or not ep.get("IPAddress"):
                     continue
                 names = {c.name.lower(), c.id[:12]} | {a.lower() for a in ep.get("Aliases") or []}
-                if name in names or name in {f"{x}.{net.lower()}" for x in names}:
+                if name in names or name in {f"{x}.{net.lower()}" for x in names} or names & linked[net]:
                     known = True
                     addr = ep.get("GlobalIPv6Address") if v6 else ep["IPAddress"]
                     if addr and addr not in found:
@@ -190,3 +192,13 @@ class Resolver:
         resp = dns.message.make_response(query)
         resp.set_rcode(dns.rcode.SERVFAIL)
         return resp.to_wire()
+
+
+def _linked(ep: dict[str, Any], name: str) -> set[str]:
+    """The containers an endpoint's links call ``name``."""
+    out = set()
+    for link in ep.get("Links") or []:
+        target, _, alias = str(link).partition(":")
+        if (alias or target).lower() == name:
+            out.add(target.strip("/").lower())
+    return out

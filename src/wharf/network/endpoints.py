@@ -20,6 +20,15 @@ from wharf.network.types import object_of
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
 
 
+def check_link_local(addr: str) -> None:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        raise InvalidArgument(f"invalid link-local IP address: {addr}") from None
+    if not ip.is_link_local:
+        raise InvalidArgument(f"{addr} is not a link-local address")
+
+
 def settings(n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
     """The endpoint a container asks for on ``n`` (EndpointsConfig's entry, or {}), checked,
     not addressed yet."""
@@ -48,7 +57,12 @@ def settings(n: Network, cfg: dict[str, Any]) -> dict[str, Any]:
     mac = str(cfg.get("MacAddress") or "")
     if mac and not MAC_RE.match(mac):
         raise InvalidArgument(f"invalid MAC address {mac}")
-    ipam_cfg = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
+    ipam_cfg: dict[str, Any] = {k: v for k, v in (("IPv4Address", want), ("IPv6Address", want6)) if v}
+    link_local = [str(x) for x in ipam.get("LinkLocalIPs") or []]
+    for addr in link_local:
+        check_link_local(addr)
+    if link_local:
+        ipam_cfg["LinkLocalIPs"] = link_local
     return {
         "IPAMConfig": ipam_cfg or None,
         "Links": cfg.get("Links"),

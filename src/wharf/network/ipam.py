@@ -23,8 +23,8 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # (base, size): the default bridge takes the first /16, user networks the next free subnet
-DEFAULT_POOLS = [("172.17.0.0/16", 16), ("172.18.0.0/14", 16), ("172.22.0.0/15", 16),
-                 ("172.24.0.0/13", 16), ("192.168.0.0/16", 20)]  # fmt: skip
+# Docker's built-in default-address-pools: 172.17-31 as /16s, then 192.168.0.0/16 as /20s
+DEFAULT_POOLS = [(f"172.{i}.0.0/16", 16) for i in range(17, 32)] + [("192.168.0.0/16", 20)]
 OVERLAP = "invalid pool request: Pool overlaps with other one on this address space"
 
 
@@ -60,6 +60,31 @@ def pools_from_config(pools: list[dict[str, Any]] | None) -> list[tuple[str, int
             raise InvalidArgument(
                 f"invalid default-address-pools entry {p!r}: a base (CIDR) and a size are required"
             ) from None
+    return out
+
+
+def host_routes(path: str = "/proc/net/route") -> list[str]:
+    """The IPv4 networks this host routes somewhere (its interfaces' subnets among them), the
+    default route aside: a pool's subnet that overlaps one would shadow it, as dockerd's
+    CheckRouteOverlaps refuses."""
+    out = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+            mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+            net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen:
+            out.append(str(net))
     return out
 
 

@@ -162,7 +162,9 @@ class NetworkManager:
         elif n is not None:
             subnet, gateway = n.subnet, n.gateway
         else:
-            subnet = ipam.pick_pool(self.pools, [x.subnet for x in self.networks.values()])
+            subnet = ipam.pick_pool(
+                self.pools, [x.subnet for x in self.networks.values()] + ipam.host_routes()
+            )
             gateway = ipam.first_host(ipaddress.ip_network(subnet))
         if n is not None and (n.subnet, n.gateway, n.bridge) == (subnet, gateway, self.bridge_name):
             return
@@ -206,7 +208,7 @@ class NetworkManager:
         nid = secrets.token_hex(32)
         used = [n.subnet for n in self.networks.values()]
         subnet, gateway, ip_range = ipam.address_plan(
-            v4[0] if v4 else {}, used, lambda: ipam.pick_pool(self.pools, used)
+            v4[0] if v4 else {}, used, lambda: ipam.pick_pool(self.pools, used + ipam.host_routes())
         )
         subnet6 = gateway6 = ""
         if enable6:  # without a subnet: a unique local /64 of the network's own, as Docker's pool gives
@@ -220,7 +222,7 @@ class NetworkManager:
         n = Network(id=nid, name=name, driver="bridge", bridge=bridge, subnet=subnet, gateway=gateway,
                     ip_range=ip_range, internal=bool(body.get("Internal")), options=options,
                     labels=dict(object_of(body.get("Labels"), "Labels")), created=now_rfc3339(),
-                    subnet6=subnet6, gateway6=gateway6)  # fmt: skip
+                    subnet6=subnet6, gateway6=gateway6, asked=_asked(body, v4, v6))  # fmt: skip
         self.store.add(n)
         try:
             await self._bring_up(n)
@@ -371,6 +373,7 @@ class NetworkManager:
         ep["MacAddress"] = await netlink.configure_container(
             netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac,
             ep.get("GlobalIPv6Address") or "", n.prefixlen6, gateway6,
+            tuple((ep.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()),
         )  # fmt: skip
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
@@ -507,3 +510,19 @@ class NetworkManager:
 
 
 __all__ = ["DEFAULT_POOLS", "DNS_ADDRESS", "PREDEFINED", "NetworkManager"]
+
+
+def _asked(body: dict[str, Any], v4: list[dict[str, Any]], v6: list[dict[str, Any]]) -> dict[str, Any]:
+    """What inspect shows of a network as it was asked for: IPAM's driver and options (null
+    when none were sent), each subnet's auxiliary addresses, Attachable."""
+    spec = object_of(body.get("IPAM"), "IPAM")
+    options = spec.get("Options")
+    return {
+        "Driver": str(spec.get("Driver") or "default"),
+        "Options": None
+        if options is None
+        else {str(k): str(v) for k, v in object_of(options, "IPAM.Options").items()},
+        "Aux": dict(v4[0].get("AuxiliaryAddresses") or {}) if v4 else {},
+        "Aux6": dict(v6[0].get("AuxiliaryAddresses") or {}) if v6 else {},
+        "Attachable": bool(body.get("Attachable")),
+    }

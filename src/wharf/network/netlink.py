@@ -182,9 +182,11 @@ async def configure_container(
     address6: str = "",
     prefixlen6: int = 0,
     gateway6: str | None = None,
+    link_local: tuple[str, ...] = (),
 ) -> str:
-    """Inside the namespace: rename the peer, set MAC/address(es), bring it and lo up, add the
-    default route(s) via the gateway(s) (first interface only). Returns the interface's MAC."""
+    """Inside the namespace: rename the peer, set MAC/address(es) (and --link-local-ip ones),
+    bring it and lo up, add the default route(s) via the gateway(s) (first interface only).
+    Returns the interface's MAC."""
     ipr = _ipr(socketin_netns(netns))
     try:
         await ipr.setup_endpoint()
@@ -199,6 +201,10 @@ async def configure_container(
         await ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         if address6:
             await ipr.addr("add", index=idx, address=address6, prefixlen=prefixlen6, flags=IFA_F_NODAD)
+        for extra in link_local:
+            six = ":" in extra
+            await ipr.addr("add", index=idx, address=extra, prefixlen=64 if six else 16,
+                           **({"flags": IFA_F_NODAD} if six else {}))  # fmt: skip
         await ipr.link("set", index=idx, state="up")
         lo = await ipr.link_lookup(ifname="lo")
         if lo:

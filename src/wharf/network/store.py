@@ -59,6 +59,11 @@ SCHEMA = [
     ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT '';
     ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';
     """,
+    # what the network was created with and inspect shows as given: IPAM's driver, options
+    # (null when none were sent) and auxiliary addresses, Attachable
+    """
+    ALTER TABLE networks ADD COLUMN asked TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 
@@ -77,6 +82,7 @@ class Network:
     created: str = ""
     subnet6: str = ""
     gateway6: str = ""
+    asked: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prefixlen(self) -> int:
@@ -104,9 +110,10 @@ class NetworkStore:
         try:
             with self.txn() as db:
                 db.execute(
-                    "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, int(n.internal),
-                     json.dumps(n.options), json.dumps(n.labels), n.created, n.subnet6, n.gateway6),
+                     json.dumps(n.options), json.dumps(n.labels), n.created, n.subnet6, n.gateway6,
+                     json.dumps(n.asked)),
                 )  # fmt: skip
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"network with name {n.name} already exists") from None
@@ -177,7 +184,7 @@ def _network(r: tuple[Any, ...]) -> Network:
     return Network(
         id=r[0], name=r[1], driver=r[2], bridge=r[3], subnet=r[4], gateway=r[5], ip_range=r[6],
         internal=bool(r[7]), options=json.loads(r[8]), labels=json.loads(r[9]), created=r[10],
-        subnet6=r[11], gateway6=r[12],
+        subnet6=r[11], gateway6=r[12], asked=json.loads(r[13]),
     )  # fmt: skip
 
 

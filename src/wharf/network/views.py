@@ -49,10 +49,18 @@ def network_view(n: Network, users: Iterable[Attachable], mtu: int) -> dict[str,
         ep = (c.networking.get("Networks") or {}).get(n.name) or {}
         if c.state.running and ep.get("IPAddress"):
             containers[c.id] = _endpoint_view(c, ep, n)
-    cfg: dict[str, str] = {"Subnet": n.subnet, "Gateway": n.gateway}
+    asked = n.asked
+    cfg: dict[str, Any] = {"Subnet": n.subnet, "Gateway": n.gateway}
     if n.ip_range:
         cfg["IPRange"] = n.ip_range
-    configs = [cfg] + ([{"Subnet": n.subnet6, "Gateway": n.gateway6}] if n.subnet6 else [])
+    if asked.get("Aux"):
+        cfg["AuxiliaryAddresses"] = asked["Aux"]
+    configs = [cfg]
+    if n.subnet6:
+        cfg6: dict[str, Any] = {"Subnet": n.subnet6, "Gateway": n.gateway6}
+        if asked.get("Aux6"):
+            cfg6["AuxiliaryAddresses"] = asked["Aux6"]
+        configs.append(cfg6)
     options = dict(n.options)
     if n.name == "bridge":
         options.update({"com.docker.network.bridge.enable_icc": "true",
@@ -62,8 +70,10 @@ def network_view(n: Network, users: Iterable[Attachable], mtu: int) -> dict[str,
     return {
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver,
         "EnableIPv6": bool(n.subnet6),
-        "IPAM": {"Driver": "default", "Options": None if n.name == "bridge" else {}, "Config": configs},
-        "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "IPAM": {"Driver": asked.get("Driver", "default"), "Config": configs,
+                 "Options": None if n.name == "bridge" else asked.get("Options", {})},
+        "Internal": n.internal, "Attachable": bool(asked.get("Attachable")), "Ingress": False,
+        "ConfigFrom": {"Network": ""},
         "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": n.labels,
     }  # fmt: skip
 

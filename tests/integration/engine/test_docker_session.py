@@ -240,3 +240,35 @@ def test_name_conflict_and_bad_requests(cli: CLI) -> None:
         assert r.returncode == 125 and "Invalid container name" in r.stderr
     finally:
         cli("rm", "-f", "dup", check=False)
+
+
+def test_legacy_links(cli: CLI) -> None:
+    """--link on the default bridge: the child by its alias in /etc/hosts and the environment,
+    its link name among its names until rm --link takes the link away."""
+    try:
+        cli("run", "-d", "--name", "db", "-e", "SECRET=s3", "--expose", "5432", IMAGE, "sleep", "60")
+        script = "env | sort; grep database /etc/hosts; ping -c1 -W2 database >/dev/null && echo reached"
+        r = cli("run", "--rm", "--name", "app", "--link", "db:database", IMAGE, "sh", "-c", script)
+        env = r.stdout.splitlines()
+        assert "DATABASE_NAME=/app/database" in env
+        assert "DATABASE_ENV_SECRET=s3" in env
+        assert any(x.startswith("DATABASE_PORT_5432_TCP=tcp://") for x in env)
+        [hosts] = [x for x in env if "\tdatabase " in x]
+        ip, names = hosts.split("\t")
+        assert names.split()[0] == "database" and names.split()[-1] == "db" and ip.count(".") == 3
+        assert "reached" in env
+        cli("create", "--name", "web", "--link", "db", IMAGE, "true")
+        assert (
+            cli("ps", "-a", "--no-trunc", "--filter", "name=db", "--format", "{{.Names}}").stdout
+            == "db,web/db\n"
+        )
+        assert cli("ps", "-a", "--filter", "name=db", "--format", "{{.Names}}").stdout == "db\n"
+        links = json.loads(cli("inspect", "web").stdout)[0]["HostConfig"]["Links"]
+        assert links == ["/db:/web/db"]
+        cli("rm", "--link", "/web/db")
+        assert "web/db" not in cli("ps", "-a", "--no-trunc", "--format", "{{.Names}}").stdout
+        assert json.loads(cli("inspect", "web").stdout)[0]["HostConfig"]["Links"] is None
+        r = cli("run", "--rm", "--link", "nosuch:x", IMAGE, "true", check=False)
+        assert r.returncode != 0 and "could not get container for nosuch" in r.stderr
+    finally:
+        cli("rm", "-f", "db", "web", "app", check=False)

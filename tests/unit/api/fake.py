@@ -281,6 +281,9 @@ class FakeBackend(Recorder):
     async def rename(self, ref: str, new: str) -> None:
         self.call("rename", ref, new)
 
+    def remove_link(self, name: str) -> None:
+        self.call("remove_link", name)
+
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         self.call("prune", filters)
         return {"ContainersDeleted": ["x"], "SpaceReclaimed": 0}

@@ -25,7 +25,8 @@ GET /_ping|HEAD /_ping|GET /version|GET /info|GET /events|GET /system/df
 POST /containers/create|GET /containers/json|POST /containers/prune|GET /containers/{id}/json
 POST /containers/{id}/start|POST /containers/{id}/stop|POST /containers/{id}/restart
 POST /containers/{id}/kill|POST /containers/{id}/pause|POST /containers/{id}/unpause
-POST /containers/{id}/wait|DELETE /containers/{id}|POST /containers/{id}/rename
+POST /containers/{id}/wait|DELETE /containers/{id}|DELETE /containers/{id}/{alias}
+POST /containers/{id}/rename
 GET /containers/{id}/logs|POST /containers/{id}/attach|POST /containers/{id}/resize
 GET /containers/{id}/top|GET /containers/{id}/stats|POST /containers/{id}/update
 GET /containers/{id}/export|GET /containers/{id}/changes|POST /commit
@@ -452,3 +453,11 @@ def test_swarm_mode_answers_as_a_node_outside_a_swarm(
 ) -> None:
     r = api.request(method, path)
     assert (r.status, _message(r)) == (503, words)
+
+
+def test_a_link_is_removed_by_its_name(api: Api, backend: FakeBackend) -> None:
+    r = api.delete("/v1.41/containers/web/mylink?link=1")
+    assert r.status == 204
+    assert backend.calls[-1] == ("remove_link", "web/mylink")
+    r = api.delete("/containers/web/mylink")
+    assert (r.status, _message(r)) == (404, "No such container: web/mylink")

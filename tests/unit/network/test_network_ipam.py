@@ -4,6 +4,7 @@ IPv6 unique local pool, the checks of an address asked for."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,26 @@ def test_check_requested() -> None:
         ipam.check_requested("10.2.0.9", "10.1.0.0/16", "IPv4")
     with pytest.raises(InvalidArgument, match="Invalid address fd01::9"):
         ipam.check_requested("fd01::9", "fd00::/64", "IPv6")
+
+
+def test_default_pools_are_dockers() -> None:
+    assert ipam.DEFAULT_POOLS[0] == ("172.17.0.0/16", 16)
+    assert ipam.DEFAULT_POOLS[-1] == ("192.168.0.0/16", 20)
+    assert [b for b, _ in ipam.DEFAULT_POOLS[:-1]] == [f"172.{i}.0.0/16" for i in range(17, 32)]
+    # the first user network of a daemon with no configuration, beside a docker0 at 172.17
+    assert ipam.pick_pool(ipam.DEFAULT_POOLS, ["172.17.0.0/16"]) == "172.18.0.0/16"
+    every_172 = [f"172.{i}.0.0/16" for i in range(17, 32)]
+    assert ipam.pick_pool(ipam.DEFAULT_POOLS, every_172) == "192.168.0.0/20"
+    assert ipam.pick_pool(ipam.DEFAULT_POOLS, [*every_172, "192.168.0.0/24"]) == "192.168.16.0/20"
+
+
+def test_host_routes_are_read_from_proc(tmp_path: Path) -> None:
+    table = tmp_path / "route"
+    table.write_text(
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"  # default: left out
+        "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"  # 192.0.2.0/24
+        "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"  # 172.17.0.0/16
+    )
+    assert ipam.host_routes(str(table)) == ["192.0.2.0/24", "172.17.0.0/16"]
+    assert ipam.host_routes(str(tmp_path / "missing")) == []

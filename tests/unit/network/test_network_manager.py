@@ -298,7 +298,9 @@ def test_views(mgr: Harness) -> None:
         FakeContainer("3" * 64, "hosted", host_config={"NetworkMode": "host"}, state=FakeState(8, True)),
     ]
     v = mgr.view("a")
-    assert v["Id"] == nid and v["Driver"] == "bridge" and v["IPAM"]["Options"] == {}
+    assert (
+        v["Id"] == nid and v["Driver"] == "bridge" and v["IPAM"]["Options"] is None
+    )  # none sent: null, as dockerd
     assert v["IPAM"]["Config"] == [
         {"Subnet": "10.50.0.0/24", "Gateway": "10.50.0.1", "IPRange": "10.50.0.128/25"}
     ]

@@ -11,7 +11,7 @@ from aiohttp import web
 from wharf.api import backend, bodies
 from wharf.api.server import Router, json_body, qbool, qfilters, qint
 from wharf.engine.request import CreateRequest, decoded
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, NotFound
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -96,6 +96,16 @@ async def remove(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def remove_link(request: web.Request) -> web.StreamResponse:
+    """DELETE /containers/{parent}/{alias}?link=1: a legacy link goes (dockerd's route takes any
+    name with a slash; without link=1 such a name is no container)."""
+    name = f"{request.match_info['id']}/{request.match_info['alias']}"
+    if not qbool(request, "link"):
+        raise NotFound(f"No such container: {name}")
+    backend.containers(request).remove_link(name)
+    return web.Response(status=204)
+
+
 async def rename(request: web.Request) -> web.StreamResponse:
     await backend.containers(request).rename(request.match_info["id"], request.query.get("name", ""))
     return web.Response(status=204)
@@ -133,6 +143,7 @@ def register(router: Router) -> None:
     r("POST", "/containers/{id}/unpause")(unpause)
     r("POST", "/containers/{id}/wait")(wait)
     r("DELETE", "/containers/{id}")(remove)
+    r("DELETE", "/containers/{id}/{alias}")(remove_link)
     r("POST", "/containers/{id}/rename")(rename)
     r("GET", "/containers/{id}/top")(top)
     r("POST", "/containers/{id}/update")(update)

@@ -24,7 +24,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     b = backend.execs(request)
     e = b.get(request.match_info["id"])
     detach = bool(body.get("Detach"))
-    tty = bool(body.get("Tty", e.config.get("Tty")))
+    tty = bool(body.get("Tty"))  # dockerd frames by the start's Tty, whatever the exec's
     if detach:
         asyncio.ensure_future(b.start(e.id, True, None, False))
         return web.Response(status=200)
