@@ -73,13 +73,16 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         resp = await handler(request)
     except errors.WharfError as exc:
         status = status_of(exc)
-        if status >= 500:
+        if status == 500:
             log.warning("%s %s: %s", request.method, request.path, exc)
         return error_response(status, str(exc))
     except web.HTTPException:
         raise
     except (ConnectionResetError, BrokenPipeError):
-        raise
+        # the client left while its answer was streaming: nothing to tell it; the answer that
+        # cannot be sent ends quietly in aiohttp (a failed prepare is a closed connection)
+        log.debug("%s %s: the client went away", request.method, request.path)
+        return web.Response(status=499)
     except Exception as exc:  # a bug: the daemon keeps serving, the client learns what broke
         log.exception("%s %s", request.method, request.path)
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")

@@ -43,6 +43,10 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
 
 async def _kill_for_removal(core: Core, c: Container) -> None:
     c.manually_stopped = True
+    if c.state.status is Status.RESTARTING:  # between two runs: the restart is called off
+        c.state.restart_abandoned()
+        core.store.save(c)
+        return
     waiter = core.waiters.exit_future(c.id)
     await core.runner.run(c.runtime, "kill", c.id, "KILL", check=False)
     if c.state.status is Status.PAUSED:

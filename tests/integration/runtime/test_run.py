@@ -243,3 +243,28 @@ def test_personality_linux32(rt: Runtime, tmp_path: Path, rootfs_template: str) 
 
     r = run(rt, tmp_path, rootfs_template, ["uname", "-m"], mutate)
     assert r.returncode == 0 and r.stdout.strip() == "i686", (r.stdout, r.stderr)
+
+
+def test_start_returns_once_the_process_is_executed(
+    rt: Runtime, tmp_path: Path, rootfs_template: str
+) -> None:
+    """`start` waits for the exec fifo's last reader, the init's close-on-exec fd: that fd must
+    stay open through the fd sweep before execve (a seccomp filter to load makes the gap wide)."""
+    from wharf.engine import seccomp_profile, specgen
+    from wharf.runtime import container as rt_lib
+
+    for _ in range(5):
+        cid = rt.new_id()
+        spec = spec_for(["sleep", "100"], cid)
+        spec["linux"]["seccomp"] = seccomp_profile.to_oci(
+            seccomp_profile.default_profile(), specgen.DEFAULT_CAPS
+        )
+        b = bundle(tmp_path / cid, spec, rootfs_template)
+        pidfile = tmp_path / f"{cid}.pid"
+        rt.cmd("create", "--bundle", b, "--pid-file", str(pidfile), cid, check=True)
+        try:
+            pid = int(pidfile.read_text())
+            rt_lib.start(str(rt.root), cid)  # in-process, as the engine starts containers
+            assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep"
+        finally:
+            rt.cmd("delete", "--force", cid)

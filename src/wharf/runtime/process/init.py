@@ -75,7 +75,8 @@ def init_main(ctx: InitContext) -> None:
         _wait_start(ctx.fifo_fd)
         process = ctx.spec["process"]
         hooks.run("startContainer", ctx.spec.get("hooks", {}).get("startContainer"), ctx.state)
-        exec_process(process, ctx.spec, ctx.preserve_fds)
+        # the exec fifo stays open (close-on-exec) past the fd sweep: `start` waits for execve itself
+        exec_process(process, ctx.spec, ctx.preserve_fds, (ctx.fifo_fd,))
     except (WharfError, OSError) as exc:
         _report(ctx, exc)
     except BaseException as exc:  # the child must never return into the runtime's code
