@@ -89,13 +89,50 @@ def parse_junit(path: str) -> Outcome:
     return Outcome(passed, failed, skipped)
 
 
-def expected_failures() -> dict[str, str]:
-    """``test id  # reason`` per line of expected_failures.txt; blank lines and comments skipped."""
-    out = {}
-    for line in EXPECTED.read_text().splitlines():
-        line = line.strip()
+@dataclass(frozen=True)
+class Expected:
+    pattern: str
+    reason: str
+    version: str = ""  # "" for every version
+    may_pass: bool = False
+
+    def covers(self, test_id: str, version: str) -> bool:
+        if self.version and self.version != version:
+            return False
+        if self.pattern.endswith((".", "::")):
+            return test_id.startswith(self.pattern)
+        return test_id == self.pattern
+
+
+def expected_entries() -> list[Expected]:
+    """expected_failures.txt: ``[~][VERSION ]test-or-prefix  # reason`` per line."""
+    out = []
+    for raw in EXPECTED.read_text().splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        tid, _, reason = line.partition("#")
-        out[tid.strip()] = reason.strip()
+        head, _, reason = line.partition("#")
+        head, reason = head.strip(), reason.strip()
+        if not reason:
+            raise ValueError(f"expected_failures.txt: no reason given: {raw!r}")
+        may_pass = head.startswith("~")
+        head = head.lstrip("~").strip()
+        version, _, pattern = head.partition(" ") if head[:2] == "1." else ("", "", head)
+        out.append(Expected(pattern.strip(), reason, version, may_pass))
     return out
+
+
+def judge(outcome: Outcome, version: str, entries: list[Expected]) -> tuple[list[str], list[str]]:
+    """(failures no entry expects, exact entries whose test passed)."""
+    unexpected = [
+        f"{t}: {msg}"
+        for t, msg in sorted(outcome.failed.items())
+        if not any(e.covers(t, version) for e in entries)
+    ]
+    stale = [
+        e.pattern
+        for e in entries
+        if not e.may_pass and not e.pattern.endswith((".", "::")) and e.covers(e.pattern, version)
+        and e.pattern in outcome.passed
+    ]  # fmt: skip
+    return unexpected, stale

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from wharf.errors import InvalidArgument, NotFound
+from wharf.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharf.volumes.store import VolumeStore
 
 MODES = {"ro", "rw", "z", "Z", "nocopy", "consistent", "cached", "delegated"}
@@ -123,8 +123,11 @@ def _parse_mount(api: dict[str, Any]) -> dict[str, Any]:
                 "Propagation": "", "_options": opts}  # fmt: skip
     v = api.get("VolumeOptions") or {}
     driver = (v.get("DriverConfig") or {}).get("Name") or "local"
+    subpath = str(v.get("Subpath") or "")
+    if subpath and (subpath.startswith("/") or ".." in subpath.split("/")):
+        raise InvalidArgument("invalid mount config: subpath must be a relative path within the volume")
     return {"Type": "volume", "Name": source, "Destination": dest, "Driver": driver, "Mode": "z",
-            "RW": not ro, "Propagation": "", "_nocopy": bool(v.get("NoCopy")),
+            "RW": not ro, "Propagation": "", "_nocopy": bool(v.get("NoCopy")), "_subpath": subpath,
             "_labels": v.get("Labels") or {},
             "_driver_opts": (v.get("DriverConfig") or {}).get("Options") or {}}  # fmt: skip
 
@@ -210,8 +213,25 @@ def oci_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         opts = ["bind" if m.get("_nonrecursive") else "rbind", "rw" if m.get("RW", True) else "ro"]
         prop = m.get("Propagation") or "rprivate"
         opts.append(prop)
-        out.append({"destination": dest, "type": "bind", "source": m["Source"], "options": opts})
+        out.append({"destination": dest, "type": "bind", "source": _source(m), "options": opts})
     return out
+
+
+def _source(m: dict[str, Any]) -> str:
+    """What a mount binds: a volume's subpath (VolumeOptions.Subpath, API 1.45) is resolved
+    inside the volume, so a symlink in it cannot point the mount at the host."""
+    subpath = m.get("_subpath") or ""
+    if not subpath:
+        return str(m["Source"])
+    from wharf.runtime.securejoin import secure_join
+
+    path = secure_join(m["Source"], subpath)
+    if not os.path.exists(path):
+        raise FailedPrecondition(
+            f"error while mounting volume with subpath {subpath!r}: cannot access path {path}:"
+            " no such file or directory"
+        )
+    return path
 
 
 def public(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:

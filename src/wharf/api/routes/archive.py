@@ -19,7 +19,7 @@ from wharf.engine import files
 from wharf.engine.commit import CommitRequest
 from wharf.engine.containers import Container
 from wharf.engine.state import Status
-from wharf.errors import InvalidArgument
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
 
 TAR = "application/x-tar"
 
@@ -87,8 +87,11 @@ async def commit(request: web.Request) -> web.StreamResponse:
     changes = [ch for v in q.getall("changes", []) for ch in v.split("\n") if ch.strip()]
     paused_here = False
     if qbool(request, "pause", True) and c.state.status is Status.RUNNING:
-        await b.pause(c.id)
-        paused_here = True
+        try:
+            await b.pause(c.id)
+            paused_here = True
+        except (Conflict, FailedPrecondition):  # it exited meanwhile: nothing to hold still
+            pass
     try:
         req = CommitRequest(q.get("repo", ""), q.get("tag", ""), q.get("comment", ""), q.get("author", ""),
                             body, tuple(changes))  # fmt: skip

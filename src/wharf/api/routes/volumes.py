@@ -59,9 +59,16 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
 async def create(request: web.Request) -> web.StreamResponse:
     b = backend.volumes(request)
     body = await json_body(request, schema=bodies.VOLUME_CREATE)
-    name = str(body.get("Name") or "") or secrets.token_hex(32)
+    name = str(body.get("Name") or "")
+    labels = dict(body.get("Labels") or {})
+    if not name:  # dockerd: a volume asked for without a name is anonymous (prune takes it)
+        labels["com.docker.volume.anonymous"] = ""
     v, made = b.volumes.create(
-        name, str(body.get("Driver") or "local"), body.get("DriverOpts") or None, body.get("Labels") or None
+        name or secrets.token_hex(32),
+        str(body.get("Driver") or "local"),
+        body.get("DriverOpts") or None,
+        labels or None,
+        anonymous=not name,
     )
     if made:
         b.events.emit("volume", "create", v.name, {"driver": v.driver})
