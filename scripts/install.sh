@@ -24,7 +24,11 @@ fi
 if [ -f requirements.lock ]; then
     .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
 fi
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+# the editable install needs the build backend from the index: only when this checkout is not
+# installed yet (so that a second run works offline, e.g. in a network namespace)
+if ! .venv/bin/python -c "import os, sys, wharf; sys.exit(os.path.dirname(wharf.__file__) != '$here/src/wharf')" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+fi
 
 # wharf-runtime is started once per container operation, like runc: its launcher skips site
 # processing (-S) and isolates from the environment (-I); it needs only the stdlib and src/.
