@@ -158,3 +158,22 @@ def test_network_create_and_published_ports(ns: Namespaces) -> None:
 def test_init_is_pid_1(ns: Namespaces) -> None:
     r = ns.sh("docker run --rm --init busybox cat /proc/1/comm")
     assert r.stdout.strip() == "docker-init"
+
+
+def test_default_pools_skip_what_the_host_routes() -> None:
+    """A daemon with no network configuration on a host whose routes take all of 172.16/12
+    picks its bridge from the next default pool, 192.168.0.0/16 in /20s."""
+    other = Namespaces()
+    try:
+        other.sh(
+            "ip link add taken type bridge && ip addr add 172.16.0.1/12 dev taken && ip link set taken up"
+        )
+        other.sh("nohup wharfd >/run/wharfd.log 2>&1 </dev/null & echo $! >/run/wharfd.pid")
+        other.sh("for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done")
+        assert "192.168.0.1/20" in other.sh("ip -4 -br addr show wharf0").stdout
+        r = other.sh(
+            "docker network create two && docker network inspect -f '{{(index .IPAM.Config 0).Subnet}}' two"
+        )
+        assert r.stdout.splitlines()[-1] == "192.168.16.0/20"
+    finally:
+        other.close()
