@@ -8,7 +8,7 @@ import json
 
 from aiohttp import web
 
-from wharf.api import backend, bodies
+from wharf.api import backend, bodies, versions
 from wharf.api.server import Router, json_body, qbool, qfilters, qint
 from wharf.engine.request import CreateRequest, decoded
 from wharf.errors import InvalidArgument, NotFound
@@ -31,7 +31,7 @@ async def list_(request: web.Request) -> web.StreamResponse:
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     view = backend.containers(request).inspect(request.match_info["id"], qbool(request, "size"))
-    return web.json_response(view)
+    return web.json_response(versions.container_inspect(request, view))
 
 
 async def start(request: web.Request) -> web.StreamResponse:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from wharf.api import backend
+from wharf.api import backend, versions
 from wharf.api.backend import ImageBackend
 from wharf.api.server import Router, json_body, qbool, qfilters
 from wharf.api.streams import Emit, body_reader, in_thread, stream_from_thread, stream_json
@@ -38,14 +38,15 @@ async def list_images(request: web.Request) -> web.StreamResponse:
         counts[c.image_id] = counts.get(c.image_id, 0) + 1
     for img in out:
         img["Containers"] = counts.get(img["Id"], 0) if qbool(request, "shared-size") else -1
-    return web.json_response(out)
+    return web.json_response([versions.image_summary(request, img) for img in out])
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     from wharf.images import ops
 
     b = backend.images(request)
-    return web.json_response(await in_thread(ops.inspect, b.images, request.match_info["name"]))
+    view = await in_thread(ops.inspect, b.images, request.match_info["name"])
+    return web.json_response(versions.image_inspect(request, view))
 
 
 async def history(request: web.Request) -> web.StreamResponse:
