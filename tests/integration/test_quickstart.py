@@ -11,8 +11,6 @@ the host's. What the session made is removed, then the namespaces go with their 
 from __future__ import annotations
 
 import os
-import pty
-import select
 import signal
 import subprocess
 import time
@@ -20,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests import ptys
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.root
@@ -83,34 +82,14 @@ def ns() -> Iterator[Namespaces]:
 
 
 def _pty(ns: Namespaces, *cmd: str) -> tuple[int, int]:
-    pid, fd = pty.fork()
-    if pid == 0:
-        argv = ns.argv(*cmd)
-        os.execvpe(argv[0], argv, dict(os.environ, **ENV))
-    return pid, fd
-
-
-def _expect(fd: int, what: bytes, timeout: float = 20) -> bytes:
-    buf = b""
-    deadline = time.time() + timeout
-    while what not in buf:
-        left = deadline - time.time()
-        if left <= 0:
-            raise AssertionError(f"did not see {what!r} in {buf!r}")
-        if select.select([fd], [], [], left)[0]:
-            try:
-                buf += os.read(fd, 4096)
-            except OSError:
-                break
-    return buf
+    return ptys.spawn(ns.argv(*cmd), dict(os.environ, **ENV))
 
 
 def _finish(pid: int, fd: int) -> int:
     try:
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
+        return ptys.exit_code(pid)
     finally:
-        os.close(fd)
+        ptys.end(pid, fd)
 
 
 def test_the_daemon_runs_with_its_defaults(ns: Namespaces) -> None:
@@ -123,16 +102,16 @@ def test_the_daemon_runs_with_its_defaults(ns: Namespaces) -> None:
 
 def test_run_it_and_exec_it_under_a_pty(ns: Namespaces) -> None:
     pid, fd = _pty(ns, "docker", "run", "-it", "--rm", "busybox", "sh")
-    _expect(fd, b"# ")
+    ptys.expect(fd, b"# ")
     os.write(fd, b"tty; exit 4\r")
-    assert b"/dev/pts/0" in _expect(fd, b"/dev/pts/0")
+    assert b"/dev/pts/0" in ptys.expect(fd, b"/dev/pts/0")
     assert _finish(pid, fd) == 4
     ns.sh("docker run -d --name shell busybox sleep 120")
     for cli in ("docker", "wharf"):  # the console socket under /run/wharf must fit a sockaddr_un
         pid, fd = _pty(ns, cli, "exec", "-it", "shell", "sh")
-        _expect(fd, b"# ")
+        ptys.expect(fd, b"# ")
         os.write(fd, b"echo $((6*7)); exit 3\r")
-        assert b"42" in _expect(fd, b"42")
+        assert b"42" in ptys.expect(fd, b"42")
         assert _finish(pid, fd) == 3
     assert ns.sh("ls /run/wharf/execs | wc -l").stdout.strip() == "0"
     ns.sh("docker rm -f shell >/dev/null")

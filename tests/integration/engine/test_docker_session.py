@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
-import shutil
 import subprocess
 import time
 
 import pytest
+from tests import ptys
 from tests.integration.engine.conftest import CLI, IMAGE
 
 pytestmark = pytest.mark.root
@@ -116,60 +114,36 @@ def test_events_show_the_lifecycle(cli: CLI) -> None:
     assert "die" in out and out[-1] == "destroy"
 
 
+def _pty(cli: CLI, *args: str) -> tuple[int, int]:
+    return ptys.spawn([cli.argv0, *args], cli.d.env())
+
+
 def test_run_it_under_a_pty(cli: CLI) -> None:
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(
-            cli.argv0 if os.path.isabs(cli.argv0) else shutil.which(cli.argv0) or cli.argv0,
-            [cli.argv0, "run", "-it", "--rm", IMAGE, "sh"],
-            cli.d.env(),
-        )
+    pid, fd = _pty(cli, "run", "-it", "--rm", IMAGE, "sh")
     try:
-        out = _expect(fd, b"# ", 20)
+        ptys.expect(fd, b"# ")
         os.write(fd, b"echo $((6*7)); tty\r")
-        out = _expect(fd, b"/dev/pts/0", 20)
-        assert b"42" in out
+        assert b"42" in ptys.expect(fd, b"/dev/pts/0")
         os.write(fd, b"exit 5\r")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 5
+        assert ptys.exit_code(pid) == 5
     finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
-
-
-def _pty_session(cli: CLI, *args: str) -> tuple[int, int]:
-    pid, fd = pty.fork()
-    if pid == 0:
-        exe = cli.argv0 if os.path.isabs(cli.argv0) else shutil.which(cli.argv0) or cli.argv0
-        os.execve(exe, [cli.argv0, *args], cli.d.env())
-    return pid, fd
+        ptys.end(pid, fd)
 
 
 def test_exec_it_under_a_pty(cli: CLI) -> None:
     """exec -it: the console socket lives under a short exec directory (below the container's
     state dir its path was over a unix socket's 107 bytes), and nothing is left of it after."""
     cli("run", "-d", "--name", "shell", IMAGE, "sleep", "60")
-    pid, fd = _pty_session(cli, "exec", "-it", "shell", "sh")
+    pid, fd = _pty(cli, "exec", "-it", "shell", "sh")
     try:
-        _expect(fd, b"# ", 20)
+        ptys.expect(fd, b"# ")
         os.write(fd, b"echo $((6*7)); tty\r")
-        out = _expect(fd, b"/dev/pts/", 20)
-        assert b"42" in out
+        assert b"42" in ptys.expect(fd, b"/dev/pts/")
         os.write(fd, b"exit 3\r")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 3
+        assert ptys.exit_code(pid) == 3
         assert os.listdir(f"{cli.d.exec_root}/execs") == []
     finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        ptys.end(pid, fd)
         cli("rm", "-f", "shell", check=False)
 
 
@@ -191,22 +165,6 @@ def test_kill_answers_once_the_container_is_dead(cli: CLI) -> None:
         cli("rm", "victim")  # no -f needed: it is not running any more
     finally:
         cli("rm", "-f", "victim", check=False)
-
-
-def _expect(fd: int, what: bytes, timeout: float) -> bytes:
-    buf = b""
-    deadline = time.time() + timeout
-    while what not in buf:
-        left = deadline - time.time()
-        if left <= 0:
-            raise AssertionError(f"did not see {what!r} in {buf!r}")
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            try:
-                buf += os.read(fd, 4096)
-            except OSError:
-                break
-    return buf
 
 
 def test_attach_sees_output_and_stdin_reaches_container(cli: CLI) -> None:
