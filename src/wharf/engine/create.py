@@ -90,7 +90,7 @@ def _links(core: Core, host_config: HostConfig, endpoints: dict[str, Any]) -> di
     if not wanted:
         return {}
     if "bridge" in endpoints or not endpoints:
-        return links.at_create(core.store, host_config)
+        return links.at_create(core.store, wanted)
     first = next(iter(endpoints.values()))
     if not first.get("Links"):
         first["Links"] = [f"{n}:{a}" for n, a in (links.parse(str(x)) for x in wanted)]

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from wharf.base.times import ZERO_TIME, parse_rfc3339
 from wharf.engine import changes as diff
 from wharf.engine import commit as committing
 from wharf.engine import create as creating
@@ -102,12 +101,6 @@ class Engine:
     def emit(self, c: Container, action: str, **extra: str) -> None:
         self.core.emit(c, action, **extra)
 
-    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await blocking(fn, *args)
-
-    def lock(self, cid: str) -> Any:
-        return self.core.waiters.lock(cid)
-
     def volume_users(self, name: str) -> list[str]:
         return self.core.volume_users(name)
 
@@ -175,7 +168,7 @@ class Engine:
 
     async def connect(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
         c = self.get(ref)
-        async with self.lock(c.id):
+        async with self.core.waiters.lock(c.id):
             await self.net.connect(c, network, endpoint)
             self.containers.save(c)
         n = self.net.resolve(network)
@@ -183,7 +176,7 @@ class Engine:
 
     async def disconnect(self, ref: str, network: str, force: bool = False) -> None:
         c = self.get(ref)
-        async with self.lock(c.id):
+        async with self.core.waiters.lock(c.id):
             await self.net.disconnect(c, network, force)
             self.containers.save(c)
         self.events.emit("network", "disconnect", network, {"container": c.id, "name": network})
@@ -241,8 +234,3 @@ class Engine:
     def remove_link(self, name: str) -> None:
         """DELETE /containers/{parent}/{alias}?link=1."""
         links.remove_link(self.containers, name)
-
-    def uptime(self, c: Container) -> float:
-        if c.state.started_at == ZERO_TIME:
-            return 0.0
-        return time.time() - parse_rfc3339(c.state.started_at)

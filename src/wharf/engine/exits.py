@@ -69,13 +69,19 @@ def _oom_killed(cgroup_parent: str, c: Container) -> bool:
     return False
 
 
+def wait_condition(condition: str | None) -> str:
+    """A wait's condition, checked (the API asks before it sends its headers)."""
+    condition = condition or "not-running"
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidArgument(f"invalid condition: {condition}")
+    return condition
+
+
 async def wait(core: Core, ref: str, condition: str = "not-running") -> dict[str, Any]:
     """Docker's wait: until the container is not running (at once if it is not), its next exit,
     or its removal; the exit code and error then."""
     c = core.store.get(ref)
-    condition = condition or "not-running"
-    if condition not in WAIT_CONDITIONS:
-        raise InvalidArgument(f"invalid condition: {condition}")
+    condition = wait_condition(condition)
     if condition == "removed":
         await core.waiters.removed_future(c.id)
     elif condition == "next-exit" or c.state.running:

@@ -14,8 +14,6 @@ A parent's record keeps ``links``: alias → the child's ID (a rename of the chi
 
 from __future__ import annotations
 
-from typing import Any
-
 from wharf.engine.containers import Container, ContainerStore
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 
@@ -30,10 +28,11 @@ def parse(entry: str) -> tuple[str, str]:
     return name, alias
 
 
-def at_create(store: ContainerStore, host_config: dict[str, Any] | Any) -> dict[str, str]:
-    """The links a new container on the default bridge asks for: alias → child ID."""
+def at_create(store: ContainerStore, entries: list[str]) -> dict[str, str]:
+    """The links (HostConfig.Links) a new container on the default bridge asks for: alias →
+    child ID."""
     out: dict[str, str] = {}
-    for entry in host_config.get("Links") or []:
+    for entry in entries:
         name, alias = parse(str(entry))
         try:
             child = store.get(name)
@@ -69,10 +68,16 @@ def _bridge_ip(child: Container) -> str:
     return str(ep.get("IPAddress") or "")
 
 
-def hosts_lines(store: ContainerStore, c: Container) -> list[str]:
+def at_start(store: ContainerStore, c: Container) -> tuple[list[str], list[str]]:
+    """What the parent's start needs of its links: its /etc/hosts lines and its environment."""
+    kids = children(store, c)
+    return hosts_lines(kids), environment(c, kids)
+
+
+def hosts_lines(kids: list[tuple[str, Container]]) -> list[str]:
     """``/etc/hosts`` lines of the parent for its children: IP, alias, hostname, name."""
     lines = []
-    for alias, child in children(store, c):
+    for alias, child in kids:
         ip = _bridge_ip(child)
         if not ip:
             continue
@@ -83,10 +88,10 @@ def hosts_lines(store: ContainerStore, c: Container) -> list[str]:
     return lines
 
 
-def environment(store: ContainerStore, c: Container) -> list[str]:
+def environment(c: Container, kids: list[tuple[str, Container]]) -> list[str]:
     """The variables dockerd sets in the parent for each link (libnetwork's Link.ToEnv)."""
     env: list[str] = []
-    for alias, child in children(store, c):
+    for alias, child in kids:
         prefix = alias.upper().replace("-", "_")
         ip = _bridge_ip(child)
         ports = sorted(_ports(child), key=lambda p: (int(p[0]), p[1]))

@@ -13,7 +13,7 @@ import json
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import IO, Any
 
 from wharf.base.times import parse_rfc3339
 
@@ -67,7 +67,7 @@ async def read(
     stopped: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[Entry]:
     backlog: deque[Entry] | list[Entry] = deque(maxlen=tail) if tail >= 0 else []
-    current = None  # the live file, kept open: its lines stay readable if the log is removed
+    current: IO[bytes] | None = None  # the live file, kept open: readable if the log is removed
     for name in _files(path):
         try:
             f = open(name, "rb")
@@ -101,7 +101,7 @@ async def read(
 
 async def _follow(
     path: str,
-    f: Any,
+    f: IO[bytes] | None,
     since: float | None,
     until: float | None,
     streams: set[str],
@@ -138,27 +138,12 @@ async def _follow(
         await asyncio.sleep(POLL)
 
 
-def _rotated(path: str, f: Any) -> bool:
+def _rotated(path: str, f: IO[bytes]) -> bool:
     """``path`` names another file than ``f`` now (the shim rotated the log)."""
     try:
         return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
         return False  # removed with its container: what ``f`` holds is all there is
-
-
-async def _tail_from(
-    path: str, offset: int, since: float | None, until: float | None, streams: set[str]
-) -> AsyncIterator[Entry]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return
-    for line in data.split(b"\n"):
-        e = _parse(line) if line else None
-        if e is not None and _keep(e, since, until, streams):
-            yield e
 
 
 def frame(stream: str, payload: bytes) -> bytes:

@@ -36,11 +36,7 @@ def write_at_create(d: str, cfg: DaemonConfig, cid: str, config: ContainerConfig
     """The files of a new container, in its directory ``d`` (made here, with rootfs/)."""
     os.makedirs(f"{d}/rootfs", 0o710, exist_ok=True)
     atomic_write(f"{d}/hostname", (config.get("Hostname") or cid[:12]) + "\n")
-    hosts = HOSTS_HEADER
-    for extra in hc.get("ExtraHosts") or []:
-        host, _, ip = extra.partition(":")
-        hosts += f"{ip}\t{host}\n"
-    atomic_write(f"{d}/hosts", hosts)
+    atomic_write(f"{d}/hosts", HOSTS_HEADER + _extra_hosts(hc, None))
     atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, hc)))
 
 
@@ -58,10 +54,7 @@ def write_before_start(
     hostname = c.config.get("Hostname") or c.id[:12]
     if (c.host_config.get("NetworkMode") or "bridge") == "host":
         hostname = os.uname().nodename
-    hosts = HOSTS_HEADER
-    for extra in c.host_config.get("ExtraHosts") or []:
-        host, _, ip = extra.partition(":")
-        hosts += f"{net.default().gateway if ip == 'host-gateway' else ip}\t{host}\n"
+    hosts = HOSTS_HEADER + _extra_hosts(c.host_config, net)
     names = hostname + (f".{c.config['Domainname']} {hostname}" if c.config.get("Domainname") else "")
     for ep in (c.networking.get("Networks") or {}).values():
         if ep.get("IPAddress"):
@@ -71,6 +64,17 @@ def write_before_start(
     hosts += "".join(line + "\n" for line in link_hosts or [])
     atomic_write(f"{d}/hosts", hosts)
     atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, c.host_config), embedded_dns))
+
+
+def _extra_hosts(hc: HostConfig, net: Gateways | None) -> str:
+    """--add-host lines; ``host-gateway`` is the default bridge's gateway once ``net`` is known."""
+    out = ""
+    for extra in hc.get("ExtraHosts") or []:
+        host, _, ip = extra.partition(":")
+        if ip == "host-gateway" and net is not None:
+            ip = net.default().gateway
+        out += f"{ip}\t{host}\n"
+    return out
 
 
 def dns_defaults(cfg: DaemonConfig, host_config: HostConfig) -> HostConfig:

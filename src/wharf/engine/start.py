@@ -72,7 +72,7 @@ async def run(core: Core, c: Container) -> None:
     try:
         core.net.prepare(c)
         networked = True
-        link_hosts, link_env = links.hosts_lines(core.store, c), links.environment(core.store, c)
+        link_hosts, link_env = links.at_start(core.store, c)
         netfiles.write_before_start(
             core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c), link_hosts
         )

@@ -12,8 +12,6 @@ from typing import Any
 from wharf.engine import validate
 from wharf.engine.core import Core
 from wharf.engine.request import HostConfig
-from wharf.engine.resources import MIN_MEMORY
-from wharf.errors import InvalidArgument
 
 # HostConfig field -> (OCI resources section, key); NanoCpus is a quota over a 100 ms period
 _RESOURCES = {
@@ -46,15 +44,13 @@ def resources(body: Mapping[str, Any]) -> dict[str, Any]:
 
 async def update(core: Core, ref: str, body: HostConfig) -> list[str]:
     c = core.store.get(ref)
-    if 0 < int(body.get("Memory") or 0) < MIN_MEMORY:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    merged = c.host_config.copy()
+    merged = c.host_config.copy()  # what the container will have: checked as a create is
     merged.update(body)
     validate.memory(merged)
     validate.cpus(merged)
     validate.cpu_limits(merged)
     if body.get("RestartPolicy"):
-        validate.restart_policy({**c.host_config, "RestartPolicy": body["RestartPolicy"]})
+        validate.restart_policy(merged)
     res = resources(body)
     if res and c.state.running:
         fd, path = tempfile.mkstemp(dir=core.paths.state_dir(c.id))

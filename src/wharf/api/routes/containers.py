@@ -10,8 +10,9 @@ from aiohttp import web
 
 from wharf.api import backend, bodies, versions
 from wharf.api.server import Router, json_body, qbool, qfilters, qint
+from wharf.engine.exits import wait_condition
 from wharf.engine.request import CreateRequest, decoded
-from wharf.errors import InvalidArgument, NotFound
+from wharf.errors import NotFound
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -73,9 +74,7 @@ async def unpause(request: web.Request) -> web.StreamResponse:
 async def wait(request: web.Request) -> web.StreamResponse:
     b = backend.containers(request)
     c = b.get(request.match_info["id"])
-    condition = request.query.get("condition") or "not-running"
-    if condition not in ("not-running", "next-exit", "removed"):
-        raise InvalidArgument(f"invalid condition: {condition}")
+    condition = wait_condition(request.query.get("condition"))
     # headers go out at once: the CLI's `run` waits for them before it starts the container
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
