@@ -52,21 +52,26 @@ def _cgroup_dirs() -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def leak_check() -> Iterator[None]:
+def leak_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After the whole session: no mount under the test tmp dirs (pytest's, the test daemons'),
     no test cgroup left."""
     yield
-    tmp = tempfile.gettempdir()
-    mounts = [m for m in mounts_under(tmp) if "pytest-of" in m or "/wharfd-test-" in m]
+    ours = (
+        str(tmp_path_factory.getbasetemp()),
+        os.path.join(tempfile.gettempdir(), f"wharfd-test-{os.getpid()}-"),
+    )
+    mounts = [m for m in mounts_under(tempfile.gettempdir()) if m.startswith(ours)]
     leaked = mounts + _cgroup_dirs() + _net_leaks()
     assert not leaked, f"tests leaked mounts, cgroups, links or nftables tables: {leaked}"
 
 
 def _net_leaks() -> list[str]:
-    """Links of this session's test daemons (their bridges "wtb<pid>x<n>") and wharf's veths
-    ("wv*"), and the test daemons' nftables tables."""
+    """Links of this session's test daemons (their bridges "wtb<pid>x<n>", the veths their
+    containers left on them) and the test daemons' nftables tables."""
+    from tests.daemon import LEAKED_PORTS
+
     tag = f"{os.getpid() % 10000}x"
-    links = [x for x in os.listdir("/sys/class/net") if x.startswith((f"wtb{tag}", "wv"))]
+    links = [x for x in os.listdir("/sys/class/net") if x.startswith(f"wtb{tag}")] + LEAKED_PORTS
     r = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
     tables = [line for line in r.stdout.splitlines() if f"wharf_test_{tag}" in line]
     return links + tables

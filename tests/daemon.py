@@ -25,6 +25,30 @@ _serial = iter(range(1, 10**6))
 RUNTIME = str(REPO / ".venv" / "bin" / "wharf-runtime")
 
 
+# veths still attached to a test daemon's bridges after its containers were stopped and removed;
+# the session's leak check (tests/conftest.py) fails on any
+LEAKED_PORTS: list[str] = []
+
+
+def _note_leaked_ports(bridges: set[str], grace: float = 3.0) -> None:
+    """Containers' host-side veths that outlive them. A network namespace is freed
+    asynchronously after its last process, so give the kernel ``grace`` seconds first."""
+    deadline = time.monotonic() + grace
+    while True:
+        ports = [p for b in bridges for p in _ports(b)]
+        if not ports or time.monotonic() > deadline:
+            LEAKED_PORTS.extend(ports)
+            return
+        time.sleep(0.1)
+
+
+def _ports(bridge: str) -> list[str]:
+    try:
+        return os.listdir(f"/sys/class/net/{bridge}/brif")
+    except OSError:
+        return []
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float = 60) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -181,6 +205,7 @@ class Daemon:
                 pass
             finally:
                 conn.close()
+        _note_leaked_ports(bridges)
         for b in bridges:
             if os.path.exists(f"/sys/class/net/{b}"):
                 subprocess.run(["ip", "link", "del", b], capture_output=True)
@@ -188,4 +213,6 @@ class Daemon:
 
 
 def new_root() -> Path:
-    return Path(tempfile.mkdtemp(prefix="wharfd-test-"))
+    """A daemon's root, named after this pytest process so that its leak check can tell its own
+    leftovers from a parallel session's."""
+    return Path(tempfile.mkdtemp(prefix=f"wharfd-test-{os.getpid()}-"))
