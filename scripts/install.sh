@@ -30,16 +30,12 @@ if ! .venv/bin/python -c "import os, sys, wharf; sys.exit(os.path.dirname(wharf.
     .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 fi
 
-# wharf-runtime is started once per container operation, like runc: its launcher skips site
-# processing (-S) and isolates from the environment (-I); it needs only the stdlib and src/.
-cat > .venv/bin/wharf-runtime <<LAUNCHER
-#!$here/.venv/bin/python -IS
-import sys
-sys.path.insert(0, "$here/src")
-from wharf.runtime.cli import main
-sys.exit(main())
-LAUNCHER
-chmod 755 .venv/bin/wharf-runtime
+# wharf-runtime is started once per container operation, like runc. Its launcher (C, see
+# shim/wharf-runtime.c) runs the runtime's Python code (stdlib and src/ only: -I -S) with a sealed
+# in-memory copy of the interpreter, never the host's file, so no container can reach that file.
+gcc -O2 -Wall -Wextra -Werror -std=gnu11 -DWHARF_PYTHON="\"$here/.venv/bin/python\"" \
+    -DWHARF_SRC="\"$here/src\"" -o .venv/bin/wharf-runtime.tmp shim/wharf-runtime.c
+mv .venv/bin/wharf-runtime.tmp .venv/bin/wharf-runtime
 # wharf-shim: the per-container monitor (C, libc only; see shim/wharf-shim.c)
 gcc -O2 -Wall -Wextra -Werror -std=gnu11 -o .venv/bin/wharf-shim.tmp shim/wharf-shim.c
 mv .venv/bin/wharf-shim.tmp .venv/bin/wharf-shim

@@ -16,7 +16,7 @@ import os
 import sys
 
 from wharf.errors import InvalidArgument, WharfError
-from wharf.runtime import log
+from wharf.runtime import log, sealed
 from wharf.runtime.state import DEFAULT_ROOT
 
 TYPE_CHECKING = False
@@ -175,6 +175,8 @@ def _print_json(obj: Any, indent: bool = True) -> None:
 def cmd_create(g: Args, a: Args) -> int:
     from wharf.runtime.process.parent import create
 
+    sealed.ensure()
+
     create(_create_opts(g, a, "create"))
     return 0
 
@@ -196,6 +198,7 @@ def cmd_run(g: Args, a: Args) -> int:
     from wharf.runtime.process.parent import create
     from wharf.runtime.process.supervise import wait_and_forward
 
+    sealed.ensure()
     opts = _create_opts(g, a, "run")
     if not a.get("detach"):
         s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)
@@ -341,6 +344,7 @@ def cmd_features(g: Args, a: Args) -> int:
 def cmd_exec(g: Args, a: Args) -> int:
     from wharf.runtime.process.exec import exec_command
 
+    sealed.ensure()
     return exec_command(g.get("root", DEFAULT_ROOT), _need_id(a, "exec"), a.flags, a.pos[1:])
 
 
