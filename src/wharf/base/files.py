@@ -1,5 +1,6 @@
 """Atomic file replacement: a temporary file beside the target, written, optionally fsynced,
-then renamed over it, so a reader (or a crash) sees the old content or the new, never a part."""
+then renamed over it, so a reader (or a crash) sees the old content or the new, never a part.
+And directories made with an exact mode."""
 
 from __future__ import annotations
 
@@ -25,3 +26,11 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o644, durable: bool 
         raise
     os.close(fd)
     os.rename(tmp, path)
+
+
+def ensure_dir(path: str, mode: int) -> None:
+    """``path`` exists as a directory with exactly ``mode``, whatever an earlier version or the
+    umask left (an existing directory is tightened or loosened to it)."""
+    os.makedirs(path, mode, exist_ok=True)
+    if os.stat(path).st_mode & 0o7777 != mode:
+        os.chmod(path, mode)

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from wharf.base.files import atomic_write
+from wharf.base.files import atomic_write, ensure_dir
 from wharf.engine.config import DaemonConfig, load
 from wharf.errors import WharfError
 
@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     root.handlers[:] = [handler]
     root.setLevel({"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper()))
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug is one line per netlink message
-    os.makedirs(cfg.data_root, 0o711, exist_ok=True)
-    os.makedirs(cfg.exec_root, 0o711, exist_ok=True)
+    # the data root holds what containers wrote (volumes, snapshots: setuid binaries among them);
+    # 0710 root:root, as dockerd's since CVE-2021-41091, keeps every host user but root out. The
+    # exec root holds the socket, so others may traverse it (0711) but not list it.
+    ensure_dir(cfg.data_root, 0o710)
+    ensure_dir(cfg.exec_root, 0o711)
     lock = open(f"{cfg.data_root}/wharfd.lock", "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
