@@ -12,7 +12,8 @@ The tree::
     ├── Unauthorized        credentials missing or refused           (HTTP 401)
     ├── Forbidden           allowed in general, not on this thing    (HTTP 403)
     ├── FailedPrecondition  the system is not in a state to do it    (HTTP 500)
-    │   └── StartError      a container's process could not start    (HTTP 400 for 126/127)
+    │   ├── StartError      a container's process could not start    (HTTP 400 for 126/127)
+    │   └── NoSpace         the disk under the data root is full     (HTTP 500, as dockerd)
     ├── Unavailable         a dependency cannot be reached now       (HTTP 503)
     └── Unsupported         wharf does not do this (yet)             (HTTP 501)
 
@@ -71,6 +72,10 @@ class StartError(FailedPrecondition):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class NoSpace(FailedPrecondition):
+    """A write failed for want of space (ENOSPC, SQLite's "database or disk is full")."""
 
 
 class Unavailable(WharfError):

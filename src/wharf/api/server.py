@@ -19,6 +19,7 @@ from aiohttp import web
 from wharf import errors
 from wharf.api.errors import status_of
 from wharf.api.schema import Node, json_kind, loads
+from wharf.base.files import no_space
 
 log = logging.getLogger("wharf.api")
 
@@ -84,6 +85,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         log.debug("%s %s: the client went away", request.method, request.path)
         return web.Response(status=499)
     except Exception as exc:  # a bug: the daemon keeps serving, the client learns what broke
+        full = no_space(exc)
+        if full is not None:  # not a bug: the disk is full, in Docker's words (and status)
+            log.warning("%s %s: %s", request.method, request.path, full)
+            return error_response(status_of(full), str(full))
         log.exception("%s %s", request.method, request.path)
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
     if not resp.prepared:

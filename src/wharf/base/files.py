@@ -4,7 +4,10 @@ And directories made with an exact mode."""
 
 from __future__ import annotations
 
+import errno
 import os
+
+from wharf.errors import NoSpace
 
 
 def atomic_write(path: str, data: bytes | str, mode: int = 0o644, durable: bool = True) -> None:
@@ -34,3 +37,20 @@ def ensure_dir(path: str, mode: int) -> None:
     os.makedirs(path, mode, exist_ok=True)
     if os.stat(path).st_mode & 0o7777 != mode:
         os.chmod(path, mode)
+
+
+SQLITE_FULL = 13
+
+
+def no_space(exc: BaseException) -> NoSpace | None:
+    """``exc`` as a NoSpace in Docker's words when it is a write that found the disk full (an
+    OSError ENOSPC, or SQLite's SQLITE_FULL), else None."""
+    if isinstance(exc, NoSpace):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(
+            f"{exc.filename}: no space left on device" if exc.filename else "no space left on device"
+        )
+    if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+        return NoSpace("write metadata: no space left on device")
+    return None

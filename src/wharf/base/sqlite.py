@@ -87,4 +87,15 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    commit(db)
+
+
+def commit(db: sqlite3.Connection) -> None:
+    """COMMIT; when it fails (a full disk: SQLITE_FULL) the transaction may still be open, and
+    is rolled back so that the connection can begin the next one."""
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

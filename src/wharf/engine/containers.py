@@ -26,10 +26,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.files import no_space
 from wharf.base.sqlite import open_db
 from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.engine.state import State
-from wharf.errors import AlreadyExists, InvalidArgument, NotFound
+from wharf.errors import AlreadyExists, InvalidArgument, NoSpace, NotFound
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -118,6 +119,8 @@ class ContainerStore:
         self._db = open_db(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
         self.by_id: dict[str, Container] = {}
+        # containers whose last change could not be written (a full disk): ``flush`` retries
+        self.unsaved: set[str] = set()
         for cid, doc in self._db.execute("SELECT id, doc FROM containers"):
             self.by_id[cid] = Container.from_doc(json.loads(doc))
 
@@ -143,11 +146,48 @@ class ContainerStore:
             self.by_id[c.id] = c
 
     def save(self, c: Container) -> None:
+        """Write ``c``'s state. On a full disk it raises NoSpace and keeps ``c`` for ``flush``:
+        the state in memory (what the API shows) is the new one either way."""
         with self._lock:
-            self._db.execute(
-                "UPDATE containers SET name = ?, doc = ? WHERE id = ?",
-                (c.name, json.dumps(c.to_doc()), c.id),
-            )
+            try:
+                self._write(c)
+            except sqlite3.OperationalError as exc:
+                err = no_space(exc)
+                if err is None:
+                    raise
+                self.unsaved.add(c.id)
+                raise err from None
+            self.unsaved.discard(c.id)
+            if self.unsaved:
+                self.flush()
+
+    def save_soon(self, c: Container) -> bool:
+        """``save``, except that a full disk only defers the write: False when it did."""
+        try:
+            self.save(c)
+        except NoSpace:
+            return False
+        return True
+
+    def flush(self) -> bool:
+        """Retry the writes a full disk deferred; True when none is left."""
+        with self._lock:
+            for cid in sorted(self.unsaved):
+                c = self.by_id.get(cid)
+                if c is not None:
+                    try:
+                        self._write(c)
+                    except sqlite3.OperationalError as exc:
+                        if no_space(exc) is None:
+                            raise
+                        return False
+                self.unsaved.discard(cid)
+            return True
+
+    def _write(self, c: Container) -> None:
+        self._db.execute(
+            "UPDATE containers SET name = ?, doc = ? WHERE id = ?", (c.name, json.dumps(c.to_doc()), c.id)
+        )
 
     def rename(self, c: Container, new: str) -> None:
         with self._lock:
@@ -166,8 +206,15 @@ class ContainerStore:
 
     def delete(self, cid: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+            try:
+                self._db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+            except sqlite3.OperationalError as exc:
+                err = no_space(exc)
+                if err is None:
+                    raise
+                raise err from None
             self.by_id.pop(cid, None)
+            self.unsaved.discard(cid)
 
     def by_name(self, name: str) -> Container | None:
         name = name.lstrip("/")

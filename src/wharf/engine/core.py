@@ -13,8 +13,10 @@ path (which imports start back, for restart policies).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from wharf.engine.config import DaemonConfig
 from wharf.engine.containers import Container, ContainerStore
@@ -22,6 +24,8 @@ from wharf.engine.events import EventBus
 from wharf.engine.paths import Paths
 from wharf.engine.runner import RuntimeRunner
 from wharf.engine.waiters import Waiters
+
+log = logging.getLogger("wharf.engine")
 
 if TYPE_CHECKING:
     from wharf.engine.health import HealthMonitor
@@ -53,6 +57,19 @@ class Core:
         self.waiters = Waiters()
         self.on_exit: Callable[[str], None] = _unwired
         self._images: ImageStore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the core holds until it ends (the loop keeps only weak
+        references to tasks); its exception, if any, is logged with the traceback."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
 
     @property
     def images(self) -> ImageStore:

@@ -3,11 +3,18 @@
 The shim's pidfd fires → the shim's exit file gives the status → runtime delete, rootfs
 unmounted, network detached, volume devices released → ``exited`` with the code, OOM noted →
 ``die`` event, waiters woken → the restart policy (``restart.after_exit``) or ``--rm``.
+
+Each teardown step stands alone: one that fails (a full disk, a runtime error) is logged and
+the others still run, and the exit is recorded whatever happened. On a full disk the record
+stays in memory (what the API shows) and is written once there is room again; a daemon that
+restarts before then reads the status from the shim's exit file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from wharf.base.times import now_rfc3339
@@ -19,11 +26,13 @@ from wharf.engine.runner import blocking
 from wharf.errors import InvalidArgument
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+FLUSH_EVERY = 1.0  # seconds between retries of the state writes a full disk deferred
+log = logging.getLogger("wharf.engine")
 
 
 def spawn_handler(core: Core, cid: str) -> None:
     """What ``Core.on_exit`` does: the exit is handled in a task of its own."""
-    asyncio.get_running_loop().create_task(handle_exit(core, cid))
+    core.spawn(handle_exit(core, cid))
 
 
 async def handle_exit(core: Core, cid: str) -> None:
@@ -36,19 +45,50 @@ async def handle_exit(core: Core, cid: str) -> None:
     async with core.waiters.lock(cid):
         info = shim.read_exit(core.paths.shim_paths(cid))
         oom = _oom_killed(core.cfg.cgroup_parent, c)
-        await core.runner.run(c.runtime, "delete", "--force", cid, check=False)
-        await blocking(unmount_all, core.paths.rootfs_dir(cid))
-        await core.net.detach(c)
-        vuse.down(core.volumes, c)
+        await _step(c, "runtime delete", core.runner.run(c.runtime, "delete", "--force", cid, check=False))
+        await _step(c, "unmount its rootfs", blocking(unmount_all, core.paths.rootfs_dir(cid)))
+        await _step(c, "detach its network", core.net.detach(c))
+        try:
+            vuse.down(core.volumes, c)
+        except Exception as exc:  # as in _step
+            log.warning("exit of %s: could not release its volumes: %s", c.short_id, exc)
         if info is None:
             c.state.exited(255, now_rfc3339(), oom, "container monitor exited without an exit status")
         else:
             code = int(info.get("exitCode", 255))
             c.state.exited(code, info.get("exitedAt") or now_rfc3339(), oom)
-        core.store.save(c)
+        persist(core, c)
         core.emit(c, "die", exitCode=str(c.state.exit_code))
         core.waiters.wake_exit(cid)
     await restart.after_exit(core, c)
+
+
+async def _step(c: Container, what: str, aw: Awaitable[Any]) -> None:
+    try:
+        await aw
+    except Exception as exc:  # the exit is recorded whatever a teardown step met
+        log.warning("exit of %s: could not %s: %s", c.short_id, what, exc)
+
+
+def persist(core: Core, c: Container) -> None:
+    """Write ``c``'s state now, or, on a full disk, as soon as there is room again."""
+    if not core.store.save_soon(c):
+        log.warning("container %s: state kept in memory until the disk has room", c.short_id)
+        if not _flushing.get(id(core)):
+            _flushing[id(core)] = True
+            core.spawn(_flush_later(core))
+
+
+_flushing: dict[int, bool] = {}
+
+
+async def _flush_later(core: Core) -> None:
+    try:
+        while not core.store.flush():
+            await asyncio.sleep(FLUSH_EVERY)
+        log.info("container states deferred by a full disk are written")
+    finally:
+        _flushing.pop(id(core), None)
 
 
 def _oom_killed(cgroup_parent: str, c: Container) -> bool:

@@ -27,7 +27,9 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
         await _kill_for_removal(core, c)
     async with core.waiters.lock(c.id):
         c.state.removing()
-        core.store.save(c)
+        # the mark is for a daemon killed half-way; a full disk must not keep rm from freeing
+        # the space, so failing to write it only defers it
+        core.store.save_soon(c)
         await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
         await blocking(unmount_all, core.paths.rootfs_dir(c.id))
         await blocking(discard_files, core, c.id)

@@ -25,7 +25,8 @@ import stat
 import threading
 import time
 
-from wharf.base.sqlite import open_db
+from wharf.base.files import no_space
+from wharf.base.sqlite import commit, open_db
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.snapshots.mount import Mount
 from wharf.snapshots.snapshotter import KIND_ACTIVE, KIND_COMMITTED, KIND_VIEW, Info
@@ -164,8 +165,17 @@ class BaseSnapshotter:
         info = self._row(key)
         if self.children(key):
             raise Conflict(f"snapshot {key}: cannot remove, it has children")
-        with self._txn():
-            self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+        try:
+            with self._txn():
+                self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+        except sqlite3.OperationalError as exc:
+            if no_space(exc) is None:
+                raise
+            # a full disk: the files go first, to make room for the row's removal (a crash in
+            # between leaves a row whose directory is gone, which a second remove completes)
+            self._remove_dir(self.dir(info))
+            with self._txn():
+                self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
         self._remove_dir(self.dir(info))
 
     def _remove_dir(self, path: str) -> None:
@@ -207,7 +217,10 @@ class _Txn:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
-            self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+            if exc_type is not None:
+                self._db.execute("ROLLBACK")
+            else:
+                commit(self._db)
         finally:
             self._lock.release()
 
