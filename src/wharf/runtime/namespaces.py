@@ -1,8 +1,9 @@
 """Which namespaces a container gets: new ones (unshare flags) and joined ones (setns by path).
 
 Joined namespaces are opened by the runtime before it forks, so their paths resolve in the
-runtime's own view; the intermediate child then joins the user namespace first (it grants the
-capabilities the other setns calls need), the others after, and creates the new ones last.
+runtime's own view, and each must be a namespace of the type its entry names (NS_GET_NSTYPE);
+the intermediate child then joins the user namespace first (it grants the capabilities the
+other setns calls need), the others after, and creates the new ones last.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def plan(spec: dict[str, Any]) -> Plan:
             p.close()
             raise InvalidArgument(f"linux.namespaces[{i}].path: {path}: {exc.strerror}") from None
         p.join.append((kind, fd))
+        why = _wrong_type(fd, kind, path)
+        if why:
+            p.close()
+            raise InvalidArgument(f"linux.namespaces[{i}].path: {why}")
     p.join.sort(key=lambda j: j[0] != "user")
     linux = spec.get("linux", {})
     if (linux.get("uidMappings") or linux.get("gidMappings")) and not p.has_new("user"):
@@ -85,6 +90,21 @@ def plan(spec: dict[str, Any]) -> Plan:
         p.close()
         raise InvalidArgument("linux.timeOffsets: time offsets need a new time namespace")
     return p
+
+
+_TYPES = {flag: kind for kind, flag in FLAGS.items()}
+
+
+def _wrong_type(fd: int, kind: str, path: str) -> str:
+    """Why the open ``path`` cannot be joined as a ``kind`` namespace, or "". setns(fd, 0) would
+    join whatever namespace the file is, so a wrong type must be refused here."""
+    try:
+        got = s.ns_type(fd)
+    except OSError as exc:
+        return f'namespace path "{path}" is not a namespace file (NS_GET_NSTYPE: {exc.strerror})'
+    if got != FLAGS[kind]:
+        return f'namespace path "{path}" is of type {_TYPES.get(got, hex(got))}, not {kind}'
+    return ""
 
 
 def join_for_exec(init_pid: int, spec: dict[str, Any]) -> Plan:

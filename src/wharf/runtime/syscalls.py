@@ -92,6 +92,14 @@ def setns(fd: int, nstype: int = 0) -> None:
     _check(_libc.setns(fd, nstype))
 
 
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), Linux 4.11
+
+
+def ns_type(fd: int) -> int:
+    """The CLONE_NEW* flag of the namespace an nsfs fd refers to; ENOTTY for any other file."""
+    return _check(_libc.ioctl(fd, ctypes.c_ulong(NS_GET_NSTYPE)))
+
+
 def mount(
     source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
 ) -> None:

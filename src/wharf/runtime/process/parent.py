@@ -193,7 +193,7 @@ def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any]) -> None:
         plan = ctx.plan
         for kind, fd in plan.join:
             try:
-                s.setns(fd, 0)
+                s.setns(fd, namespaces.FLAGS[kind])
             except OSError as exc:
                 raise FailedPrecondition(f"joining {kind} namespace: {exc.strerror}") from None
         if plan.has_new("user"):
