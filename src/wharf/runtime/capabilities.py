@@ -1,7 +1,9 @@
 """Linux capabilities: the spec's five sets as bit masks, the bounding-set drop and capset(2).
 
 Runs in the container's init between fork and execve, so it imports only ``ctypes`` and the
-syscall wrappers. Unknown or unavailable capability names are skipped with a warning, as runc does.
+syscall wrappers. Unknown or unavailable capability names are skipped (`create` warns of them,
+as runc does). The sets are applied after `start`, so ``refusal`` tells the init before it
+reports ready whether capset(2) would accept them: a container must not die after `start`.
 """
 
 from __future__ import annotations
@@ -70,12 +72,7 @@ class CapSets:
 
 
 def parse(sets: dict[str, Any] | None) -> CapSets:
-    caps = CapSets(sets)
-    if caps.unknown:
-        from wharf.runtime import log
-
-        log.debug("ignoring unknown or unavailable capabilities: " + str(sorted(set(caps.unknown))))
-    return caps
+    return CapSets(sets)
 
 
 def drop_bounding(caps: CapSets) -> None:
@@ -122,6 +119,58 @@ def apply(caps: CapSets) -> None:
             except OSError:
                 # An ambient capability must also be permitted and inheritable; runc skips it too.
                 pass
+
+
+class Held:
+    """The sets the calling process holds now (capget(2) and PR_CAPBSET_READ)."""
+
+    __slots__ = ("bounding", "effective", "inheritable", "permitted")
+
+    def __init__(self, effective: int, permitted: int, inheritable: int, bounding: int) -> None:
+        self.effective = effective
+        self.permitted = permitted
+        self.inheritable = inheritable
+        self.bounding = bounding
+
+
+def held() -> Held:
+    hdr = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    s.raw_syscall("capget", ctypes.byref(hdr), ctypes.byref(data))
+    bounding = 0
+    for n in range(last_cap() + 1):
+        if s.prctl(s.PR_CAPBSET_READ, n) == 1:
+            bounding |= 1 << n
+
+    def both(field: str) -> int:
+        return int(getattr(data[0], field)) | int(getattr(data[1], field)) << 32
+
+    return Held(both("effective"), both("permitted"), both("inheritable"), bounding)
+
+
+_CAP_SETPCAP = 8
+
+
+def refusal(caps: CapSets, uid: int, now: Held) -> str:
+    """Why capset(2) would refuse ``caps`` once the init has dropped the bounding set and become
+    ``uid`` (keeping its permitted set), or "". The kernel's rules (cap_capset in
+    security/commoncap.c) over the sets the init holds now; the ambient set is raised cap by cap
+    and what cannot be raised is skipped, so it cannot fail."""
+    bounding = caps.bounding & now.bounding
+    # setresuid away from 0 clears the effective set; the permitted set stays (PR_SET_KEEPCAPS)
+    effective = now.effective if uid == 0 else 0
+    for what, extra in (
+        ("permitted {} not held by the runtime", caps.permitted & ~now.permitted),
+        ("effective {} not in the permitted set", caps.effective & ~caps.permitted),
+        ("inheritable {} not in the bounding set", caps.inheritable & ~(now.inheritable | bounding)),
+    ):
+        if extra:
+            return what.format(" ".join(names(extra)))
+    if not effective >> _CAP_SETPCAP & 1:
+        extra = caps.inheritable & ~(now.inheritable | now.permitted)
+        if extra:
+            return f"inheritable {' '.join(names(extra))} not in the permitted set (no CAP_SETPCAP)"
+    return ""
 
 
 def current(pid: int | str = "self") -> dict[str, int]:

@@ -13,7 +13,7 @@ import os
 from wharf.base.files import atomic_write
 from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
 from wharf.oci import fastjson
-from wharf.runtime import cgroups, namespaces, state
+from wharf.runtime import cgroups, namespaces, state, validate
 from wharf.runtime import syscalls as s
 from wharf.runtime.process import channel
 from wharf.runtime.process.init import exec_process, preload, resolve_executable
@@ -70,6 +70,8 @@ def exec_command(root: str, cid: str, flags: dict[str, Any], args: list[str]) ->
     state.check_exec(current_status(st), bool(flags.get("ignore-paused")))
     spec = st["config"]
     proc = build_process(spec, flags, args)
+    validate.check_rlimits(proc)
+    validate.warn_unknown_capabilities(proc)
     detach = bool(flags.get("detach"))
     if not detach:
         s.prctl(s.PR_SET_CHILD_SUBREAPER, 1)

@@ -5,11 +5,14 @@ by another thread; it uses only os, ctypes and small C modules. Every failure be
 process is handed over is sent to the runtime as one ``error`` message naming the field or
 path, and the child exits 1; the runtime then removes what create made.
 
-Order: setsid → rootfs (mounts, devices) → [runtime runs prestart/createRuntime hooks] →
-createContainer hooks → pivot_root → cwd made → read-only root → hostname, sysctl → readonly
-then masked paths (runc's order: sysctls are written before /proc/sys turns read-only) → console →
-check the executable → ``ready`` → wait on the exec fifo (until `start`) → startContainer hooks
-→ rlimits, bounding set, [seccomp], user, capabilities, no_new_privs, [seccomp] → execve.
+Order: check that the privilege drop can succeed (capabilities, user ids) → setsid → rootfs
+(mounts, devices) → [runtime runs prestart/createRuntime hooks] → createContainer hooks →
+pivot_root → cwd made → read-only root → hostname, sysctl → readonly then masked paths (runc's
+order: sysctls are written before /proc/sys turns read-only) → console → check the executable →
+rlimits (runc sets them at create too) → ``ready`` → wait on the exec fifo (until `start`) →
+startContainer hooks → bounding set, [seccomp], user, capabilities, no_new_privs, [seccomp] →
+execve. Whatever can fail is checked or done before ``ready``, so it fails `create`: after
+`start` nobody is left to report to but the container's own stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 
 from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
-from wharf.runtime import capabilities, hooks, rootfs
+from wharf.runtime import capabilities, hooks, rootfs, validate
 from wharf.runtime import syscalls as s
 
 TYPE_CHECKING = False
@@ -112,6 +115,7 @@ def _setup(ctx: InitContext) -> None:
     preload(spec, spec["process"])
     linux = spec.get("linux", {})
     in_userns = "user" in ctx.plan.types
+    check_privilege_drop(spec["process"], in_userns)
     os.setsid()
     if ctx.plan.has_new("mount"):
         rootfs.prepare(spec, ctx.rootfs)
@@ -138,6 +142,7 @@ def _setup(ctx: InitContext) -> None:
     if spec["process"].get("terminal"):
         _setup_console(ctx.console_fd, spec["process"])
     resolve_executable(spec["process"])
+    set_rlimits(spec["process"].get("rlimits") or [])
 
 
 def _join_cgroup(ctx: InitContext) -> rootfs.CgroupView:
@@ -154,11 +159,31 @@ def _join_cgroup(ctx: InitContext) -> rootfs.CgroupView:
 
 
 def _set_names(spec: dict[str, Any], plan: Plan) -> None:
+    """Only with a uts namespace of the container's (`create` refuses names without one)."""
     for key, setter in (("hostname", s.sethostname), ("domainname", s.setdomainname)):
         if spec.get(key):
-            if "uts" not in plan.types:
-                raise InvalidArgument(f"{key}: setting it needs a new uts namespace")
             setter(spec[key])
+
+
+def check_privilege_drop(process: dict[str, Any], in_userns: bool) -> None:
+    """Refuse now what would make ``exec_process`` fail after `start`: capability sets capset(2)
+    would not take, ids the user namespace does not map."""
+    user = process.get("user") or {"uid": 0, "gid": 0}
+    why = capabilities.refusal(
+        capabilities.parse(process.get("capabilities")), user["uid"], capabilities.held()
+    )
+    if why:
+        raise FailedPrecondition(f"process.capabilities: unable to apply caps: {why}")
+    if not in_userns:
+        return
+    for name, ids in (("uid", [user["uid"]]), ("gid", [user["gid"], *(user.get("additionalGids") or ())])):
+        with open(f"/proc/self/{name}_map") as f:
+            ranges = [tuple(int(x) for x in line.split()[:3]) for line in f if line.strip()]
+        for i in ids:
+            if not any(start <= i < start + size for start, _, size in ranges):
+                raise FailedPrecondition(
+                    f"process.user: cannot set {name} {i}: it is not mapped in the user namespace"
+                )
 
 
 def _write_sysctls(sysctls: dict[str, str]) -> None:
@@ -232,31 +257,11 @@ def resolve_executable(process: dict[str, Any]) -> str:
     raise FailedPrecondition(f'exec: "{name}": executable file not found in $PATH')
 
 
-_RLIMITS = {
-    "RLIMIT_CPU": 0,
-    "RLIMIT_FSIZE": 1,
-    "RLIMIT_DATA": 2,
-    "RLIMIT_STACK": 3,
-    "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5,
-    "RLIMIT_NPROC": 6,
-    "RLIMIT_NOFILE": 7,
-    "RLIMIT_MEMLOCK": 8,
-    "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10,
-    "RLIMIT_SIGPENDING": 11,
-    "RLIMIT_MSGQUEUE": 12,
-    "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14,
-    "RLIMIT_RTTIME": 15,
-}
-
-
 def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
     for i, rl in enumerate(rlimits):
-        num = _RLIMITS.get(rl["type"])
+        num = validate.RLIMITS.get(rl["type"])
         if num is None:
-            raise InvalidArgument(f"process.rlimits[{i}].type: unknown rlimit {rl['type']!r}")
+            raise InvalidArgument(f"process.rlimits[{i}].type: wrong rlimit value: {rl['type']}")
         try:
             s.setrlimit(num, rl["soft"], rl["hard"])
         except OSError as exc:
@@ -288,7 +293,7 @@ def exec_process(
     if process.get("oomScoreAdj") is not None and spec.get("_exec"):
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(process["oomScoreAdj"]))
-    if process.get("rlimits"):
+    if process.get("rlimits") and spec.get("_exec"):  # the init set its own before `create` returned
         set_rlimits(process["rlimits"])
     _close_fds(preserve_fds, keep_fds)
     capabilities.drop_bounding(caps)
@@ -332,14 +337,11 @@ def _home_of(uid: int) -> str:
     return "/"
 
 
-_PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
-
-
 def _set_personality(pers: dict[str, Any] | None) -> None:
     """linux.personality: the execution domain (LINUX32 makes `uname -m` say i686 on x86_64)."""
     if not pers:
         return
-    domain = _PERSONALITY_DOMAINS.get(pers["domain"])
+    domain = validate.PERSONALITY_DOMAINS.get(pers["domain"])
     if domain is None:
         raise InvalidArgument(f"linux.personality.domain: unknown domain {pers['domain']!r}")
     s.personality(domain)

@@ -4,7 +4,9 @@ Three processes, each with one job (as youki and runc split it):
 
     runtime (this code)          intermediate                      init (pid 1 inside)
     ─────────────────────        ───────────────────────────       ──────────────────────────
-    validate spec, state dir,
+    validate spec (validate.py),
+    open joined namespaces (their
+    types checked), state dir,
     cgroup, exec fifo
     fork ───────────────────────▶ join the cgroup itself
                                  setns joined namespaces
@@ -12,12 +14,13 @@ Three processes, each with one job (as youki and runc split it):
     write uid/gid maps ◀─────────
     send "maps-ok" ─────────────▶ setresuid(0); unshare(rest but cgroup)
                                  fork ──────────────────────────▶ (new pid namespace)
-    ◀────────────── "pid <n>" ── exit 0                           unshare(cgroup), mounts,
-    oom_score_adj                                                 devices
+    ◀────────────── "pid <n>" ── exit 0                           check caps and ids, unshare
+    oom_score_adj                                                 (cgroup), mounts, devices
     ◀──────────────────────────────────────────────────────────── "hooks" (if any)
     prestart + createRuntime hooks
     "hooks-done <state>" ────────────────────────────────────────▶ createContainer hooks,
-                                                                  pivot_root, console, ...
+                                                                  pivot_root, console, ...,
+                                                                  rlimits
     ◀──────────────────────────────────────────────────────────── "ready"
     state.json, pid file, exit                                    block on exec.fifo
 
@@ -34,7 +37,7 @@ from wharf.base.files import atomic_write
 from wharf.base.times import now_rfc3339
 from wharf.errors import FailedPrecondition, InvalidArgument
 from wharf.oci import fastjson, runtime_spec
-from wharf.runtime import cgroups, hooks, log, namespaces, rootfs, state
+from wharf.runtime import cgroups, hooks, log, namespaces, rootfs, state, validate
 from wharf.runtime import syscalls as s
 from wharf.runtime.process import channel
 from wharf.runtime.process.init import InitContext, init_main
@@ -68,6 +71,11 @@ def create(opts: CreateOptions) -> dict[str, Any]:
     root_path = rootfs.rootfs_path(spec, bundle)
     linux = spec.get("linux", {})
     plan = namespaces.plan(spec)
+    try:
+        validate.check(spec, plan)
+    except BaseException:
+        plan.close()
+        raise
     sdir = state.make_state_dir(opts.root, opts.cid)
     cg = None
     init_pid = 0
