@@ -1,10 +1,12 @@
 """Daemon start: adopt the containers whose shims outlived the previous daemon (live restore),
-settle the ones that exited meanwhile, finish cut-short removals as ``dead``, then start what
-``always`` / ``unless-stopped`` asks for."""
+settle the ones that exited meanwhile, finish cut-short removals as ``dead``, clear what a
+start the previous daemon did not finish left (a shim, the runtime's state, mounts, network),
+then start what ``always`` / ``unless-stopped`` asks for."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 from wharf.engine import exits, shim
 from wharf.engine import start as starting
@@ -21,6 +23,7 @@ async def restore(core: Core) -> None:
         if c.state.found_cut_short():
             core.store.save(c)
         if not c.state.running:
+            await clear_interrupted_start(core, c)
             continue
         if _adopt(core, c):
             continue
@@ -33,6 +36,54 @@ async def restore(core: Core) -> None:
                 await starting.start(core, c.id)
             except WharfError as exc:
                 log.warning("restart of %s on daemon start failed: %s", c.short_id, exc)
+
+
+async def clear_interrupted_start(core: Core, c: Container) -> None:
+    """A container the store does not record as running may still have what a start killed
+    half-way made: its shim (maybe with the process parked, or even released), the runtime's
+    state ("container with id exists" on the next start), the rootfs mounted, addresses and
+    links. The start never answered, so all of it goes; the container stays as recorded."""
+    from wharf.engine.runner import blocking
+    from wharf.snapshots.mount import unmount_all
+
+    paths = core.paths.shim_paths(c.id)
+    pid = _shim_pid(paths.pid_file)
+    stale_shim = pid is not None and _is_shim_of(pid, c.id)
+    stale_runtime = os.path.exists(os.path.join(core.paths.runtime_root, c.id))
+    if not stale_shim and not stale_runtime:
+        return
+    log.info("container %s: clearing what an interrupted start left", c.short_id)
+    if stale_shim and pid is not None:
+        shim.stop_shim(pid)
+    await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+    await blocking(unmount_all, core.paths.rootfs_dir(c.id))
+    try:
+        await core.net.detach(c)
+    except Exception as exc:  # whatever it meets, the clearing goes on
+        log.warning("container %s: network left by an interrupted start: %s", c.short_id, exc)
+    for leftover in (paths.pid_file, paths.exit_file):
+        try:
+            os.unlink(leftover)
+        except FileNotFoundError:
+            pass
+
+
+def _shim_pid(pid_file: str) -> int | None:
+    try:
+        with open(pid_file) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_shim_of(pid: int, cid: str) -> bool:
+    """Whether ``pid`` still is this container's shim (a pid can have been reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return any(a == b"--id" and b == cid.encode() for a, b in zip(argv, argv[1:], strict=False))
 
 
 def _adopt(core: Core, c: Container) -> bool:
