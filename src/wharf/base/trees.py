@@ -169,7 +169,8 @@ class Dir:
 def scan(fd: int) -> tuple[list[str], list[str]]:
     """The entries of directory ``fd``: (subdirectories, everything else), sorted. Symlinks to
     directories are not directories."""
-    dirs, files = [], []
+    dirs: list[str] = []
+    files: list[str] = []
     with os.scandir(fd) as it:
         for e in it:
             try:
@@ -335,7 +336,7 @@ def _enter_or_unlink(stack: DirStack, name: str, failed: Callable[[OSError, str]
 
 def _clear(fd: int, failed: Callable[[OSError, str], None]) -> list[str]:
     """Unlink every non-directory of ``fd``; returns its subdirectories."""
-    subdirs = []
+    subdirs: list[str] = []
     try:
         with os.scandir(fd) as it:
             entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
