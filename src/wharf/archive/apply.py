@@ -24,13 +24,13 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wharf.archive.compression import Readable
+from wharf.base import trees
 from wharf.errors import InvalidArgument
 
 WHITEOUT_PREFIX = ".wh."
@@ -135,7 +135,7 @@ def replace_existing(pfd: int, base: str, keep_dir: bool) -> None:
         return
     if stat.S_ISDIR(st.st_mode):
         if not keep_dir:
-            shutil.rmtree(base, dir_fd=pfd)
+            trees.remove_tree(base, dir_fd=pfd)
     else:
         os.unlink(base, dir_fd=pfd)
 

@@ -27,6 +27,7 @@ import subprocess
 
 from wharf.archive.apply import OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX
 from wharf.archive.compression import Readable
+from wharf.base import trees
 
 TAR = shutil.which("tar")
 CHUNK = 1 << 20
@@ -80,19 +81,25 @@ def extract(reader: Readable, dest: str) -> None:
 
 
 def convert_whiteouts(root: str) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames + [d for d in dirnames if d.startswith(WHITEOUT_PREFIX)]:
+    """``.wh.`` files → overlay whiteouts, walked through directory fds (any depth, any length
+    of path)."""
+    for d in trees.walk(root):
+        for name in d.files + [n for n in d.dirs if n.startswith(WHITEOUT_PREFIX)]:
             if not name.startswith(WHITEOUT_PREFIX):
                 continue
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
+            where = d.path(name)
+            st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
-                raise TarFailed(f"whiteout {path} is not a regular file")
-            os.unlink(path)
+                raise TarFailed(f"whiteout {where} is not a regular file")
+            os.unlink(name, dir_fd=d.fd)
             if name == OPAQUE_WHITEOUT:
-                os.setxattr(dirpath, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+                os.setxattr(d.fd, OVERLAY_OPAQUE_XATTR, b"y")
             elif not name.startswith(WHITEOUT_META_PREFIX):
-                target = os.path.join(dirpath, name[len(WHITEOUT_PREFIX) :])
-                if os.path.lexists(target):
-                    raise TarFailed(f"{target}: both a file and its whiteout in one layer")
-                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+                target = name[len(WHITEOUT_PREFIX) :]
+                try:
+                    os.stat(target, dir_fd=d.fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    pass
+                else:
+                    raise TarFailed(f"{d.path(target)}: both a file and its whiteout in one layer")
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=d.fd)

@@ -29,10 +29,10 @@ import builtins
 import errno
 import fcntl
 import os
-import shutil
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from wharf.base import trees
 from wharf.errors import FailedPrecondition, NotFound, Unavailable
 from wharf.oci.digest import HEX_LENGTHS, algorithm, encoded, new_hasher, parse_digest, sha256_digest
 
@@ -137,7 +137,7 @@ class Writer:
 
     def _discard(self) -> None:
         self.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        trees.remove_tree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Writer:
         return self

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wharf.base import keys as detach_keys
+from wharf.base import trees
 from wharf.engine.state import check_exec
 from wharf.errors import Conflict, InvalidArgument, NotFound
 
@@ -247,8 +248,6 @@ class ExecManager:
 
     @staticmethod
     def _finish(e: Exec, listener: socket.socket | None, tmp: str) -> None:
-        import shutil
-
         e.running = False
         if e.exit_code is None:
             e.exit_code = 126
@@ -260,7 +259,7 @@ class ExecManager:
             e.master_fd = -1
         if listener is not None:
             listener.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        trees.remove_tree(tmp, ignore_errors=True)
         e.done.set()
 
     async def _pump_pipes(

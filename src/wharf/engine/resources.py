@@ -8,6 +8,7 @@ import os
 import stat
 from typing import Any
 
+from wharf.base import trees
 from wharf.engine.request import HostConfig
 from wharf.errors import InvalidArgument
 
@@ -95,13 +96,13 @@ def resources(hc: HostConfig) -> dict[str, Any]:
 
 def host_devices() -> list[dict[str, Any]]:
     out = []
-    for dirpath, _, filenames in os.walk("/dev"):
-        if dirpath.startswith(("/dev/pts", "/dev/shm", "/dev/mqueue")):
-            continue
-        for name in filenames:
-            path = os.path.join(dirpath, name)
+    for d in trees.walk("/dev"):
+        if d.rel == "":
+            d.dirs = [n for n in d.dirs if n not in ("pts", "shm", "mqueue")]
+        for name in d.files:
+            path = f"/dev/{d.path(name)}"
             try:
-                st = os.lstat(path)
+                st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
             except OSError:
                 continue
             if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):

@@ -16,13 +16,16 @@ import io
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
+from wharf.archive.apply import open_dir
 from wharf.archive.compression import decompressed
+from wharf.base import trees
 from wharf.errors import InvalidArgument
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
@@ -196,34 +199,74 @@ def _spool(inp: IO[bytes], dest: str) -> str:
 
 
 def _safe_extract(archive: str, dest: str) -> None:
-    """Extract with every path and link kept inside ``dest`` (refused otherwise)."""
-    with tarfile.open(archive, mode="r:*") as tar:
-        for m in tar:
-            name = os.path.normpath(m.name)
-            if m.name.startswith("/") or name == ".." or name.startswith("../"):
-                raise InvalidArgument(f"invalid archive: {m.name!r} is outside the archive")
-            target = os.path.join(dest, name)
-            if m.isdir():
-                os.makedirs(target, exist_ok=True)
-                continue
-            if m.issym() or m.islnk():
-                link = m.linkname if m.islnk() else os.path.join(os.path.dirname(name), m.linkname)
-                resolved = os.path.normpath(link)
-                if m.linkname.startswith("/") or resolved == ".." or resolved.startswith("../"):
-                    raise InvalidArgument(f"invalid archive: link {m.name!r} points outside the archive")
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                src = os.path.join(dest, resolved)
-                if not os.path.isfile(src) or os.path.islink(src):
-                    raise InvalidArgument(f"invalid archive: link {m.name!r} to a missing file")
-                shutil.copyfile(src, target)
-                continue
-            if not m.isfile():
-                raise InvalidArgument(f"invalid archive: {m.name!r} is not a regular file")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            src_f = tar.extractfile(m)
-            assert src_f is not None
-            with open(target, "wb") as f:
-                shutil.copyfileobj(src_f, f, CHUNK)
+    """Extract with every path and link kept inside ``dest`` (refused otherwise). Directories are
+    made and files written through directory fds, never by a path: the archive's tree may be of
+    any depth."""
+    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            for m in tar:
+                _extract_member(tar, m, root)
+    finally:
+        os.close(root)
+
+
+def _extract_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: int) -> None:
+    name = os.path.normpath(m.name)
+    if m.name.startswith("/") or name == ".." or name.startswith("../"):
+        raise InvalidArgument(f"invalid archive: {m.name!r} is outside the archive")
+    if m.isdir():
+        os.close(open_dir(root, "" if name == "." else name, create=True, what=m.name))
+        return
+    parent, base = os.path.split(name)
+    if m.issym() or m.islnk():
+        link = m.linkname if m.islnk() else os.path.join(parent, m.linkname)
+        resolved = os.path.normpath(link)
+        if m.linkname.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise InvalidArgument(f"invalid archive: link {m.name!r} points outside the archive")
+        src = _open_member_file(root, resolved)
+        if src is None:
+            raise InvalidArgument(f"invalid archive: link {m.name!r} to a missing file")
+        with os.fdopen(src, "rb") as f:
+            _write_member(root, parent, base, f, m.name)
+        return
+    if not m.isfile():
+        raise InvalidArgument(f"invalid archive: {m.name!r} is not a regular file")
+    src_f = tar.extractfile(m)
+    assert src_f is not None
+    _write_member(root, parent, base, src_f, m.name)
+
+
+def _open_member_file(root: int, rel: str) -> int | None:
+    """An fd of regular file ``rel`` under ``root`` (no symlink followed), or None."""
+    parent, base = os.path.split(rel)
+    try:
+        pfd = open_dir(root, parent, create=False, what=rel)
+    except (FileNotFoundError, InvalidArgument):
+        return None
+    try:
+        fd = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=pfd)
+    except OSError:
+        return None
+    finally:
+        os.close(pfd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _write_member(root: int, parent: str, base: str, src: IO[bytes], what: str) -> None:
+    pfd = open_dir(root, parent, create=True, what=what)
+    try:
+        fd = os.open(
+            base, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=pfd
+        )
+    finally:
+        os.close(pfd)
+    with os.fdopen(fd, "wb") as f:
+        shutil.copyfileobj(src, f, CHUNK)
 
 
 def _inside(root: str, rel: str) -> str:
@@ -274,20 +317,27 @@ def _uncompressed_layer(path: str, tmp: str) -> str:
 
 def load(store: ImageStore, inp: IO[bytes]) -> list[str]:
     """Import every image of the archive; returns docker's lines ("Loaded image: busybox:latest")."""
-    with tempfile.TemporaryDirectory(dir=store.root) as tmp:
-        archive = _spool(inp, tmp)
-        root = os.path.join(tmp, "x")
-        os.makedirs(root)
-        try:
-            _safe_extract(archive, root)
-        except tarfile.TarError as exc:
-            raise InvalidArgument(f"invalid archive: {exc}") from None
-        os.unlink(archive)
-        if os.path.exists(os.path.join(root, "manifest.json")):
-            return _load_docker(store, root, tmp)
-        if os.path.exists(os.path.join(root, "index.json")):
-            return _load_oci(store, root)
-        raise InvalidArgument("invalid archive: neither manifest.json nor index.json found")
+    tmp = tempfile.mkdtemp(dir=store.root)
+    try:
+        return _load(store, inp, tmp)
+    finally:
+        trees.remove_tree(tmp, ignore_errors=True)  # the archive's own tree: any depth
+
+
+def _load(store: ImageStore, inp: IO[bytes], tmp: str) -> list[str]:
+    archive = _spool(inp, tmp)
+    root = os.path.join(tmp, "x")
+    os.makedirs(root)
+    try:
+        _safe_extract(archive, root)
+    except tarfile.TarError as exc:
+        raise InvalidArgument(f"invalid archive: {exc}") from None
+    os.unlink(archive)
+    if os.path.exists(os.path.join(root, "manifest.json")):
+        return _load_docker(store, root, tmp)
+    if os.path.exists(os.path.join(root, "index.json")):
+        return _load_oci(store, root)
+    raise InvalidArgument("invalid archive: neither manifest.json nor index.json found")
 
 
 def _load_docker(store: ImageStore, root: str, tmp: str) -> list[str]:
@@ -351,22 +401,31 @@ def _name(store: ImageStore, target: Descriptor, tags: list[str], image_id: str)
     return out
 
 
+def _oci_blobs(blobs: str) -> list[tuple[str, str]]:
+    """The layout's blobs, blobs/<algorithm>/<encoded>, as (algorithm, encoded); anything
+    nested deeper is no blob of the layout and is not looked at."""
+    out = []
+    for alg in sorted(os.listdir(blobs)) if os.path.isdir(blobs) else ():
+        path = os.path.join(blobs, alg)
+        if os.path.isdir(path) and not os.path.islink(path):
+            out += [(alg, n) for n in sorted(os.listdir(path)) if os.path.isfile(os.path.join(path, n))]
+    return out
+
+
 def _load_oci(store: ImageStore, root: str) -> list[str]:
     with open(os.path.join(root, "index.json")) as f:
         index = json.load(f)
     blobs = os.path.join(root, "blobs")
-    for dirpath, _, files in os.walk(blobs):
-        for name in files:
-            alg = os.path.basename(dirpath)
-            d, _ = _digest_file(os.path.join(dirpath, name))
-            if d != f"{alg}:{name}":
-                raise InvalidArgument(f"invalid archive: blob {alg}:{name} does not match its content")
+    found = _oci_blobs(blobs)
+    for alg, name in found:
+        d, _ = _digest_file(os.path.join(blobs, alg, name))
+        if d != f"{alg}:{name}":
+            raise InvalidArgument(f"invalid archive: blob {alg}:{name} does not match its content")
     lines = []
     with store.lease():
-        for dirpath, _, files in os.walk(blobs):
-            for name in files:
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    store.content.put_file(f, f"{os.path.basename(dirpath)}:{name}")
+        for alg, name in found:
+            with open(os.path.join(blobs, alg, name), "rb") as f:
+                store.content.put_file(f, f"{alg}:{name}")
         for m in index.get("manifests") or []:
             target = Descriptor(m.get("mediaType") or OCI_MANIFEST, m["digest"], int(m["size"]))
             mdesc, _ = store.platform_manifest(target)
@@ -487,13 +546,6 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         else:
             raise InvalidArgument(f"{word} is not a valid change command")
     return out
-
-
-def export_dir(path: str, out: IO[bytes]) -> None:
-    """`docker export`: the tree at ``path`` as a tar stream."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(os.listdir(path)):
-            tar.add(os.path.join(path, name), arcname=name)
 
 
 def iter_chunks(f: IO[bytes]) -> Iterator[bytes]:

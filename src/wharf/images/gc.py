@@ -14,7 +14,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from wharf.errors import WharfError
+from wharf.errors import FailedPrecondition, WharfError
 from wharf.oci import image as ociimage
 from wharf.snapshots.snapshotter import KIND_COMMITTED
 
@@ -23,24 +23,28 @@ if TYPE_CHECKING:
 
 
 def _mark_content(store: ImageStore, digest: str, media_type: str, blobs: set[str], snaps: set[str]) -> None:
-    if digest in blobs or not store.content.exists(digest):
+    """Mark ``digest`` and everything it references (an explicit stack: an index may nest
+    indexes to any depth)."""
+    todo = [(digest, media_type)]
+    while todo:
+        digest, media_type = todo.pop()
+        if digest in blobs or not store.content.exists(digest):
+            blobs.add(digest)
+            continue
         blobs.add(digest)
-        return
-    blobs.add(digest)
-    if not (ociimage.is_index(media_type) or ociimage.is_manifest(media_type) or not media_type):
-        return
-    try:
-        obj: dict[str, Any] = store.read_json(digest, "manifest")
-    except WharfError:
-        return
-    mt = ociimage.media_type_of(obj, media_type)
-    for child in ociimage.children(mt, obj):
-        _mark_content(store, child.digest, child.media_type, blobs, snaps)
-    if ociimage.is_manifest(mt):
+        if not (ociimage.is_index(media_type) or ociimage.is_manifest(media_type) or not media_type):
+            continue
         try:
-            snaps.update(layer.chain_id for layer in store.layers(obj))
+            obj: dict[str, Any] = store.read_json(digest, "manifest")
         except WharfError:
-            pass
+            continue
+        mt = ociimage.media_type_of(obj, media_type)
+        todo.extend((child.digest, child.media_type) for child in ociimage.children(mt, obj))
+        if ociimage.is_manifest(mt):
+            try:
+                snaps.update(layer.chain_id for layer in store.layers(obj))
+            except WharfError:
+                pass
 
 
 def collect(store: ImageStore, removed_snapshots: list[str] | None = None) -> dict[str, int]:
@@ -102,7 +106,10 @@ def collect(store: ImageStore, removed_snapshots: list[str] | None = None) -> di
                 reclaimed += store.snapshots.usage(key)
             except (WharfError, OSError):
                 pass
-            store.snapshots.remove(key)
+            try:
+                store.snapshots.remove(key)
+            except FailedPrecondition:
+                pass  # its record is gone; what is left of its files goes with the next removal
             removed_snaps += 1
             if removed_snapshots is not None:
                 removed_snapshots.append(key)

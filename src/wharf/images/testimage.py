@@ -12,6 +12,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wharf.base import trees
 from wharf.oci.descriptor import Descriptor
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ def rootfs_tar(rootfs: str) -> bytes:
     """An uncompressed tar of a directory tree (e.g. the busybox rootfs) to use as a raw layer."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(os.listdir(rootfs)):
-            tar.add(os.path.join(rootfs, name), arcname=name)
+        for d in trees.walk(rootfs):  # tarfile's own recursion stops near 1,000 levels
+            for name in sorted(d.dirs + d.files):
+                arc = d.path(name)
+                tar.add(os.path.join(rootfs, arc), arcname=arc, recursive=False)
     return buf.getvalue()

@@ -10,9 +10,9 @@ is a bind mount of ``fs``. Layers are applied straight into ``fs`` with overlay-
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 
+from wharf.base import trees
 from wharf.snapshots.base import BaseSnapshotter
 from wharf.snapshots.mount import Mount, mount_all, unmount
 from wharf.snapshots.snapshotter import KIND_ACTIVE, KIND_VIEW
@@ -62,7 +62,7 @@ def supported(root: str) -> bool:
         unmount(f"{probe}/merged")
         return True
     finally:
-        shutil.rmtree(probe, ignore_errors=True)
+        trees.remove_tree(probe, ignore_errors=True)
 
 
 def _kernel_has_overlay() -> bool:

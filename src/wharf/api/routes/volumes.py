@@ -12,6 +12,7 @@ from aiohttp import web
 from wharf.api import backend, bodies
 from wharf.api.backend import VolumeRecords
 from wharf.api.server import Router, at_least, json_body, labels_match, qbool, qfilters
+from wharf.base import trees
 from wharf.errors import Conflict, InvalidArgument
 from wharf.volumes.store import Volume
 
@@ -116,10 +117,10 @@ async def prune(request: web.Request) -> web.StreamResponse:
 
 def disk_usage(path: str) -> int:
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
+    for d in trees.walk(path):
+        for f in d.files:
             try:
-                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+                total += os.stat(f, dir_fd=d.fd, follow_symlinks=False).st_blocks * 512
             except OSError:
                 pass
     return total
