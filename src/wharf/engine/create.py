@@ -8,9 +8,9 @@ undoes them.
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
+from wharf.base import trees
 from wharf.base.times import now_rfc3339
 from wharf.engine import netfiles, validate
 from wharf.engine.containers import Container, new_id, random_name, validate_name
@@ -142,7 +142,7 @@ def discard_files(core: Core, cid: str) -> None:
         core.images.snapshots.remove(cid)
     except WharfError:
         pass
-    shutil.rmtree(core.paths.container_dir(cid), ignore_errors=True)
+    trees.remove_tree(core.paths.container_dir(cid), ignore_errors=True)
 
 
 def merge_image_config(config: ContainerConfig, image: dict[str, Any]) -> ContainerConfig:

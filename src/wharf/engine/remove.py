@@ -1,26 +1,24 @@
 """``rm`` (with ``-f``: killed first; with ``-v``: its anonymous volumes too), ``rename`` and
 ``container prune``. Removal marks the container ``removing`` first, so a daemon killed
-half-way finds it dead rather than half there."""
+half-way finds it dead rather than half there; a step that fails leaves it dead too (with
+the error), so rm can be tried again, never stuck "in progress"."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from typing import Any
 
+from wharf.base import trees
 from wharf.base.times import parse_rfc3339, parse_time_arg
 from wharf.engine import links
 from wharf.engine.containers import Container, validate_name
 from wharf.engine.core import Core
 from wharf.engine.runner import blocking
 from wharf.engine.state import Status, check_remove, prunable
-from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
+from wharf.errors import FailedPrecondition, InvalidArgument, NoSpace, NotFound, WharfError
 
 
 async def remove(core: Core, ref: str, force: bool = False, volumes: bool = False) -> None:
-    from wharf.engine.create import discard_files
-    from wharf.snapshots.mount import unmount_all
-
     c = core.store.get(ref)
     check_remove(c.state, c.name, c.id, force)
     if c.state.running:
@@ -30,10 +28,12 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
         # the mark is for a daemon killed half-way; a full disk must not keep rm from freeing
         # the space, so failing to write it only defers it
         core.store.save_soon(c)
-        await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
-        await blocking(unmount_all, core.paths.rootfs_dir(c.id))
-        await blocking(discard_files, core, c.id)
-        shutil.rmtree(core.paths.state_dir(c.id), ignore_errors=True)
+        try:
+            await _remove_files(core, c)
+        except BaseException as exc:
+            c.state.removal_failed(str(exc) if isinstance(exc, WharfError) else repr(exc))
+            core.store.save_soon(c)
+            raise
         core.net.store.release(c.id)
         core.store.delete(c.id)
         links.forget(core.store, c.id)
@@ -41,6 +41,29 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
             _remove_anonymous_volumes(core, c)
     core.emit(c, "destroy")
     core.waiters.removed(c.id)
+
+
+async def _remove_files(core: Core, c: Container) -> None:
+    """The runtime's container, the rootfs mount, the snapshot, the container's directories;
+    what cannot be removed fails with dockerd's "unable to remove filesystem for <id>"."""
+    from wharf.snapshots.mount import unmount_all
+
+    await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+    await blocking(unmount_all, core.paths.rootfs_dir(c.id))
+    try:
+        await blocking(core.images.snapshots.remove, c.id)
+    except (NotFound, NoSpace):
+        pass  # gone already (a retried rm); a full disk keeps the row, not the files
+    except WharfError as exc:
+        raise FailedPrecondition(f"unable to remove filesystem for {c.id}: {exc}") from None
+    try:
+        await blocking(trees.remove_tree, core.paths.container_dir(c.id))
+    except OSError as exc:
+        why = (exc.strerror or str(exc)).lower()
+        raise FailedPrecondition(
+            f"unable to remove filesystem for {c.id}: unlinkat {exc.filename}: {why}"
+        ) from None
+    trees.remove_tree(core.paths.state_dir(c.id), ignore_errors=True)  # the shim's files
 
 
 async def _kill_for_removal(core: Core, c: Container) -> None:

@@ -14,6 +14,7 @@ status with a string. The statuses and their moves::
        └── (none: a container never goes back to created)
     any not alive ──remove──▶ removing ──▶ (gone)
     removing at daemon start (the removal was cut short) ──▶ dead
+    removing ──a step of the removal failed──▶ dead (rm can be tried again)
 
 ``alive`` (running, paused, restarting) is what Docker calls "running" for ``ps`` without
 ``-a``, for refusing ``rm`` without force, and for restarting at daemon start. The Engine API
@@ -133,6 +134,12 @@ class State:
 
     def removing(self) -> None:
         self.status = Status.REMOVING
+
+    def removal_failed(self, error: str) -> None:
+        """A step of rm failed: the container is dead, no longer being removed (Docker's
+        SetRemovalError), so another rm can finish the job."""
+        self.status = Status.DEAD
+        self.error = error
 
     def found_cut_short(self) -> bool:
         """At daemon start: a removal the previous daemon did not finish leaves the container

@@ -12,19 +12,21 @@ Schema of ``<root>/metadata.db`` (version 1, migrated by ``wharf.base.sqlite``):
 A record and its directory are created in one transaction (the directory first, the row
 committed last), so a crash leaves at most an orphan directory: ``_sweep_orphans`` removes
 directories without a row when the snapshotter opens. Removal deletes the row first, then the
-directory (renamed aside, so a half-deleted tree is never mistaken for a snapshot).
+directory (renamed aside, so a half-deleted tree is never mistaken for a snapshot). A directory
+that cannot be removed whole (an immutable file) fails the removal; what is left of it aside is
+tried again by the next removal and by the sweep. Trees of any depth are walked and removed
+through ``wharf.base.trees``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import sqlite3
-import stat
 import threading
 import time
 
+from wharf.base import trees
 from wharf.base.files import no_space
 from wharf.base.sqlite import commit, open_db
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
@@ -57,6 +59,7 @@ class BaseSnapshotter:
         self._db = open_db(f"{root}/metadata.db", MIGRATIONS)
         # one connection, used from unpack's worker threads: one transaction at a time
         self._lock = threading.RLock()
+        self._removing: set[str] = set()  # names of asides some thread is removing now
         self._sweep_orphans()
 
     def close(self) -> None:
@@ -132,7 +135,7 @@ class BaseSnapshotter:
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"snapshot {key}: already exists") from None
             path = f"{self.root}/snapshots/{cur.lastrowid}"
-            shutil.rmtree(path, ignore_errors=True)
+            trees.remove_tree(path, ignore_errors=True)
             os.mkdir(path, 0o700)
             self._populate(path, parent)
 
@@ -162,6 +165,10 @@ class BaseSnapshotter:
                 raise AlreadyExists(f"snapshot {name}: already exists") from None
 
     def remove(self, key: str) -> None:
+        """The record, then the directory. FailedPrecondition (Docker's "unlinkat <path>: <why>")
+        if the directory cannot be removed whole: the snapshot is gone all the same, and what is
+        left aside is tried again by the next removal."""
+        self._retry_removals()
         info = self._row(key)
         if self.children(key):
             raise Conflict(f"snapshot {key}: cannot remove, it has children")
@@ -179,12 +186,35 @@ class BaseSnapshotter:
         self._remove_dir(self.dir(info))
 
     def _remove_dir(self, path: str) -> None:
-        aside = f"{self.root}/snapshots/rm-{os.path.basename(path)}-{time.monotonic_ns()}"
+        name = f"rm-{os.path.basename(path)}-{time.monotonic_ns()}"
+        aside = f"{self.root}/snapshots/{name}"
         try:
             os.rename(path, aside)
         except FileNotFoundError:
             return
-        shutil.rmtree(aside, ignore_errors=True)
+        with self._lock:
+            self._removing.add(name)
+        try:
+            trees.remove_tree(aside)
+        except OSError as e:
+            why = (e.strerror or str(e)).lower()
+            raise FailedPrecondition(f"unlinkat {e.filename}: {why}") from None
+        finally:
+            with self._lock:
+                self._removing.discard(name)
+
+    def _retry_removals(self) -> None:
+        """What earlier removals left aside (they failed, or a daemon died meanwhile)."""
+        base = f"{self.root}/snapshots"
+        with self._lock:
+            names = [n for n in os.listdir(base) if n.startswith("rm-") and n not in self._removing]
+            self._removing.update(names)
+        try:
+            for n in names:
+                trees.remove_tree(f"{base}/{n}", ignore_errors=True)
+        finally:
+            with self._lock:
+                self._removing.difference_update(names)
 
     def usage(self, key: str) -> int:
         return _du(self.apply_dir(key))
@@ -193,7 +223,7 @@ class BaseSnapshotter:
         ids = {str(r[0]) for r in self._db.execute("SELECT id FROM snapshots")}
         for name in os.listdir(f"{self.root}/snapshots"):
             if name not in ids:
-                shutil.rmtree(f"{self.root}/snapshots/{name}", ignore_errors=True)
+                trees.remove_tree(f"{self.root}/snapshots/{name}", ignore_errors=True)
 
     def _txn(self) -> _Txn:
         return _Txn(self._db, self._lock)
@@ -226,16 +256,17 @@ class _Txn:
 
 
 def _du(path: str) -> int:
+    """The bytes of the files under ``path`` (a hardlinked file counted once)."""
     total, seen = 0, set()
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
+    for d in trees.walk(path):
+        for name in d.files:
             try:
-                st = os.lstat(os.path.join(dirpath, name))
+                st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
-                total += 0 if stat.S_ISDIR(st.st_mode) else st.st_size
+                total += st.st_size
     return total
 
 
