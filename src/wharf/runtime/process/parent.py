@@ -25,8 +25,9 @@ Three processes, each with one job (as youki and runc split it):
     state.json, pid file, exit                                    block on exec.fifo
 
 The intermediate exists because a process cannot enter a new pid namespace itself, only its
-children can. Any failure undoes everything create made: the init is killed, the cgroup and
-the state directory removed.
+children can. The intermediate and init report on pipes of their own (init may be ready before
+the intermediate has sent its pid). Any failure undoes everything create made: the init is
+killed, the cgroup and the state directory removed.
 """
 
 from __future__ import annotations
@@ -142,15 +143,20 @@ def _connect_console(path: str) -> int:
 
 def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, Any]) -> int:
     """Fork the intermediate, drive the handshake above, return init's pid (host view)."""
+    # the intermediate and init each talk back on a pipe of their own: under load init can be
+    # ready before its parent has reported its pid, and one shared pipe would interleave them
     from_child, child_out = channel.pipe()
+    from_init, init_out = channel.pipe()
     child_in, to_child = channel.pipe()
     pid = os.fork()
     if pid == 0:  # intermediate
         from_child.close()
+        from_init.close()
         to_child.close()
         ctx.to_parent, ctx.from_parent = child_out, child_in
-        _intermediate(ctx, cg, linux)
+        _intermediate(ctx, cg, linux, init_out)
     child_out.close()
+    init_out.close()
     child_in.close()
     init_pid = 0
     try:
@@ -171,14 +177,14 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         if oom is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                 f.write(str(oom))
-        verb, arg = from_child.recv()
+        verb, arg = from_init.recv()
         if verb == "hooks":
             saved["pid"] = init_pid
             hook_state = state.oci_state(saved, "created")
             hooks.run("prestart", ctx.spec.get("hooks", {}).get("prestart"), hook_state)
             hooks.run("createRuntime", ctx.spec.get("hooks", {}).get("createRuntime"), hook_state)
             to_child.send("hooks-done", fastjson.dumps(hook_state))
-            verb, arg = from_child.recv()
+            verb, arg = from_init.recv()
         if verb != "ready":
             raise FailedPrecondition(f"runtime protocol: unexpected {verb!r}")
         return init_pid
@@ -191,11 +197,13 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         raise
     finally:
         from_child.close()
+        from_init.close()
         to_child.close()
 
 
-def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any]) -> None:
-    """Join the cgroup and namespaces, create namespaces, fork init, report its pid, exit."""
+def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any], init_out: channel.Sender) -> None:
+    """Join the cgroup and namespaces, create namespaces, fork init, report its pid, exit.
+    ``init_out`` is the pipe init reports on."""
     try:
         cg.join_self()  # first: in a new user namespace the cgroup files are no longer ours
         plan = ctx.plan
@@ -221,7 +229,10 @@ def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any]) -> None:
         pid = os.fork()
         if pid == 0:
             plan.close()
+            ctx.to_parent.close()
+            ctx.to_parent = init_out
             init_main(ctx)
+        init_out.close()
         ctx.to_parent.send("pid", str(pid))
         os._exit(0)
     except BaseException as exc:
