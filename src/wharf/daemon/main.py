@@ -24,6 +24,9 @@ from wharf.engine.config import DaemonConfig, load
 from wharf.errors import WharfError
 
 log = logging.getLogger("wharf.daemon")
+# pending connections the kernel queues for accept (dockerd's listeners: 4096; the kernel caps
+# it at net.core.somaxconn)
+BACKLOG = 4096
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -104,7 +107,7 @@ async def serve(cfg: DaemonConfig) -> None:
                 if _socket_in_use(path):
                     raise WharfError(f"{path}: address already in use (is another wharfd running?)")
                 os.unlink(path)
-            site: Any = web.UnixSite(runner, path)
+            site: Any = web.UnixSite(runner, path, backlog=BACKLOG)
             await site.start()
             os.chmod(path, 0o660)
         elif host.startswith("tcp://"):
@@ -114,7 +117,11 @@ async def serve(cfg: DaemonConfig) -> None:
             if ctx is None and h not in ("127.0.0.1", "localhost", "::1", "[::1]"):
                 log.warning("serving the API on %s without TLS: anyone who can reach it is root", host)
             site = web.TCPSite(
-                runner, h.strip("[]") or "0.0.0.0", int(port or (2376 if ctx else 2375)), ssl_context=ctx
+                runner,
+                h.strip("[]") or "0.0.0.0",
+                int(port or (2376 if ctx else 2375)),
+                ssl_context=ctx,
+                backlog=BACKLOG,
             )
             await site.start()
         else:
@@ -129,6 +136,12 @@ async def serve(cfg: DaemonConfig) -> None:
     await stop.wait()
     log.info("processing signal, shutting down (containers keep running)")
     await runner.cleanup()
+    for host in cfg.hosts:  # a clean stop leaves no socket that nothing answers
+        if host.startswith("unix://"):
+            try:
+                os.unlink(host[len("unix://") :])
+            except FileNotFoundError:
+                pass
     await engine.close()
 
 

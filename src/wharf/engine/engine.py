@@ -16,6 +16,7 @@ policy or auto-remove. ``<data-root>/engine.db`` holds the containers (``contain
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -119,7 +120,17 @@ class Engine:
         vuse.restore(self.core.volumes, self.containers)
 
     async def close(self) -> None:
-        await self.core.net.close()
+        """A clean stop. Running containers keep running (live restore) and keep their network
+        and cgroups; with none running, the bridges, the nftables table and the default cgroup
+        parent (when empty) go as well, to be made again at the next start."""
+        idle = not any(c.state.status.has_process for c in self.core.store.all())
+        await self.core.net.close(teardown=idle)
+        parent = self.core.cfg.cgroup_parent
+        if idle and os.path.basename(parent.rstrip("/")).startswith("wharf"):
+            # only a parent of wharf's own naming: one the operator chose may not be ours
+            from wharf.runtime import cgroups
+
+            cgroups.remove_empty(parent)
         self.core.volumes.close()
         self.containers.close()
         self.core.close_images()

@@ -146,7 +146,19 @@ class NetworkManager:
             except WharfError as exc:
                 log.warning("re-adopting the network of %s: %s", c.id[:12], exc)
 
-    async def close(self) -> None:
+    async def close(self, teardown: bool = False) -> None:
+        """``teardown`` (a clean stop with no container running): the bridges and the nftables
+        table go too; the next start makes them again from the network store."""
+        if teardown:
+            for n in self.networks.values():
+                try:
+                    await self.host.delete(n.bridge)
+                except Exception as exc:  # the stop goes on; the next start's setup is from scratch
+                    log.warning("stop: could not remove bridge %s: %s", n.bridge, exc)
+            try:
+                self.fw.teardown()
+            except WharfError as exc:
+                log.warning("stop: could not remove nftables table %s: %s", self.fw.table, exc)
         if self.dns is not None:
             self.dns.close()
         for socks in self.reservations.values():

@@ -102,6 +102,24 @@ def _join(point: str, root: str, own: str, path: str, relative: bool) -> str:
     return full
 
 
+def remove_empty(path: str) -> list[str]:
+    """rmdir ``path`` (absolute, as a cgroupsPath) in every hierarchy where it is empty: a
+    parent cgroup the containers under it no longer need. Returns what was removed."""
+    ctrl, unified = _hierarchies()
+    points = {point for point, _ in ctrl.values()} | ({unified[0]} if unified else set())
+    removed = []
+    for point in sorted(points):
+        d = os.path.normpath(point + "/" + path)
+        if d == point or not is_under(d, point):
+            continue
+        try:
+            os.rmdir(d)
+            removed.append(d)
+        except OSError:
+            pass  # absent, or containers (of another daemon, say) still under it
+    return removed
+
+
 class Manager:
     __slots__ = ("created", "host_mode", "v1_paths", "v2_path")
 

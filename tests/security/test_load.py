@@ -1,0 +1,78 @@
+"""Load: many clients at once. Every connection is answered (the listen backlog is dockerd's
+4096, not 128) and 200 containers run by 8 parallel clients all succeed and leave nothing
+behind. bench/load.py measures the same load beside dockerd."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from tests.daemon import Daemon, new_root
+from tests.integration.engine.conftest import IMAGE, docker, seed_busybox
+
+pytestmark = pytest.mark.root
+
+CONNECTIONS = 500
+CONTAINERS = 200
+CLIENTS = 8
+
+
+@pytest.fixture(scope="module")
+def d(rootfs_template: str) -> Iterator[Daemon]:
+    daemon = Daemon(new_root())
+    try:
+        seed_busybox(daemon, rootfs_template)
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.cleanup()
+
+
+def test_500_connections_at_once_are_all_answered(d: Daemon) -> None:
+    """All connect before any request is sent (a backlog of 128 refuses the rest with EAGAIN),
+    then each sends /_ping and reads its answer."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(CONNECTIONS):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect(d.sock)  # a full backlog raises BlockingIOError here
+            socks.append(s)
+        answered = 0
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(30)
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            answered += data.startswith(b"HTTP/1.1 200")
+        assert answered == CONNECTIONS
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _run_one(d: Daemon, name: str) -> str:
+    r = docker(d, "run", "--rm", "--name", name, IMAGE, "true", check=False, timeout=120)
+    return "" if r.returncode == 0 else f"{name}: exit {r.returncode}: {r.stderr.strip()}"
+
+
+def test_200_containers_by_8_clients(d: Daemon) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        failures = [f for f in pool.map(lambda i: _run_one(d, f"load-{tag}-{i}"), range(CONTAINERS)) if f]
+    assert failures == []
+    assert docker(d, "ps", "-aq").stdout.split() == []
+    runtime_root = os.path.join(d.exec_root, "runtime")
+    assert os.listdir(runtime_root) == []
+    with open("/proc/self/mounts") as f:
+        assert [line for line in f if f"{d.data_root}/containers/" in line] == []
