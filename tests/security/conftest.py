@@ -5,5 +5,6 @@ sees afterwards. The daemon fixtures are the engine suite's."""
 from __future__ import annotations
 
 from tests.integration.engine.conftest import docker, seeded_daemon, wharfd
+from tests.integration.runtime.conftest import rt
 
-__all__ = ["docker", "seeded_daemon", "wharfd"]
+__all__ = ["docker", "rt", "seeded_daemon", "wharfd"]

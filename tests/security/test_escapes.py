@@ -8,12 +8,12 @@ copy, so the handle is to a file nothing can change and no host path names.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,6 @@ def _assert_contained(report: dict[str, Any]) -> None:
     assert report["link"].startswith("/memfd:"), report
     seals = report["seals"]
     assert seals is not None, report
-    import fcntl
-
     for seal in (fcntl.F_SEAL_WRITE, fcntl.F_SEAL_GROW, fcntl.F_SEAL_SHRINK, fcntl.F_SEAL_SEAL):
         assert seals & seal, report
 
@@ -105,19 +103,12 @@ def test_exec_proc_self_exe_gets_a_sealed_copy(wharfd: Daemon, probe_dir: Path) 
         docker(wharfd, "rm", "-f", name, check=False)
 
 
-@pytest.fixture
-def rt_module(tmp_path: Path) -> Iterator[Runtime]:
-    """The runtime started as pip's console script would start it: the host interpreter runs
-    the module (no launcher); it must re-execute itself from a sealed copy."""
-    r = Runtime(sys.executable, tmp_path / "state")
-    r.binary = sys.executable
-    yield r
-    r.cleanup()
-
-
 def test_runtime_started_from_the_host_interpreter_reexecutes_sealed(
-    rt_module: Runtime, tmp_path: Path, probe_dir: Path, rootfs_template: str
+    rt: Runtime, tmp_path: Path, probe_dir: Path, rootfs_template: str
 ) -> None:
+    """The runtime started as pip's console script would start it: the host interpreter runs
+    the module (no launcher); it must re-execute itself from a sealed copy. (``rt`` removes the
+    container, through the launcher, if the test fails.)"""
     spec = spec_for(["/probe/evil"])
     spec["process"]["env"].append(f"PYTHONHOME={PYTHONHOME}")
     for m in [*MOUNTS, f"{probe_dir}:/probe:ro"]:
@@ -126,13 +117,13 @@ def test_runtime_started_from_the_host_interpreter_reexecutes_sealed(
             {"destination": dst, "source": src, "type": "bind", "options": ["rbind", "ro"]}
         )
     b = bundle(tmp_path, spec, rootfs_template)
-    cid = rt_module.new_id()
+    cid = rt.new_id()
     argv = [
         sys.executable,
         "-m",
         "wharf.runtime.cli",
         "--root",
-        str(rt_module.root),
+        str(rt.root),
         "run",
         "--bundle",
         b,

@@ -16,21 +16,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from tests.daemon import Daemon, new_root
-from tests.integration.engine.conftest import IMAGE, docker, seed_busybox
+from tests.daemon import Daemon
+from tests.integration.engine.conftest import IMAGE, docker, seeded_daemon
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def d(rootfs_template: str) -> Iterator[Daemon]:
-    daemon = Daemon(new_root())
-    try:
-        seed_busybox(daemon, rootfs_template)
-        daemon.start()
+    with seeded_daemon(rootfs_template) as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 def _send(d: Daemon, method: str, path: str, body: object = None) -> socket.socket:

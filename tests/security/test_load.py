@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.daemon import Daemon, new_root
-from tests.integration.engine.conftest import IMAGE, docker, seed_busybox
+from tests.daemon import Daemon
+from tests.integration.engine.conftest import IMAGE, docker, seeded_daemon
 
 pytestmark = pytest.mark.root
 
@@ -23,13 +23,8 @@ CLIENTS = 8
 
 @pytest.fixture(scope="module")
 def d(rootfs_template: str) -> Iterator[Daemon]:
-    daemon = Daemon(new_root())
-    try:
-        seed_busybox(daemon, rootfs_template)
-        daemon.start()
+    with seeded_daemon(rootfs_template) as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 def test_500_connections_at_once_are_all_answered(d: Daemon) -> None:

@@ -35,7 +35,6 @@ from tests.integration.runtime.helpers import (
     Runtime,
     bundle,
     remove_runc_parent_cgroups,
-    runtime_path,
     spec_for,
 )
 
@@ -44,15 +43,6 @@ pytestmark = pytest.mark.root
 RUNC = shutil.which("runc")
 Spec = dict[str, Any]
 ME = os.getpid()  # the runtimes run in this process's namespaces: /proc/ME/ns/* are the host's
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    r = Runtime(runtime_path(), tmp_path / "state")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 @pytest.fixture
