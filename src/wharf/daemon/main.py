@@ -99,6 +99,7 @@ async def serve(cfg: DaemonConfig) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sites: list[Any] = []
+    sockets: list[str] = []  # removed at a clean stop: no socket is left that nothing answers
     for host in cfg.hosts:
         if host.startswith("unix://"):
             path = host[len("unix://") :]
@@ -109,6 +110,7 @@ async def serve(cfg: DaemonConfig) -> None:
                 os.unlink(path)
             site: Any = web.UnixSite(runner, path, backlog=BACKLOG)
             await site.start()
+            sockets.append(path)
             os.chmod(path, 0o660)
         elif host.startswith("tcp://"):
             hostport = host[len("tcp://") :]
@@ -136,12 +138,11 @@ async def serve(cfg: DaemonConfig) -> None:
     await stop.wait()
     log.info("processing signal, shutting down (containers keep running)")
     await runner.cleanup()
-    for host in cfg.hosts:  # a clean stop leaves no socket that nothing answers
-        if host.startswith("unix://"):
-            try:
-                os.unlink(host[len("unix://") :])
-            except FileNotFoundError:
-                pass
+    for path in sockets:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
     await engine.close()
 
 

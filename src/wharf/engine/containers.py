@@ -23,6 +23,8 @@ import random
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,12 +153,9 @@ class ContainerStore:
         with self._lock:
             try:
                 self._write(c)
-            except sqlite3.OperationalError as exc:
-                err = no_space(exc)
-                if err is None:
-                    raise
+            except NoSpace:
                 self.unsaved.add(c.id)
-                raise err from None
+                raise
             self.unsaved.discard(c.id)
             if self.unsaved:
                 self.flush()
@@ -177,17 +176,17 @@ class ContainerStore:
                 if c is not None:
                     try:
                         self._write(c)
-                    except sqlite3.OperationalError as exc:
-                        if no_space(exc) is None:
-                            raise
+                    except NoSpace:
                         return False
                 self.unsaved.discard(cid)
             return True
 
     def _write(self, c: Container) -> None:
-        self._db.execute(
-            "UPDATE containers SET name = ?, doc = ? WHERE id = ?", (c.name, json.dumps(c.to_doc()), c.id)
-        )
+        with _full_disk_as_no_space():
+            self._db.execute(
+                "UPDATE containers SET name = ?, doc = ? WHERE id = ?",
+                (c.name, json.dumps(c.to_doc()), c.id),
+            )
 
     def rename(self, c: Container, new: str) -> None:
         with self._lock:
@@ -206,13 +205,8 @@ class ContainerStore:
 
     def delete(self, cid: str) -> None:
         with self._lock:
-            try:
+            with _full_disk_as_no_space():
                 self._db.execute("DELETE FROM containers WHERE id = ?", (cid,))
-            except sqlite3.OperationalError as exc:
-                err = no_space(exc)
-                if err is None:
-                    raise
-                raise err from None
             self.by_id.pop(cid, None)
             self.unsaved.discard(cid)
 
@@ -242,6 +236,18 @@ class ContainerStore:
 
     def all(self) -> list[Container]:
         return sorted(self.by_id.values(), key=lambda c: c.created, reverse=True)
+
+
+@contextmanager
+def _full_disk_as_no_space() -> Iterator[None]:
+    """SQLite's "database or disk is full" raised as NoSpace, in Docker's words."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        err = no_space(exc)
+        if err is None:
+            raise
+        raise err from None
 
 
 def new_id(taken: dict[str, Container]) -> str:

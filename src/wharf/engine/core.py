@@ -58,6 +58,7 @@ class Core:
         self.on_exit: Callable[[str], None] = _unwired
         self._images: ImageStore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.flushing = False  # a task retries the state writes a full disk deferred (exits.py)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task the core holds until it ends (the loop keeps only weak

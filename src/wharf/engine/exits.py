@@ -74,12 +74,9 @@ def persist(core: Core, c: Container) -> None:
     """Write ``c``'s state now, or, on a full disk, as soon as there is room again."""
     if not core.store.save_soon(c):
         log.warning("container %s: state kept in memory until the disk has room", c.short_id)
-        if not _flushing.get(id(core)):
-            _flushing[id(core)] = True
+        if not core.flushing:
+            core.flushing = True
             core.spawn(_flush_later(core))
-
-
-_flushing: dict[int, bool] = {}
 
 
 async def _flush_later(core: Core) -> None:
@@ -88,7 +85,7 @@ async def _flush_later(core: Core) -> None:
             await asyncio.sleep(FLUSH_EVERY)
         log.info("container states deferred by a full disk are written")
     finally:
-        _flushing.pop(id(core), None)
+        core.flushing = False
 
 
 def _oom_killed(cgroup_parent: str, c: Container) -> bool:

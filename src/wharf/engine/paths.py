@@ -27,6 +27,10 @@ class Paths:
     def runtime_root(self) -> str:
         return f"{self.exec_root}/runtime"
 
+    def runtime_state(self, cid: str) -> str:
+        """The runtime's state of the container: there while the runtime knows its id."""
+        return f"{self.runtime_root}/{cid}"
+
     def container_dir(self, cid: str) -> str:
         return f"{self.data_root}/containers/{cid}"
 

@@ -49,7 +49,7 @@ async def clear_interrupted_start(core: Core, c: Container) -> None:
     paths = core.paths.shim_paths(c.id)
     pid = _shim_pid(paths.pid_file)
     stale_shim = pid is not None and _is_shim_of(pid, c.id)
-    stale_runtime = os.path.exists(os.path.join(core.paths.runtime_root, c.id))
+    stale_runtime = os.path.exists(core.paths.runtime_state(c.id))
     if not stale_shim and not stale_runtime:
         return
     log.info("container %s: clearing what an interrupted start left", c.short_id)

@@ -65,7 +65,7 @@ async def run(core: Core, c: Container) -> None:
     from wharf.snapshots.mount import mount_all, unmount_all
 
     rootfs = core.paths.rootfs_dir(c.id)
-    if os.path.exists(os.path.join(core.paths.runtime_root, c.id)):
+    if os.path.exists(core.paths.runtime_state(c.id)):
         # the runtime's state of a run that ended without its exit being handled: the id
         # would be taken ("container with id exists")
         await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)

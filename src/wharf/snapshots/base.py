@@ -173,17 +173,19 @@ class BaseSnapshotter:
         if self.children(key):
             raise Conflict(f"snapshot {key}: cannot remove, it has children")
         try:
-            with self._txn():
-                self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+            self._delete_row(key)
         except sqlite3.OperationalError as exc:
             if no_space(exc) is None:
                 raise
             # a full disk: the files go first, to make room for the row's removal (a crash in
             # between leaves a row whose directory is gone, which a second remove completes)
             self._remove_dir(self.dir(info))
-            with self._txn():
-                self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+            self._delete_row(key)
         self._remove_dir(self.dir(info))
+
+    def _delete_row(self, key: str) -> None:
+        with self._txn():
+            self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
 
     def _remove_dir(self, path: str) -> None:
         name = f"rm-{os.path.basename(path)}-{time.monotonic_ns()}"
