@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO, TEST_CGROUP_PARENT, umount_under
+
+from wharf.base.trees import remove_tree
 
 WHARFD = str(REPO / ".venv" / "bin" / "wharfd")
 # every test daemon gets a bridge, subnets and an nftables table of its own
@@ -159,6 +160,25 @@ class Daemon:
         finally:
             conn.close()
 
+    def sweep(self) -> list[str]:
+        """Every container, user network and volume of this daemon removed through its API; what
+        is left of them (for a test that makes many through generated requests)."""
+        for c in self.request("GET", "/containers/json?all=1")[1] or []:
+            self.request("DELETE", f"/containers/{c['Id']}?force=1&v=1")
+        for n in self.request("GET", "/networks")[1] or []:
+            if n["Name"] not in ("bridge", "host", "none"):
+                self.request("DELETE", f"/networks/{n['Id']}")
+        for v in (self.request("GET", "/volumes")[1] or {}).get("Volumes") or []:
+            self.request("DELETE", f"/volumes/{v['Name']}?force=1")
+        left = [f"container {c['Names']}" for c in self.request("GET", "/containers/json?all=1")[1] or []]
+        left += [
+            f"network {n['Name']}"
+            for n in self.request("GET", "/networks")[1] or []
+            if n["Name"] not in ("bridge", "host", "none")
+        ]
+        vols = (self.request("GET", "/volumes")[1] or {}).get("Volumes") or []
+        return left + [f"volume {v['Name']}" for v in vols]
+
     def cleanup(self, remove_root: bool = True) -> None:
         """Stop the daemon, then remove whatever it left: containers, shims, mounts, cgroups (and,
         unless told otherwise, its data root)."""
@@ -189,7 +209,8 @@ class Daemon:
                     pass  # absent, or still in use by another test's daemon
         self._cleanup_network()
         if remove_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            # shutil.rmtree recurses: a tree a test left 1,000 levels deep would stop it
+            remove_tree(str(self.root), ignore_errors=True)
 
     def _cleanup_network(self) -> None:
         """The daemon's bridges (default and user networks) and its nftables table."""

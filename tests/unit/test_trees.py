@@ -11,27 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.chains import make_chain
 
 from wharf.base import trees
 
 LONG = "x" * 20
-
-
-def _chain(base: Path, names: list[str], leaf: bytes | None = b"leaf") -> None:
-    """base/names.../f, made through directory fds (any depth)."""
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for n in names:
-            os.mkdir(n, dir_fd=fd)
-            nfd = os.open(n, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        if leaf is not None:
-            f = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-            os.write(f, leaf)
-            os.close(f)
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture
@@ -64,7 +48,7 @@ def _open_fds() -> int:
 
 
 def test_walk_and_remove_5000_deep_with_few_fds(base: Path, few_fds: int) -> None:
-    _chain(base, ["d"] * 5000)
+    make_chain(base, ["d"] * 5000)
     fds = _open_fds()
     rels = []
     for d in trees.walk(str(base)):
@@ -84,7 +68,7 @@ def test_walk_and_remove_5000_deep_with_few_fds(base: Path, few_fds: int) -> Non
 
 def test_beyond_path_max(base: Path, few_fds: int) -> None:
     names = [LONG] * 300  # 6,300 bytes
-    _chain(base, names)
+    make_chain(base, names)
     last = None
     for d in trees.walk(str(base)):
         last = d
@@ -140,15 +124,15 @@ def test_walk_alongside_other_trees(base: Path) -> None:
 def test_walk_alongside_deep(base: Path, few_fds: int) -> None:
     (base / "up").mkdir()
     (base / "low").mkdir()
-    _chain(base / "up", ["d"] * 2000, leaf=None)
-    _chain(base / "low", ["d"] * 1500, leaf=None)
+    make_chain(base / "up", ["d"] * 2000, leaf=None)
+    make_chain(base / "low", ["d"] * 1500, leaf=None)
     present = [d.alongside[0] >= 0 for d in trees.walk(str(base / "up"), alongside=[str(base / "low")])]
     assert present == [True] * 1501 + [False] * 500
 
 
 def test_remove_tree_keeps_what_it_cannot_remove_and_names_it(base: Path) -> None:
     names = ["d"] * 1200
-    _chain(base, names)
+    make_chain(base, names)
     leaf = "/".join([str(base), *names, "f"])
     subprocess.run(["chattr", "+i", leaf], check=True)
     try:
@@ -183,7 +167,7 @@ def test_remove_tree_odd_inputs(base: Path) -> None:
 
 
 def test_dir_stack_climbs_back_to_the_right_directories(base: Path) -> None:
-    _chain(base, ["d"] * 200, leaf=None)
+    make_chain(base, ["d"] * 200, leaf=None)
     top = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
     with trees.DirStack(top) as stack:
         for _ in range(200):
@@ -200,7 +184,7 @@ def test_dir_stack_climbs_back_to_the_right_directories(base: Path) -> None:
 
 
 def test_dir_stack_refuses_a_directory_moved_meanwhile(base: Path) -> None:
-    _chain(base, ["d"] * (trees.WINDOW + 5), leaf=None)
+    make_chain(base, ["d"] * (trees.WINDOW + 5), leaf=None)
     (base / "e").mkdir()
     top = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
     with trees.DirStack(top) as stack:

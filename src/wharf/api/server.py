@@ -79,7 +79,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return error_response(status, str(exc))
     except web.HTTPException:
         raise
-    except (ConnectionResetError, BrokenPipeError):
+    except ConnectionError:
         # the client left while its answer was streaming: nothing to tell it; the answer that
         # cannot be sent ends quietly in aiohttp (a failed prepare is a closed connection)
         log.debug("%s %s: the client went away", request.method, request.path)
@@ -161,7 +161,7 @@ def qfilters(request: web.Request) -> dict[str, list[str]]:
         return {}
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes: no filter either
         raise errors.InvalidArgument(f"invalid filter: {raw}") from None
     if not isinstance(obj, dict):
         raise errors.InvalidArgument(f"invalid filter: {raw}")

@@ -105,7 +105,7 @@ async def stream_from_thread(
     finally:
         try:
             await fut
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:  # the client went away (reset, broken pipe, lost)
             pass
     await resp.write_eof()
     return resp
@@ -185,7 +185,7 @@ async def _from_shim(
         try:
             head = await reader.readexactly(8)
             payload = await reader.readexactly(int.from_bytes(head[4:8], "big"))
-        except (asyncio.IncompleteReadError, ConnectionResetError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             return
         stream = "stderr" if head[0] == 2 else "stdout"
         if not tty and stream not in want:
@@ -215,7 +215,7 @@ async def _to_shim(conn: RawProtocol, writer: asyncio.StreamWriter, tty: bool, k
         writer.write(data)
         try:
             await writer.drain()
-        except (ConnectionResetError, BrokenPipeError):
+        except ConnectionError:
             return
 
 

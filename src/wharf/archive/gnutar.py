@@ -24,6 +24,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 
 from wharf.archive.apply import OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX
 from wharf.archive.compression import Readable
@@ -59,24 +60,30 @@ def extract(reader: Readable, dest: str) -> None:
         "--delay-directory-restore",
         "--no-overwrite-dir",
     ]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    broken = False
-    try:
-        while chunk := reader.read(CHUNK):
-            if not broken:
-                try:
-                    proc.stdin.write(chunk)
-                except BrokenPipeError:
-                    broken = True  # keep reading: the caller's digest must see every byte
-    finally:
+    # tar's complaints go to a file, not a pipe: a pipe nobody reads while the layer is written
+    # fills (64 kB: a few dozen "File name too long" of a deep tree) and tar, blocked writing it,
+    # stops reading its stdin, which blocked this writer for ever
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errf)
+        assert proc.stdin is not None
+        broken = False
         try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-    err = proc.stderr.read().decode("utf-8", "replace").strip()
-    if proc.wait() != 0 or broken:
-        raise TarFailed(err.splitlines()[-1] if err else f"tar exited {proc.returncode}")
+            while chunk := reader.read(CHUNK):
+                if not broken:
+                    try:
+                        proc.stdin.write(chunk)
+                    except BrokenPipeError:
+                        broken = True  # keep reading: the caller's digest must see every byte
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        code = proc.wait()
+        errf.seek(max(0, os.fstat(errf.fileno()).st_size - 4096))
+        err = errf.read().decode("utf-8", "replace").strip()
+    if code != 0 or broken:
+        raise TarFailed(err.splitlines()[-1] if err else f"tar exited {code}")
     convert_whiteouts(dest)
 
 

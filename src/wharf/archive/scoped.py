@@ -11,7 +11,8 @@ read and its target resolved again from the view's own root (absolute targets) o
 sits (relative ones); ``..`` is resolved by popping the walk's own stack of directories, so it
 stops at the root. This is the semantics of ``openat2(RESOLVE_IN_ROOT)``, with mounts. A
 container that swaps a directory for a symlink while a copy runs makes the copy fail, never
-escape: the swapped component is refused by ``O_NOFOLLOW`` when it is opened.
+escape: the swapped component is refused by ``O_NOFOLLOW`` when it is opened. Walks hold a
+``trees.DirStack``: any depth (paths beyond PATH_MAX), a bounded number of open fds.
 
 Tar streams written here carry numeric ownership only (no user or group names: looking names up
 could load the container's NSS modules into the daemon), hardlinks as links, xattrs as PAX
@@ -32,6 +33,7 @@ from typing import IO, Any
 
 from wharf.archive import apply
 from wharf.archive.compression import Readable
+from wharf.base import trees
 from wharf.errors import InvalidArgument
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -141,6 +143,9 @@ class ScopedFS:
                 found.add(base)
         return sorted(found)
 
+    def opener(self, m: ViewMount) -> Callable[[], int]:  # for a DirStack climbing back to m
+        return lambda: self.open_mount(m)[0]
+
     def mount_of(self, path: str) -> ViewMount | None:
         """The innermost mount that holds ``path`` (or is at it), if any."""
         best: ViewMount | None = None
@@ -156,15 +161,17 @@ class ScopedFS:
         with ``exists=False``; a missing directory on the way raises FileNotFoundError, unless
         ``create_dirs`` (then it is made, 0755, as Docker's extraction makes parents)."""
         todo = [c for c in reversed(path.split("/")) if c not in ("", ".")]  # "" and "." dropped
-        stack: list[tuple[int, str]] = [(self.root_fd, "/")]
+        stack = trees.DirStack(self.root_fd, own=False)
+        cpaths = ["/"]  # the container path of each directory of the stack
         links = 0
         try:
             while todo:
                 comp = todo.pop()
-                fd, cpath = stack[-1]
+                fd, cpath = stack.fd(), cpaths[-1]
                 if comp == "..":
-                    if len(stack) > 1:
-                        os.close(stack.pop()[0])
+                    if stack.depth:
+                        stack.pop()
+                        cpaths.pop()
                     continue
                 child = _join(cpath, comp)
                 last = not todo
@@ -172,7 +179,8 @@ class ScopedFS:
                 if m is not None:
                     mfd, name = self.open_mount(m)
                     if name == ".":
-                        stack.append((mfd, child))
+                        stack.push(comp, fd=mfd, reopen=self.opener(m))
+                        cpaths.append(child)
                         continue
                     if not last:
                         os.close(mfd)
@@ -194,22 +202,27 @@ class ScopedFS:
                     links += 1
                     if links > MAX_SYMLINKS:
                         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                    target = os.readlink(comp, dir_fd=fd)
+                    try:
+                        target = os.readlink(comp, dir_fd=fd)
+                    except OSError as e:  # no symlink any more (a live container): look again
+                        if e.errno not in (errno.EINVAL, errno.ENOENT):
+                            raise
+                        todo.append(comp)
+                        continue
                     if target.startswith("/"):
-                        while len(stack) > 1:
-                            os.close(stack.pop()[0])
+                        stack.pop(stack.depth)
+                        del cpaths[1:]
                     todo.extend(c for c in reversed(target.split("/")) if c not in ("", "."))
                     continue
                 if last:
                     return Node(os.dup(fd), comp, child)
                 if not stat.S_ISDIR(st.st_mode):
                     raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), child)
-                stack.append((os.open(comp, _DIR, dir_fd=fd), child))
-            fd, cpath = stack[-1]
-            return Node(os.dup(fd), ".", cpath)
+                stack.push(comp)
+                cpaths.append(child)
+            return Node(os.dup(stack.fd()), ".", cpaths[-1])
         finally:
-            for fd, _ in stack[1:]:
-                os.close(fd)
+            stack.close()
 
     def real_path(self, path: str) -> str:
         """``path`` with every symlink resolved in scope, as far as it exists (Docker's
@@ -330,15 +343,18 @@ class TarWriter:
             top = self._entry(node.dir_fd, node.name, node.path, arcname)
         if top is None:
             return
-        stack: list[tuple[int, str, str, Iterator[str]]] = [
-            (top, node.path, arcname, iter(self.fs.names(top, node.path)))
+        dirs = trees.DirStack(top)  # the open directories, at most a window of them
+        levels: list[tuple[str, str, Iterator[str]]] = [
+            (node.path, arcname, iter(self.fs.names(top, node.path)))
         ]
         try:
-            while stack:
-                fd, cpath, arc, names = stack[-1]
+            while levels:
+                cpath, arc, names = levels[-1]
                 name = next(names, None)
                 if name is None:
-                    os.close(stack.pop()[0])
+                    levels.pop()
+                    if levels:
+                        dirs.pop()
                     continue
                 child, child_arc = _join(cpath, name), f"{arc}/{name}" if arc else name
                 if self.skip(child):
@@ -346,13 +362,15 @@ class TarWriter:
                 m = self.fs.mount_at(child)
                 if m is not None:
                     sub = self._mount_entry(m, child, child_arc)
+                    reopen = self.fs.opener(m)
                 else:
-                    sub = self._entry(fd, name, child, child_arc)
+                    sub = self._entry(dirs.fd(), name, child, child_arc)
+                    reopen = None
                 if sub is not None:
-                    stack.append((sub, child, child_arc, iter(self.fs.names(sub, child))))
+                    dirs.push(name, fd=sub, reopen=reopen)
+                    levels.append((child, child_arc, iter(self.fs.names(sub, child))))
         finally:
-            for fd, *_ in stack:
-                os.close(fd)
+            dirs.close()
 
     def _mount_entry(self, m: ViewMount, cpath: str, arc: str) -> int | None:
         fd, name = self.fs.open_mount(m)
@@ -378,7 +396,12 @@ class TarWriter:
         info.mtime = st.st_mtime
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFDIR:
-            fd = dir_fd if own else os.open(name, _DIR, dir_fd=dir_fd)
+            try:
+                fd = dir_fd if own else os.open(name, _DIR, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    return None  # removed, or replaced by a symlink or a file, while we looked
+                raise
             info.type = tarfile.DIRTYPE
             info.pax_headers = _xattr_headers(fd)
             self.out.addfile(info)
@@ -412,7 +435,12 @@ class TarWriter:
             if st.st_nlink > 1:
                 self.links[key] = arc
         elif kind == stat.S_IFLNK:
-            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
+            try:
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.EINVAL):
+                    return None  # removed or replaced while we looked
+                raise
             self.out.addfile(info)
         elif kind in (stat.S_IFCHR, stat.S_IFBLK):
             if self.whiteouts and kind == stat.S_IFCHR and st.st_rdev == 0:
@@ -522,7 +550,10 @@ def _extract_one(
     parent, base = posixpath.split(path)
     with fs.resolve(parent, follow=True, create_dirs=True) as pnode:
         if not pnode.exists:
-            os.mkdir(pnode.name, 0o755, dir_fd=pnode.dir_fd)
+            try:
+                os.mkdir(pnode.name, 0o755, dir_fd=pnode.dir_fd)
+            except FileExistsError:  # made meanwhile (a live container): opened as it is below
+                pass
         pfd = os.open(pnode.name, _DIR, dir_fd=pnode.dir_fd)
         where = _join(pnode.path, base)
     try:

@@ -51,7 +51,7 @@ def credentials_from_header(header: str | None) -> Credentials | None:
     try:
         pad = "=" * (-len(header) % 4)
         obj = json.loads(base64.urlsafe_b64decode(header + pad))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None

@@ -9,11 +9,12 @@ container plants (symlinks to /, to /etc, `..`) makes the daemon read or write h
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive import scoped
@@ -80,31 +81,57 @@ def _not_found(path: str, name: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {name}")
 
 
+# what an OSError means when the path (or a directory on the way) is not there, or stopped
+# being a directory or a file while we looked: a live container may swap it at any moment
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+
+
+@contextmanager
+def _found(path: str, name: str) -> Iterator[None]:
+    """Docker's 404 for a missing ``path`` of container ``name``, however the system said it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            raise _not_found(path, name) from None
+        raise
+
+
 def _abs(path: str) -> str:
     """Docker's filepath.Join("/", path) that keeps a trailing "/" or "/."."""
     return scoped.preserve_trailing(posixpath.normpath("/" + path), path)
 
 
 def stat_path(fs: scoped.ScopedFS, path: str, name: str) -> dict[str, Any]:
-    try:
+    with _found(path, name):
         st = scoped.path_stat(fs, _abs(path), follow=scoped.asserts_directory(path))
         if scoped.asserts_directory(path) and not st["mode"] & scoped.GO_DIR:
-            raise NotADirectoryError
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
         return st
-    except (FileNotFoundError, NotADirectoryError):
-        raise _not_found(path, name) from None
 
 
-def archive_path(fs: scoped.ScopedFS, path: str, out: IO[bytes]) -> None:
-    """The tar `docker cp CONTAINER:path` reads: the resource under its own base name (a
-    directory's entries under it; "/." asks for the contents, "/" for the whole tree)."""
+def open_archive(fs: scoped.ScopedFS, path: str, name: str) -> tuple[scoped.Node, dict[str, Any]]:
+    """What `docker cp CONTAINER:path` will read, resolved, and its stat (the answer's header),
+    both before the answer starts: a path that is missing, or goes while we look, is a 404."""
+    st = stat_path(fs, path, name)
+    with _found(path, name):
+        node = fs.resolve(_abs(path), follow=scoped.asserts_directory(path))
+    if not node.exists:
+        node.close()
+        raise _not_found(path, name)
+    return node, st
+
+
+def archive_node(fs: scoped.ScopedFS, node: scoped.Node, path: str, out: IO[bytes]) -> None:
+    """The tar of ``node`` (``open_archive``'s) that `docker cp CONTAINER:path` reads: the
+    resource under its own base name (a directory's entries under it; "/." asks for the
+    contents, "/" for the whole tree). What goes while the tar is written is left out."""
     absp = _abs(path)
-    with fs.resolve(absp, follow=scoped.asserts_directory(path)) as node:
-        base = posixpath.basename(absp.rstrip("/")) if absp != "/" else ""
-        if absp.endswith("/."):
-            base = "."
-        with scoped.open_tar(out) as tar:
-            scoped.TarWriter(fs, tar).add(node, base)
+    base = posixpath.basename(absp.rstrip("/")) if absp != "/" else ""
+    if absp.endswith("/."):
+        base = "."
+    with node, scoped.open_tar(out) as tar:
+        scoped.TarWriter(fs, tar).add(node, base)
 
 
 def extract_to(
@@ -117,30 +144,29 @@ def extract_to(
     no_overwrite_dir_non_dir: bool,
 ) -> None:
     """`docker cp SRC CONTAINER:path`: unpack the client's tar into the directory at ``path``
-    (a symlink to a directory is followed), with Docker's checks and errors."""
-    try:
+    (a symlink to a directory is followed), with Docker's checks and errors. The directory
+    going while the tar is unpacked is a 404 too."""
+    with _found(path, name):
         node = fs.resolve(_abs(path), follow=True)
-    except (FileNotFoundError, NotADirectoryError):
-        raise _not_found(path, name) from None
-    with node:
-        if not node.exists:
-            raise _not_found(path, name)
-        if not stat.S_ISDIR(node.lstat().st_mode):
-            raise InvalidArgument("extraction point is not a directory")
-        dest = node.path
-    m = fs.mount_of(dest)
-    if m is not None and not m.rw:
-        raise InvalidArgument("mounted volume is marked read-only")
-    if m is None and c.host_config.get("ReadonlyRootfs"):
-        raise InvalidArgument("container rootfs is marked read-only")
-    owner: tuple[int, int] | None = None
-    if copy_uid_gid and c.config.get("User"):
-        from wharf.engine.specgen import resolve_user
+        with node:
+            if not node.exists:
+                raise _not_found(path, name)
+            if not stat.S_ISDIR(node.lstat().st_mode):
+                raise InvalidArgument("extraction point is not a directory")
+            dest = node.path
+        m = fs.mount_of(dest)
+        if m is not None and not m.rw:
+            raise InvalidArgument("mounted volume is marked read-only")
+        if m is None and c.host_config.get("ReadonlyRootfs"):
+            raise InvalidArgument("container rootfs is marked read-only")
+        owner: tuple[int, int] | None = None
+        if copy_uid_gid and c.config.get("User"):
+            from wharf.engine.specgen import resolve_user
 
-        uid, gid, _ = resolve_user(fs.root, str(c.config["User"]))
-        owner = (uid, gid)
-    opts = scoped.ExtractOptions(no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
-    scoped.extract_tar(fs, dest, stream, opts)
+            uid, gid, _ = resolve_user(fs.root, str(c.config["User"]))
+            owner = (uid, gid)
+        opts = scoped.ExtractOptions(no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
+        scoped.extract_tar(fs, dest, stream, opts)
 
 
 def export_rootfs(fs: scoped.ScopedFS, out: IO[bytes]) -> None:

@@ -19,6 +19,7 @@ from wharf.base.times import parse_rfc3339
 
 Entry = tuple[str, str, bytes]
 POLL = 0.05
+CHUNK = 256 << 10  # read at most this much between two turns of the event loop
 
 
 def _files(path: str) -> list[str]:
@@ -56,6 +57,27 @@ def _keep(entry: Entry, since: float | None, until: float | None, streams: set[s
     return not (until is not None and t > until)
 
 
+async def _lines(f: IO[bytes], end: int | None = None) -> AsyncIterator[bytes]:
+    """The complete lines of ``f`` from where it stands up to offset ``end`` (EOF if None),
+    read ``CHUNK`` bytes at a time with the event loop let run between chunks: a log may grow
+    faster than it is parsed, and reading on to an end that never comes held the loop (no other
+    request served, the client's leaving unseen) and, with the lines kept, all the memory.
+    ``f`` is left at the start of the incomplete last line, if any."""
+    pos = f.tell()
+    pending = b""
+    while True:
+        want = CHUNK if end is None else min(CHUNK, end - pos)
+        data = f.read(want) if want > 0 else b""
+        pos += len(data)
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            yield line
+        if want <= 0 or len(data) < want:
+            break
+        await asyncio.sleep(0)
+    f.seek(pos - len(pending))
+
+
 async def read(
     path: str,
     *,
@@ -66,7 +88,9 @@ async def read(
     follow: bool = False,
     stopped: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[Entry]:
-    backlog: deque[Entry] | list[Entry] = deque(maxlen=tail) if tail >= 0 else []
+    """What the log holds now (the live file up to its size when opened), then, if ``follow``,
+    what comes. Without ``tail`` entries go out as they are read, none kept."""
+    backlog: deque[Entry] | None = deque(maxlen=tail) if tail >= 0 else None
     current: IO[bytes] | None = None  # the live file, kept open: readable if the log is removed
     for name in _files(path):
         try:
@@ -75,19 +99,21 @@ async def read(
             continue
         keep_open = name == path and follow and until is None
         try:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    f.seek(f.tell() - len(line))
-                    break
+            size = os.fstat(f.fileno()).st_size
+            async for line in _lines(f, size):
                 e = _parse(line)
-                if e is not None and _keep(e, since, until, streams):
+                if e is None or not _keep(e, since, until, streams):
+                    continue
+                if backlog is None:
+                    yield e
+                else:
                     backlog.append(e)
         finally:
             if keep_open:
                 current = f
             else:
                 f.close()
-    for e in backlog:
+    for e in backlog or ():
         yield e
     if not follow or until is not None:
         return
@@ -109,21 +135,16 @@ async def _follow(
 ) -> AsyncIterator[Entry]:
     """New lines as they come, from the open file; a rotation finishes the old file (its fd)
     and goes on with the new one; the container's end (``stopped``) ends it after a last read."""
-    partial = b""
     while True:
         done = stopped()
         if f is None:
             try:
                 f = open(path, "rb")
-                partial = b""
             except FileNotFoundError:
                 f = None
         if f is not None:
             rotated = _rotated(path, f)  # before the read: what was written before it is in f
-            data = partial + f.read()
-            lines = data.split(b"\n")
-            partial = lines.pop()
-            for line in lines:
+            async for line in _lines(f):
                 e = _parse(line)
                 if e is not None and _keep(e, since, until, streams):
                     yield e

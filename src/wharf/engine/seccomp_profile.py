@@ -54,6 +54,8 @@ def load_profile(text: str) -> dict[str, Any]:
         profile = json.loads(text)
     except ValueError as exc:
         raise InvalidArgument(f"decoding seccomp profile failed: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument("decoding seccomp profile failed: exceeded max depth") from None
     if not isinstance(profile, dict) or "defaultAction" not in profile:
         raise InvalidArgument("decoding seccomp profile failed: defaultAction is missing")
     return profile

@@ -81,38 +81,43 @@ def _parse_bind(spec: str) -> dict[str, Any]:
 
 
 def _parse_mount(api: dict[str, Any]) -> dict[str, Any]:
+    """One of HostConfig.Mounts, checked in dockerd's order (its validateMountConfig): the
+    target, then what the type forbids or needs. An options struct that does not belong to the
+    type is refused when it is set at all, even empty (``null`` is not set)."""
     kind = str(api.get("Type") or "")
-    if kind not in ("bind", "volume", "tmpfs"):
-        raise InvalidArgument(f'invalid mount config for type "{kind}": mount type unknown')
+
+    def bad(msg: str) -> InvalidArgument:
+        return InvalidArgument(f'invalid mount config for type "{kind}": {msg}')
+
     target = str(api.get("Target") or "")
     if not target:
-        raise InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
+        raise bad("field Target must not be empty")
+    if kind not in ("bind", "volume", "tmpfs"):
+        _check_target(target, kind, None)
+        raise bad("mount type unknown")
     dest = _check_target(target, kind, None)
     source = str(api.get("Source") or "")
     ro = bool(api.get("ReadOnly"))
     if kind == "bind":
         if not source:
-            raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
-        if not source.startswith("/"):
-            raise InvalidArgument(
-                'invalid mount config for type "bind": '
-                f"invalid mount path: '{source}' mount path must be absolute"
-            )
-        if not os.path.exists(source):
-            raise InvalidArgument(
-                f'invalid mount config for type "bind": bind source path does not exist: {source}'
-            )
+            raise bad("field Source must not be empty")
         prop = (api.get("BindOptions") or {}).get("Propagation") or "rprivate"
         if prop not in PROPAGATIONS:
-            raise InvalidArgument(f"invalid propagation mode: {prop}")
+            raise bad(f"invalid propagation mode: {prop}")
+        if api.get("VolumeOptions") is not None:
+            raise bad("field VolumeOptions must not be specified")
+        if not source.startswith("/"):
+            raise bad(f"invalid mount path: '{source}' mount path must be absolute")
+        if not os.path.exists(source):
+            raise bad(f"bind source path does not exist: {source}")
         return {"Type": "bind", "Source": _clean(source), "Destination": dest, "Mode": "", "RW": not ro,
                 "Propagation": prop,
                 "_nonrecursive": bool((api.get("BindOptions") or {}).get("NonRecursive"))}  # fmt: skip
+    if api.get("BindOptions") is not None:
+        raise bad("field BindOptions must not be specified")
     if kind == "tmpfs":
         if source:
-            raise InvalidArgument(
-                'invalid mount config for type "tmpfs": field Source must not be specified'
-            )
+            raise bad("field Source must not be specified")
         t = api.get("TmpfsOptions") or {}
         opts = ["nosuid", "nodev", "noexec"]
         if t.get("SizeBytes"):
@@ -121,6 +126,8 @@ def _parse_mount(api: dict[str, Any]) -> dict[str, Any]:
             opts.append(f"mode={int(t['Mode']):o}")
         return {"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": not ro,
                 "Propagation": "", "_options": opts}  # fmt: skip
+    if ro and not source:
+        raise bad("must not set ReadOnly mode when using anonymous volumes")
     v = api.get("VolumeOptions") or {}
     driver = (v.get("DriverConfig") or {}).get("Name") or "local"
     subpath = str(v.get("Subpath") or "")
@@ -149,16 +156,20 @@ def plan(
             if mode:
                 copy["RW"] = mode == "rw"
             by_dest[m["Destination"]] = copy
+    tmpfs = set(host_config.get("Tmpfs") or {})
+    for dest in sorted(tmpfs):  # dockerd's ValidateTmpfsMountDestination
+        if _clean(dest) == "/":
+            raise InvalidArgument("invalid specification: destination can't be '/'")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
     explicit: set[str] = set()
-    for item in [_parse_bind(str(b)) for b in host_config.get("Binds") or []] + [
-        _parse_mount(dict(m)) for m in host_config.get("Mounts") or []
-    ]:
+    binds = [(_parse_bind(str(b)), True) for b in host_config.get("Binds") or []]
+    for item, is_bind in binds + [(_parse_mount(dict(m)), False) for m in host_config.get("Mounts") or []]:
         dest = item["Destination"]
-        if dest in explicit:
+        if dest in explicit or (is_bind and dest in tmpfs):  # dockerd's registerMountPoints
             raise InvalidArgument(f"Duplicate mount point: {dest}")
         explicit.add(dest)
         by_dest[dest] = item
-    tmpfs = set(host_config.get("Tmpfs") or {})
     for dest in config.get("Volumes") or {}:
         d = _check_target(str(dest), "volume", None)
         if d not in by_dest and d not in tmpfs:

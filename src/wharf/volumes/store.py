@@ -112,6 +112,11 @@ class VolumeStore:
             raise InvalidArgument(
                 f"create {name[:64]}...: volume name is too long (at most {MAX_NAME} bytes)"
             )
+        if len(name) == 1:
+            raise InvalidArgument(
+                f"create {name}: volume name is too short, names should be at least two alphanumeric"
+                " characters"
+            )
         if not NAME_RE.match(name):
             raise InvalidArgument(
                 f'create {name}: "{name}" includes invalid characters for a local volume name, only '

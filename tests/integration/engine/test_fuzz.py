@@ -445,23 +445,10 @@ def _logged(line: str) -> str:
 
 def _sweep(d: Daemon) -> list[str]:
     """Remove every container, user network, volume and fuzz image of the daemon; what is left."""
-    for c in d.request("GET", "/containers/json?all=1")[1] or []:
-        d.request("DELETE", f"/containers/{c['Id']}?force=1&v=1")
-    for n in d.request("GET", "/networks")[1] or []:
-        if n["Name"] not in ("bridge", "host", "none"):
-            d.request("DELETE", f"/networks/{n['Id']}")
-    for v in (d.request("GET", "/volumes")[1] or {}).get("Volumes") or []:
-        d.request("DELETE", f"/volumes/{v['Name']}?force=1")
+    left = d.sweep()
     for img in d.request("GET", "/images/json")[1] or []:
         if any(t.startswith("fuzz-commit:") for t in img.get("RepoTags") or []) or not img.get("RepoTags"):
             d.request("DELETE", f"/images/{img['Id']}?force=1")
-    left = [f"container {c['Names']}" for c in d.request("GET", "/containers/json?all=1")[1] or []]
-    left += [
-        f"network {n['Name']}"
-        for n in d.request("GET", "/networks")[1] or []
-        if n["Name"] not in ("bridge", "host", "none")
-    ]
-    left += [f"volume {v['Name']}" for v in (d.request("GET", "/volumes")[1] or {}).get("Volumes") or []]
     return left
 
 

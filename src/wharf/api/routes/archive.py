@@ -60,9 +60,15 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
 async def archive_get(request: web.Request) -> web.StreamResponse:
     b, name, c, path = _archive_target(request)
     async with b.container_fs(c) as fs:
-        st = await in_thread(files.stat_path, fs, path, name)
-        headers = {"Content-Type": TAR, **_stat_header(st)}
-        resp = await stream_from_thread(request, lambda out: files.archive_path(fs, path, out), headers)
+        # resolved before the answer starts, so a missing path is still a 404
+        node, st = await in_thread(files.open_archive, fs, path, name)
+        try:
+            headers = {"Content-Type": TAR, **_stat_header(st)}
+            resp = await stream_from_thread(
+                request, lambda out: files.archive_node(fs, node, path, out), headers
+            )
+        finally:
+            node.close()
     b.emit(c, "archive-path")
     return resp
 

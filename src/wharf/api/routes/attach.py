@@ -65,7 +65,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             if stamps:
                 data = t.encode() + b" " + data
             await resp.write(how.out(stream, data))
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):
         return resp
     await resp.write_eof()
     return resp

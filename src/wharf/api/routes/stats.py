@@ -48,7 +48,7 @@ async def container_stats(request: web.Request) -> web.StreamResponse:
             await resp.write(json.dumps(cur).encode() + b"\n")
             pre = cur
             await asyncio.sleep(1.0)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):
         pass
     return resp
 

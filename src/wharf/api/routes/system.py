@@ -199,7 +199,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             if ev.matches(e, filters):
                 await resp.write(json.dumps(e).encode() + b"\n")
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
         b.events.unsubscribe(q)
