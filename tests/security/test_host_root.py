@@ -30,7 +30,11 @@ def daemon(rootfs_template: str) -> Iterator[Daemon]:
         os.chmod(d.root, 0o755)
         seed_busybox(d, rootfs_template)
         os.chmod(d.data_root, 0o711)
-        d.start()
+        old = os.umask(0)  # started from a shell that opened everything: the daemon's own
+        try:  # umask (dockerd's 022) decides what it makes
+            d.start()
+        finally:
+            os.umask(old)
         yield d
     finally:
         d.cleanup()
@@ -99,3 +103,27 @@ def test_setuid_binary_in_a_container_layer_is_out_of_reach(daemon: Daemon) -> N
             assert r.returncode != 0 and "Permission denied" in r.stderr, (path, r.stdout, r.stderr)
     finally:
         docker(daemon, "rm", "-f", name, check=False)
+
+
+def test_socket_is_root_only(daemon: Daemon) -> None:
+    """0660 root:root (no docker group here): another host user cannot even connect."""
+    st = os.stat(daemon.sock)
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o660, 0, 0)
+    r = _as_nobody("python3", "-c", f"import socket; socket.socket(socket.AF_UNIX).connect({daemon.sock!r})")
+    assert r.returncode != 0 and "PermissionError" in r.stderr, r.stderr
+
+
+def test_nothing_the_daemon_made_is_open_to_others(daemon: Daemon) -> None:
+    """Under an inherited umask of 0, the daemon's own directories and files (two levels of its
+    data and exec roots) are still not writable by others."""
+    loose = []
+    for top in (daemon.data_root, daemon.exec_root):
+        for dirpath, dirs, files in os.walk(top):
+            if dirpath.count("/") - top.count("/") >= 2:
+                dirs[:] = []
+            for n in dirs + files:
+                p = os.path.join(dirpath, n)
+                st = os.lstat(p)
+                if not os.path.islink(p) and st.st_mode & 0o002:
+                    loose.append(f"{p} {st.st_mode & 0o7777:o}")
+    assert loose == []

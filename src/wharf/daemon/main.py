@@ -147,6 +147,9 @@ async def serve(cfg: DaemonConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # dockerd's setDefaultUmask: what the daemon makes (its socket, from bind() to the chmod
+    # that follows; state directories) is never open to others, whatever umask it inherited
+    os.umask(0o022)
     args = parse_args(argv)
     overrides: dict[str, Any] = {
         "data-root": args.data_root,
