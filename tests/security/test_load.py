@@ -61,8 +61,10 @@ def _run_one(d: Daemon, name: str) -> str:
     return "" if r.returncode == 0 else f"{name}: exit {r.returncode}: {r.stderr.strip()}"
 
 
-def test_200_containers_by_8_clients(d: Daemon) -> None:
-    tag = uuid.uuid4().hex[:6]
+@pytest.mark.parametrize("run", [1, 2, 3])
+def test_200_containers_by_8_clients(d: Daemon, run: int) -> None:
+    """Three runs on one daemon: what a run leaves (a shim, a mount, a record) fails the next."""
+    tag = f"{uuid.uuid4().hex[:6]}-{run}"
     with ThreadPoolExecutor(CLIENTS) as pool:
         failures = [f for f in pool.map(lambda i: _run_one(d, f"load-{tag}-{i}"), range(CONTAINERS)) if f]
     assert failures == []
