@@ -372,3 +372,35 @@ def test_restart_with_deep_orphan_snapshots(daemon: Daemon) -> None:
         _rm(daemon, "deep-after")
         for orphan in orphans:
             subprocess.run(["rm", "-rf", f"{root}/{orphan}"], capture_output=True)
+
+
+# --- wide
+
+WIDE = 30_000
+
+
+def test_a_wide_directory_through_diff_commit_cp_and_rm(daemon: Daemon, host_dir: Path) -> None:
+    """30,000 files in one directory (many getdents batches, one level): every file is in the
+    diff, the commit and the copy out, and rm frees the snapshot."""
+    c, img = "wide", "wide-commit:1"
+    before = _snapshot_dirs(daemon)
+    made = ""
+    try:
+        docker(daemon, "run", "--name", c, "busybox", "sh", "-c",
+               f"mkdir /w && cd /w && seq 1 {WIDE} | xargs touch", timeout=300)  # fmt: skip
+        lines = docker(daemon, "diff", c).stdout.splitlines()
+        assert sum(x.startswith("A /w/") for x in lines) == WIDE
+        assert "A /w/1" in lines and f"A /w/{WIDE}" in lines
+        docker(daemon, "commit", c, img, timeout=300)
+        made = docker(daemon, "create", img, "true").stdout.strip()
+        members = _archive_of(daemon, made, "/w")
+        assert sum(n.startswith("w/") for n in members) == WIDE
+        docker(daemon, "cp", f"{c}:/w", str(host_dir / "out"), timeout=300)
+        assert len(os.listdir(host_dir / "out")) == WIDE
+        _rm(daemon, c, made)
+        made = ""
+        _rmi(daemon, img)
+        assert _snapshot_dirs(daemon) == before
+    finally:
+        _rm(daemon, c, *([made] if made else []))
+        _rmi(daemon, img)
