@@ -74,6 +74,20 @@ static int master_fd = -1;
 static int log_fd = -1;
 static long long log_size;
 
+/* WHARF_TRACE=FILE (inherited from wharfd): one line per event, as src/wharf/base/trace.py */
+static void trace_mark(const char *event) {
+    static int fd = -2;
+    if (fd == -2) {
+        const char *path = getenv("WHARF_TRACE");
+        fd = path && *path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+    }
+    if (fd < 0)
+        return;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    dprintf(fd, "%lld %d shim %s\n", (long long)t.tv_sec * 1000000000LL + t.tv_nsec, (int)getpid(), event);
+}
+
 static void die(const char *fmt, ...) {
     char msg[512];
     va_list ap;
@@ -401,6 +415,7 @@ static void write_exit(int status) {
 }
 
 int main(int argc, char **argv) {
+    trace_mark("started");
     parse(argc, argv);
     if (chdir(o.state_dir) != 0) {
         die("chdir %s: %s", o.state_dir, strerror(errno));
@@ -454,6 +469,7 @@ int main(int argc, char **argv) {
         }
     }
 
+    trace_mark("runtime create");
     pid_t rt = fork();
     if (rt < 0)
         die("fork: %s", strerror(errno));
@@ -515,6 +531,7 @@ int main(int argc, char **argv) {
                 rt_done = 1;
         }
     }
+    trace_mark("runtime create exited");
     if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
         /* the container never ran: what its stderr holds is the runtime's error */
         char buf[4096] = {0};
@@ -587,6 +604,7 @@ int main(int argc, char **argv) {
                 if (w == init && !exited) {
                     exited = 1, status = st;
                     clock_gettime(CLOCK_MONOTONIC, &exit_at);
+                    trace_mark("init exited");
                 }
         }
         if (p[1].revents & POLLIN) {
@@ -622,11 +640,13 @@ int main(int argc, char **argv) {
             }
         }
     }
+    trace_mark("output drained");
     stream_flush(&out);
     stream_flush(&err);
     if (log_fd >= 0)
         fsync(log_fd);
     write_exit(status);
+    trace_mark("exit written");
     for (int i = 0; i < nclients; i++)
         close(clients[i]);
     unlink(attach_path);

@@ -19,6 +19,7 @@ from aiohttp import web
 from wharf import errors
 from wharf.api.errors import status_of
 from wharf.api.schema import Node, json_kind, loads
+from wharf.base import trace
 from wharf.base.files import no_space
 
 log = logging.getLogger("wharf.api")
@@ -54,6 +55,16 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not trace.enabled():
+        return await _answer(request, handler)
+    what = f"{request.method} {request.path}"
+    trace.mark("wharfd", "request", what)
+    resp = await _answer(request, handler)
+    trace.mark("wharfd", "response", f"{what} {resp.status}")
+    return resp
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     version = request.match_info.get("version")
     if version is not None:
         v = version[1:]

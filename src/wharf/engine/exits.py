@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+from wharf.base import trace
 from wharf.base.times import now_rfc3339
 from wharf.engine import restart, shim
 from wharf.engine import volumes as vuse
@@ -41,13 +42,17 @@ async def handle_exit(core: Core, cid: str) -> None:
     c = core.store.by_id.get(cid)
     if c is None:
         return
+    trace.mark("wharfd", "exit seen", c.short_id)
     core.health.stop(cid)
     async with core.waiters.lock(cid):
         info = shim.read_exit(core.paths.shim_paths(cid))
         oom = _oom_killed(core.cfg.cgroup_parent, c)
         await _step(c, "runtime delete", core.runner.run(c.runtime, "delete", "--force", cid, check=False))
+        trace.mark("wharfd", "runtime deleted")
         await _step(c, "unmount its rootfs", blocking(unmount_all, core.paths.rootfs_dir(cid)))
+        trace.mark("wharfd", "rootfs unmounted")
         await _step(c, "detach its network", core.net.detach(c))
+        trace.mark("wharfd", "network detached")
         try:
             vuse.down(core.volumes, c)
         except Exception as exc:  # as in _step
@@ -60,6 +65,7 @@ async def handle_exit(core: Core, cid: str) -> None:
         persist(core, c)
         core.emit(c, "die", exitCode=str(c.state.exit_code))
         core.waiters.wake_exit(cid)
+        trace.mark("wharfd", "exit recorded")
     await restart.after_exit(core, c)
 
 

@@ -107,7 +107,7 @@ def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
             pid = os.posix_spawn(
                 opts.shim,
                 argv,
-                {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")},
+                {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "WHARF_TRACE")},
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, devnull, 0),
                     (os.POSIX_SPAWN_DUP2, devnull, 1),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from wharf.base import units
+from wharf.base import trace, units
 from wharf.base.files import atomic_write
 from wharf.base.times import now_rfc3339
 from wharf.engine import links, netfiles, shim
@@ -69,24 +69,29 @@ async def run(core: Core, c: Container) -> None:
         # the runtime's state of a run that ended without its exit being handled: the id
         # would be taken ("container with id exists")
         await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
+    trace.mark("wharfd", "start", c.short_id)
     mounts = await blocking(core.images.snapshots.mounts, c.snapshot_key)
     if not os.path.ismount(rootfs):
         await blocking(mount_all, mounts, rootfs)
+    trace.mark("wharfd", "rootfs mounted")
     started = networked = volumes_up = False
     try:
         core.net.prepare(c)
         networked = True
+        trace.mark("wharfd", "network prepared")
         link_hosts, link_env = links.at_start(core.store, c)
         netfiles.write_before_start(
             core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c), link_hosts
         )
         await blocking(vuse.up, core.volumes, c, rootfs)
         volumes_up = True
+        trace.mark("wharfd", "files and volumes")
         shim_pid = await _create(core, c, rootfs, link_env)
         for cb, _ in core.waiters.take_pre_start(c.id):
             await cb()
         try:
             await core.runner.run(c.runtime, "start", c.id)
+            trace.mark("wharfd", "runtime start")
         except BaseException:
             shim.stop_shim(shim_pid)
             await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)
@@ -108,6 +113,7 @@ async def run(core: Core, c: Container) -> None:
         core.on_exit(c.id)
     core.health.start(c)
     core.emit(c, "start")
+    trace.mark("wharfd", "started", c.short_id)
 
 
 async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) -> int:
@@ -116,6 +122,7 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     bundle = core.paths.state_dir(c.id)
     os.makedirs(bundle, 0o700, exist_ok=True)
     atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env))
+    trace.mark("wharfd", "spec written")
     try:
         shim_pid, pid = await blocking(
             shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
@@ -128,8 +135,10 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
         raise StartError(msg, c.state.exit_code) from None
     c.state.shim_pid = shim_pid
     c.state.pid = pid
+    trace.mark("wharfd", "shim: runtime created", f"pid={pid}")
     try:
         await core.net.attach(c, pid)
+        trace.mark("wharfd", "network attached")
     except BaseException:
         shim.stop_shim(shim_pid)
         await core.runner.run(c.runtime, "delete", "--force", c.id, check=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
+from wharf.base import trace
 from wharf.errors import InvalidArgument, WharfError
 from wharf.runtime import log, sealed
 from wharf.runtime.state import DEFAULT_ROOT
@@ -375,6 +376,7 @@ HANDLERS: dict[str, Callable[[Args, Args], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    trace.mark("runtime", "main", " ".join(a for a in argv if a in HANDLERS))
     try:
         gflags, rest = parse_flags(argv, GLOBAL_FLAGS, "global")
         log.configure(gflags.get("log"), gflags.get("log-format", "text"), bool(gflags.get("debug")))

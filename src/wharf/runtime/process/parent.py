@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 
+from wharf.base import trace
 from wharf.base.files import atomic_write
 from wharf.base.times import now_rfc3339
 from wharf.errors import FailedPrecondition, InvalidArgument
@@ -65,6 +66,7 @@ class CreateOptions:
 
 def create(opts: CreateOptions) -> dict[str, Any]:
     """Create the container and leave its init waiting for `start`; returns the saved state."""
+    trace.mark("runtime", "create")
     bundle = os.path.realpath(opts.bundle)
     spec = runtime_spec.load(bundle)
     if "process" not in spec:
@@ -86,6 +88,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
         cg = cgroups.open_manager(linux.get("cgroupsPath"), opts.cid, linux.get("resources") or {})
         cg.create()
         cg.apply(linux.get("resources") or {})
+        trace.mark("runtime", "spec checked, cgroup made")
         ctx = InitContext(spec, bundle, root_path, plan)
         ctx.cgroup_v2 = cg.v2_path is not None
         ctx.fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
@@ -107,6 +110,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
             "config": spec,
         }
         init_pid = _spawn(ctx, cg, linux, saved)
+        trace.mark("runtime", "init ready")
         saved["pid"] = init_pid
         saved["pid_start"] = state.proc_start_time(init_pid)
         saved["cgroup"] = cg.to_state()
@@ -118,6 +122,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
             os.close(ctx.console_fd)
         plan.close()
         saved["_dir"] = sdir
+        trace.mark("runtime", "created")
         return saved
     except BaseException:
         if init_pid:
@@ -173,6 +178,7 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         init_pid = int(arg)
         os.waitpid(pid, 0)
         pid = 0
+        trace.mark("runtime", "namespaces made, init forked")
         oom = ctx.spec["process"].get("oomScoreAdj")
         if oom is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
