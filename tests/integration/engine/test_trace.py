@@ -1,0 +1,41 @@
+"""WHARF_TRACE: one `docker run --rm` leaves a timeline written by the daemon, the shim and the
+runtime, on one clock, in the order the work happens (bench/trace_run.py reads it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.integration.engine.conftest import IMAGE, docker, seeded_daemon
+
+pytestmark = pytest.mark.root
+
+
+def test_a_run_leaves_a_timeline_of_every_process(
+    rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = tmp_path / "trace.log"
+    monkeypatch.setenv("WHARF_TRACE", str(trace))
+    with seeded_daemon(rootfs_template) as d:
+        monkeypatch.delenv("WHARF_TRACE")
+        trace.write_text("")
+        docker(d, "run", "--rm", IMAGE, "true")
+        lines = [line.split(" ", 3) for line in trace.read_text().splitlines()]
+    events = [(who, what) for _, _, who, what in lines]
+    times = [int(ns) for ns, *_ in lines]
+    assert times == sorted(times)  # appended as they happen, one clock
+    order = [
+        ("wharfd", "spec written"),
+        ("shim", "runtime create"),
+        ("runtime", "create"),
+        ("runtime", "init ready"),
+        ("shim", "runtime create exited"),
+        ("wharfd", "runtime start"),
+        ("shim", "init exited"),
+        ("shim", "exit written"),
+        ("wharfd", "exit recorded"),
+    ]
+    at = [next(i for i, e in enumerate(events) if e == want) for want in order]
+    assert at == sorted(at), events
+    pids = {who: {p for _, p, w, _ in lines if w == who} for who in ("wharfd", "shim", "runtime")}
+    assert all(len(p) >= 1 for p in pids.values()) and not pids["wharfd"] & pids["shim"]
