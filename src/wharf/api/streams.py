@@ -231,13 +231,21 @@ class Attach:
     keys: bytes
 
 
-async def pump_attach(paths: shim.ShimPaths, conn: RawProtocol, how: Attach) -> None:
-    """Connect to the shim's attach socket and copy both ways until the container's output ends
-    or the client leaves or types the detach keys."""
-    try:
-        reader, writer = await shim.connect_attach(paths)
-    except OSError:
-        return
+async def pump_attach(
+    paths: shim.ShimPaths,
+    conn: RawProtocol,
+    how: Attach,
+    shim_conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
+) -> None:
+    """Connect to the shim's attach socket (unless ``shim_conn`` is that connection already)
+    and copy both ways until the container's output ends or the client leaves or types the
+    detach keys."""
+    if shim_conn is None:
+        try:
+            shim_conn = await shim.connect_attach(paths)
+        except OSError:
+            return
+    reader, writer = shim_conn
     out_task = asyncio.ensure_future(_from_shim(reader, conn, how.tty, how.want, how.multiplexed))
     in_task = asyncio.ensure_future(_to_shim(conn, writer, how.tty, how.keys)) if how.use_stdin else None
     closed = asyncio.ensure_future(asyncio.shield(conn.closed))
