@@ -106,7 +106,7 @@ def _ps(host: str) -> int:
 
 def wharf_leftovers(root: str, execroot: str, host: str) -> int:
     runtime = os.path.join(execroot, "runtime")
-    state = len(os.listdir(runtime)) if os.path.isdir(runtime) else 0
+    state = len([n for n in os.listdir(runtime) if not n.startswith("@")]) if os.path.isdir(runtime) else 0
     with open("/proc/self/mounts") as f:
         mounts = sum(f"{root}/data/containers/" in line for line in f)
     return _ps(host) + state + mounts

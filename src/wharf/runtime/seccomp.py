@@ -5,6 +5,10 @@ checks the architecture word, so a 32-bit syscall cannot slip past a 64-bit rule
 syscall names the library does not know are skipped, a rule whose action equals the default
 action is skipped, conditions repeated on the same argument become separate rules (OR), and the
 filter does not set no_new_privs by itself (the init does when the spec asks).
+
+The program is compiled before the container's init is forked (``prepare``: off the path of
+`start`, and kept in ``<root>/@seccomp`` for the next create with the same filter) and loaded
+with seccomp(2) just before execve (``load``).
 """
 
 from __future__ import annotations
@@ -69,10 +73,19 @@ ARCHES = (
 )
 # seccomp_attr_set attributes and the spec's flags they stand for
 _FLTATR_CTL_NNP = 3
-_FLTATR_CTL_LOG = 6
-_FLTATR_CTL_SSB = 7
-_FLAG_ATTRS = {"SECCOMP_FILTER_FLAG_LOG": _FLTATR_CTL_LOG, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _FLTATR_CTL_SSB}
+_SYSCALL_FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+# seccomp(2)'s number where it is not the same everywhere
+_SYS_SECCOMP = {"x86_64": 317, "i686": 354, "aarch64": 277, "armv7l": 383, "ppc64le": 358,
+                "s390x": 348, "riscv64": 277}  # fmt: skip
 _KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
 
 
 class _ArgCmp(ctypes.Structure):
@@ -97,7 +110,8 @@ def _libseccomp() -> Any:
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
-        lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.seccomp_version.restype = ctypes.POINTER(_Version)
         lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
         lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
@@ -178,7 +192,95 @@ def _conditions(args: list[dict[str, Any]]) -> list[list[_ArgCmp]]:
 
 
 def load(spec: dict[str, Any]) -> None:
-    """Build the filter and load it into the calling process (and so into what it execs)."""
+    """Load the filter of ``spec`` into the calling process (and so into what it execs): the
+    program ``prepare`` made, else one compiled now."""
+    prog = _prepared.get(_key(spec)) if _prepared else None
+    install(prog or compile_filter(spec), flags_of(spec))
+
+
+def prepare(spec: dict[str, Any], cache_dir: str) -> None:
+    """Have the program of ``spec`` ready for ``load`` (called before forking what will load
+    it, while the host is in reach): from ``cache_dir`` if an earlier create compiled it, else
+    compiled and kept there. libseccomp takes ~10 ms to compile Docker's profile; a container
+    start should not pay that each time (see bench/trace_run.py). A cache file holds the exact
+    text it was compiled from, compared in full before its program is used (its name, a CRC,
+    only finds it)."""
+    import os
+    import zlib
+
+    key = _key(spec)
+    if key in _prepared:
+        return
+    head = key.encode() + b"\n"
+    path = f"{cache_dir}/{zlib.crc32(head):08x}.bpf"
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        prog = data[len(head) :]
+        if data.startswith(head) and prog and len(prog) % 8 == 0:
+            _prepared[key] = prog
+            return
+    except OSError:
+        pass
+    prog = compile_filter(spec)
+    _prepared[key] = prog
+    try:  # a cache, best effort: atomic, root's only
+        os.makedirs(cache_dir, 0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, head + prog)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass
+
+
+_prepared: dict[str, bytes] = {}
+# the cache's directory in the runtime's root: "@" is in no container id (runc's [\w+-.]+), so
+# it is never taken for a container's (state.list_ids also wants a state.json)
+CACHE_DIR = "@seccomp"
+
+
+def _key(spec: dict[str, Any]) -> str:
+    """What the program depends on, as one line: libseccomp's version, the kernel, the machine
+    and the spec (in the order config.json gives it: the daemon writes the same each time)."""
+    import os
+
+    from wharf.oci import fastjson
+
+    v = _libseccomp().seccomp_version().contents
+    u = os.uname()
+    return f"{v.major}.{v.minor}.{v.micro} {u.release} {u.machine} " + fastjson.dumps(spec)
+
+
+def flags_of(spec: dict[str, Any]) -> int:
+    """The spec's flags as seccomp(2)'s (TSYNC is moot: the process has one thread)."""
+    return sum(_SYSCALL_FLAGS.get(f, 0) for f in set(spec.get("flags") or ()))
+
+
+def install(prog: bytes, flags: int) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): needs no_new_privs or CAP_SYS_ADMIN."""
+    import os
+
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = _SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    machine = os.uname().machine
+    nr = _SYS_SECCOMP.get(machine)
+    if nr is None:
+        raise Unsupported(f"seccomp: no seccomp(2) number known for {machine}")
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_long(flags), ctypes.byref(fprog)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}")
+
+
+def compile_filter(spec: dict[str, Any]) -> bytes:
+    """The BPF program libseccomp makes of ``spec`` (what seccomp_load would load)."""
+    import os
+
     lib = _libseccomp()
     default = action(spec["defaultAction"], None, spec.get("defaultErrnoRet"))
     ctx = lib.seccomp_init(default)
@@ -191,9 +293,6 @@ def load(spec: dict[str, Any]) -> None:
             if rc not in (0, -17):  # EEXIST: the native architecture is already there
                 raise OSError(-rc, f"seccomp_arch_add {arch}")
         _check(lib.seccomp_attr_set(ctx, _FLTATR_CTL_NNP, 0), "seccomp_attr_set")
-        for flag in spec.get("flags") or ():
-            if flag in _FLAG_ATTRS:
-                _check(lib.seccomp_attr_set(ctx, _FLAG_ATTRS[flag], 1), f"seccomp flag {flag}")
         for rule in spec.get("syscalls") or ():
             act = action(rule["action"], rule.get("errnoRet"))
             if act == default:
@@ -208,7 +307,13 @@ def load(spec: dict[str, Any]) -> None:
                     if rc == -22 and conds:
                         raise InvalidArgument(f"linux.seccomp: invalid argument condition for {name}")
                     _check(rc, f"seccomp rule for {name}")
-        _check(lib.seccomp_load(ctx), "seccomp_load")
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(ctx, fd), "seccomp_export_bpf")
+            size = os.lseek(fd, 0, os.SEEK_END)
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
     finally:
         lib.seccomp_release(ctx)
 

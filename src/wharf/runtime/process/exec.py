@@ -82,6 +82,10 @@ def exec_command(root: str, cid: str, flags: dict[str, Any], args: list[str]) ->
         from wharf.runtime.process.parent import _connect_console
 
         console_fd = _connect_console(flags["console-socket"])
+    if (spec.get("linux") or {}).get("seccomp"):
+        from wharf.runtime import seccomp
+
+        seccomp.prepare(spec["linux"]["seccomp"], f"{root}/{seccomp.CACHE_DIR}")
     pid = _spawn(st, spec, proc, console_fd, flags.get("preserve-fds", 0))
     if console_fd >= 0:
         os.close(console_fd)

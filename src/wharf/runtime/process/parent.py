@@ -88,6 +88,10 @@ def create(opts: CreateOptions) -> dict[str, Any]:
         cg = cgroups.open_manager(linux.get("cgroupsPath"), opts.cid, linux.get("resources") or {})
         cg.create()
         cg.apply(linux.get("resources") or {})
+        if linux.get("seccomp"):
+            from wharf.runtime import seccomp
+
+            seccomp.prepare(linux["seccomp"], f"{opts.root}/{seccomp.CACHE_DIR}")
         trace.mark("runtime", "spec checked, cgroup made")
         ctx = InitContext(spec, bundle, root_path, plan)
         ctx.cgroup_v2 = cg.v2_path is not None
