@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tlskey", default=None)
     p.add_argument("--registry-mirror", action="append", default=None)
     p.add_argument("--insecure-registry", action="append", default=None)
+    p.add_argument("--userns-remap", default=None)
     return p.parse_args(argv)
 
 
@@ -146,6 +147,17 @@ async def serve(cfg: DaemonConfig) -> None:
     await engine.close()
 
 
+def _data_root(cfg: DaemonConfig) -> None:
+    from wharf.engine import userns
+
+    cfg.remap = userns.setup(cfg.userns_remap)
+    if cfg.remap is None:
+        ensure_dir(cfg.data_root, 0o710)
+        os.chown(cfg.data_root, os.geteuid(), 0)  # a remap's group, if one ran before, goes
+        return
+    cfg.data_root = userns.make_root(cfg.data_root, cfg.remap)
+
+
 def main(argv: list[str] | None = None) -> int:
     # dockerd's setDefaultUmask: what the daemon makes (its socket, from bind() to the chmod
     # that follows; state directories) is never open to others, whatever umask it inherited
@@ -165,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "tlscacert": args.tlscacert,
         "tlscert": args.tlscert,
         "tlskey": args.tlskey,
+        "userns-remap": args.userns_remap,
     }
     try:
         cfg = load(args.config_file, overrides)
@@ -178,9 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel({"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper()))
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug is one line per netlink message
     # the data root holds what containers wrote (volumes, snapshots: setuid binaries among them);
-    # 0710 root:root, as dockerd's since CVE-2021-41091, keeps every host user but root out. The
+    # 0710 root:root, as dockerd's since CVE-2021-41091, keeps every host user but root out
+    # (with userns-remap: root:<remapped gid>, and the daemon's root is <uid>.<gid> in it). The
     # exec root holds the socket, so others may traverse it (0711) but not list it.
-    ensure_dir(cfg.data_root, 0o710)
+    try:
+        _data_root(cfg)
+    except WharfError as exc:
+        print(f"wharfd: failed to start daemon: {exc}", file=sys.stderr)
+        return 1
     ensure_dir(cfg.exec_root, 0o711)
     lock = open(f"{cfg.data_root}/wharfd.lock", "w")
     try:

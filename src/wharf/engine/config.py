@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.engine.userns import Remap
 from wharf.errors import InvalidArgument
 
 DEFAULT_CONFIG_FILE = "/etc/wharf/daemon.json"
@@ -50,6 +51,7 @@ _KEYS = {
     "tlskey": str,
     "init": bool,
     "init-path": str,
+    "userns-remap": str,
 }
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -86,6 +88,13 @@ class DaemonConfig:
     shim: str = field(default_factory=lambda: _beside_python("wharf-shim"))
     init: bool = False  # --init for every container unless it says otherwise
     init_path: str = field(default_factory=lambda: default_init())
+    userns_remap: str = ""  # as asked (daemon.json / --userns-remap); ``remap`` once resolved
+    remap: Remap | None = None  # set at daemon start (engine.userns.setup)
+
+    @property
+    def remapped(self) -> bool:
+        """userns-remap is on (``docker info``: name=userns)."""
+        return self.remap is not None
 
     def runtime_names(self) -> tuple[str, ...]:
         return ("wharf", "runc", *sorted(self.runtimes))
@@ -174,5 +183,6 @@ def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Da
     cfg.dns_opts = [str(x) for x in raw.get("dns-opts", [])]
     cfg.init = bool(raw.get("init", False))
     cfg.init_path = raw.get("init-path") or cfg.init_path
+    cfg.userns_remap = raw.get("userns-remap", "")
     cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
     return cfg

@@ -79,7 +79,10 @@ class Core:
             import importlib
 
             store = importlib.import_module("wharf.images.store")
-            self._images = store.ImageStore(f"{self.paths.data_root}/images")
+            remap = self.cfg.remap
+            self._images = store.ImageStore(
+                f"{self.paths.data_root}/images", id_map=remap.ids if remap else None
+            )
         return self._images
 
     def emit(self, c: Container, action: str, **extra: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from wharf.base import trees
 from wharf.base.times import now_rfc3339
-from wharf.engine import netfiles, validate
+from wharf.engine import netfiles, userns, validate
 from wharf.engine.containers import Container, new_id, random_name, validate_name
 from wharf.engine.core import Core
 from wharf.engine.request import ContainerConfig, CreateRequest, HostConfig, LogConfig, RestartPolicy
@@ -26,6 +26,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
 
     config, host_config = req.config, req.host_config
     validate.create(config, host_config)
+    validate.userns(core.cfg.remap is not None, host_config)
     validate.runtime(core.cfg.runtime_names(), host_config)
     image_ref = config.get("Image") or ""
     record = await blocking(core.images.resolve, image_ref)
@@ -55,6 +56,9 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
     try:
         await blocking(core.images.snapshots.prepare, cid, chain)
         netfiles.write_at_create(core.paths.container_dir(cid), core.cfg, cid, config, host_config)
+        if core.cfg.remap is not None:
+            upper = core.images.snapshots.fs_dir(cid)
+            userns.own_container_files(core.cfg.remap, core.paths.container_dir(cid), upper)
         c = Container(
             id=cid,
             name=name,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.engine import changes as diff
 from wharf.engine import commit as committing
 from wharf.engine import create as creating
-from wharf.engine import exits, files, links, remove, restart, restore, start, stop, update, views
+from wharf.engine import exits, files, links, remove, restart, restore, start, stop, update, userns, views
 from wharf.engine import stats as sampling
 from wharf.engine import volumes as vuse
 from wharf.engine.commit import CommitRequest
@@ -67,7 +67,9 @@ class Engine:
             dns=cfg.dns,
         )
         net.containers = self.containers.all
-        volumes = VolumeStore(f"{cfg.data_root}/volumes")
+        volumes = VolumeStore(f"{cfg.data_root}/volumes", owner=cfg.remap.ids.root if cfg.remap else None)
+        if cfg.remap is not None:
+            userns.traversable(f"{cfg.data_root}/containers", cfg.remap)
         runner = RuntimeRunner(cfg, self.paths.runtime_root)
         self.health = HealthMonitor(self.containers, self.paths, runner, self.events.container)
         self.execs = ExecManager(self.containers, self.paths, runner, self.events.container)

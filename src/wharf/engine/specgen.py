@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharf.base import caps
+from wharf.base.idmap import IdMap
 from wharf.engine import resources as resources_mod
 from wharf.engine import seccomp_profile
 from wharf.engine.request import ContainerConfig, HostConfig
@@ -347,9 +348,12 @@ def generate(
     extra_mounts: list[dict[str, Any]] | None = None,
     init: str = "",
     extra_env: list[str] | None = None,
+    userns: IdMap | str | None = None,
 ) -> dict[str, Any]:
     """The OCI spec; ``init``: an init binary (tini) to run as PID 1 in front of the command
-    (--init), bind-mounted read-only at /sbin/docker-init as Docker does."""
+    (--init), bind-mounted read-only at /sbin/docker-init as Docker does. ``userns``: the
+    daemon's remap (a new user namespace with its maps) or the path of one to join (the user
+    namespace of the container whose network namespace this one shares, as dockerd joins it)."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     host_net = (hc.get("NetworkMode") or "") == "host"
@@ -363,6 +367,11 @@ def generate(
         process["args"] = [INIT_PATH, "--", *process["args"]]
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]})
     linux = _linux(cid, hc, netns, join, cgroup_parent, privileged, host_net)
+    if isinstance(userns, IdMap):
+        linux["namespaces"].insert(0, {"type": "user"})
+        linux["uidMappings"], linux["gidMappings"] = userns.oci()
+    elif userns:
+        linux["namespaces"].insert(0, {"type": "user", "path": userns})
     if not privileged and seccomp_opt != "unconfined":
         if seccomp_opt:
             profile = seccomp_profile.load_profile(seccomp_opt)

@@ -17,6 +17,7 @@ import os
 
 from wharf.base import trace, units
 from wharf.base.files import atomic_write
+from wharf.base.idmap import IdMap
 from wharf.base.times import now_rfc3339
 from wharf.engine import links, netfiles, shim
 from wharf.engine import volumes as vuse
@@ -83,6 +84,10 @@ async def run(core: Core, c: Container) -> None:
         netfiles.write_before_start(
             core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c), link_hosts
         )
+        if core.cfg.remap is not None:  # the files were written anew
+            from wharf.engine import userns
+
+            userns.own_container_files(core.cfg.remap, core.paths.container_dir(c.id), None)
         await blocking(vuse.up, core.volumes, c, rootfs)
         volumes_up = True
         trace.mark("wharfd", "files and volumes")
@@ -165,8 +170,26 @@ def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> st
         extra_mounts=vmounts.oci_mounts(c.mounts),
         init=core.cfg.init_path if _wants_init(core, c) else "",
         extra_env=link_env,
+        userns=_userns_for(core, c),
     )
     return json.dumps(spec)
+
+
+def _userns_for(core: Core, c: Container) -> IdMap | str | None:
+    """The remap's maps for a new user namespace; the user namespace of the container whose
+    network namespace this one joins (a network namespace is used by the user namespace that
+    owns it, so dockerd joins both); None with no remap or ``--userns=host``."""
+    from wharf.engine import userns
+
+    remap = core.cfg.remap
+    if remap is None or not userns.is_remapped(remap, c.host_config.get("UsernsMode")):
+        return None
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    if mode.startswith("container:"):
+        other = core.store.get(mode.split(":", 1)[1])
+        if userns.is_remapped(remap, other.host_config.get("UsernsMode")):
+            return f"/proc/{other.state.pid}/ns/user"
+    return remap.ids
 
 
 def _wants_init(core: Core, c: Container) -> bool:

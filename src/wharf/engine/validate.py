@@ -189,3 +189,19 @@ def create(config: ContainerConfig, hc: HostConfig) -> None:
     mode = str(hc.get("NetworkMode") or "default")
     if mode.startswith("container:") and config.get("Hostname"):
         raise InvalidArgument("conflicting options: hostname and the network mode")
+
+
+def userns(remapped: bool, hc: HostConfig) -> None:
+    """A daemon with userns-remap refuses what a container in its user namespace cannot have
+    (dockerd's verifyPlatformContainerSettings, words and all); ``--userns=host`` opts out."""
+    if not remapped or (hc.get("UsernsMode") or "") == "host":
+        return
+    if hc.get("Privileged"):
+        raise InvalidArgument(
+            "privileged mode is incompatible with user namespaces.  You must run the container in"
+            " the host namespace when running privileged mode"
+        )
+    if (hc.get("NetworkMode") or "") == "host":
+        raise InvalidArgument("cannot share the host's network namespace when user namespaces are enabled")
+    if (hc.get("PidMode") or "") == "host":
+        raise InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.idmap import IdMap
 from wharf.content.local import LocalContentStore
 from wharf.errors import InvalidArgument, NotFound
 from wharf.images.unpack import Layer, unpack_layers
@@ -73,11 +74,18 @@ class Lease:
 
 
 class ImageStore:
-    def __init__(self, root: str, snapshotter: str | None = None, platform: Platform | None = None):
+    def __init__(
+        self,
+        root: str,
+        snapshotter: str | None = None,
+        platform: Platform | None = None,
+        id_map: IdMap | None = None,
+    ):
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.content = LocalContentStore(f"{root}/content")
         self.snapshots = open_snapshotter(f"{root}/snapshots", snapshotter)
+        self.snapshots.id_map = id_map  # userns-remap: layers unpacked owned by the ranges' ids
         self.db = MetadataDB(f"{root}/metadata.db")
         self.platform = platform or Platform.host()
         self.lock = threading.RLock()

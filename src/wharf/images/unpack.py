@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from wharf.archive import gnutar
 from wharf.archive.apply import apply_layer
 from wharf.archive.compression import HashingReader, decompressed
+from wharf.base import idmap
 from wharf.content.local import LocalContentStore
 from wharf.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from wharf.oci.descriptor import Descriptor
@@ -79,6 +80,12 @@ def _extract_and_commit(content: LocalContentStore, sn: BaseSnapshotter, layer: 
 
 
 def _commit(sn: BaseSnapshotter, layer: Layer, key: str) -> None:
+    if sn.id_map is not None:
+        try:
+            idmap.shift_tree(sn.apply_dir(key), sn.id_map)
+        except BaseException:
+            sn.remove(key)
+            raise
     try:
         sn.commit(layer.chain_id, key, parent=layer.parent)
     except AlreadyExists:

@@ -28,6 +28,7 @@ import time
 
 from wharf.base import trees
 from wharf.base.files import no_space
+from wharf.base.idmap import IdMap
 from wharf.base.sqlite import commit, open_db
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.snapshots.mount import Mount
@@ -51,6 +52,7 @@ CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent);
 class BaseSnapshotter:
     driver = "base"
     overlay_whiteouts = False
+    id_map: IdMap | None = None  # userns-remap: unpack shifts each layer's owners by it
 
     def __init__(self, root: str) -> None:
         self.root = root

@@ -66,8 +66,9 @@ def _now() -> str:
 
 
 class VolumeStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, owner: tuple[int, int] | None = None) -> None:
         self.root = root
+        self.owner = owner  # who a new volume's _data belongs to (userns-remap: the remapped root)
         os.makedirs(root, 0o701, exist_ok=True)
         self.db = open_db(f"{root}/volumes.db", SCHEMA)
         self.mounted: dict[str, int] = {}  # volumes with a device: name -> users running
@@ -145,6 +146,8 @@ class VolumeStore:
                    anonymous=anonymous)  # fmt: skip
         os.makedirs(self.data_dir(name), 0o755, exist_ok=True)
         os.chmod(f"{self.root}/{name}", 0o701)
+        if self.owner is not None:
+            os.chown(self.data_dir(name), *self.owner)
         try:
             with self.txn() as db:
                 db.execute(

@@ -155,7 +155,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "docker-init",
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=userns"] if b.cfg.remapped else [])],
         "Swarm": dict(swarm.INFO),
         "Warnings": [],
     }

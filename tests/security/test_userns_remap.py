@@ -1,0 +1,222 @@
+"""userns-remap: containers' root is a subordinate uid of the host, not root.
+
+A daemon of this module's own runs with ``"userns-remap": <a test user>``, whose ranges this
+module writes to /etc/subuid and /etc/subgid (and removes after, with the user, even when a
+test fails). Each test reads what a user sees: ids inside the container, owners on the host,
+what a host user gets from a setuid binary a container left, dockerd's refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.daemon import Daemon, new_root
+from tests.integration.engine.conftest import IMAGE, docker
+
+from wharf.base.idmap import IdMap
+from wharf.engine import userns
+from wharf.images.store import ImageStore
+from wharf.images.testimage import build_image, rootfs_tar
+
+SIZE = 65536
+
+
+def _drop_lines(name: str) -> None:
+    for path in (userns.SUBUID, userns.SUBGID):
+        try:
+            lines = Path(path).read_text().splitlines(keepends=True)
+        except FileNotFoundError:
+            continue
+        kept = [line for line in lines if line.split(":", 1)[0] != name]
+        if kept != lines:
+            Path(path).write_text("".join(kept))
+
+
+def _remove_user(name: str) -> None:
+    subprocess.run(["userdel", name], capture_output=True)
+    _drop_lines(name)
+
+
+@pytest.fixture(scope="module")
+def remap_user() -> Iterator[tuple[str, int]]:
+    """A system user of the test's own with a range of 65536 in /etc/subuid and /etc/subgid."""
+    name = f"wharfns{os.getpid() % 100000}"
+    _remove_user(name)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/bin/false", "--user-group", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        start = max(userns.next_free_range(userns.SUBUID), userns.next_free_range(userns.SUBGID))
+        for path in (userns.SUBUID, userns.SUBGID):
+            with open(path, "a") as f:
+                f.write(f"{name}:{start}:{SIZE}\n")
+        yield name, start
+    finally:
+        _remove_user(name)
+
+
+def _seeded(d: Daemon, rootfs: str, start: int) -> None:
+    ids = ((0, start, SIZE),)
+    store = ImageStore(f"{d.data_root}/{start}.{start}/images", id_map=IdMap(ids, ids))
+    try:
+        build_image(store, IMAGE, [], raw_layers=[rootfs_tar(rootfs)])
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def remapped(rootfs_template: str, remap_user: tuple[str, int]) -> Iterator[tuple[Daemon, int]]:
+    name, start = remap_user
+    d = Daemon(new_root())
+    try:
+        os.chmod(d.root, 0o711)  # the remapped root must pass through (dockerd checks it too)
+        (d.root / "daemon.json").write_text(json.dumps({**d.config(), "userns-remap": name}))
+        _seeded(d, rootfs_template, start)
+        d.start()
+        yield d, start
+    finally:
+        d.sweep()
+        d.cleanup()
+
+
+def _volume_dir(d: Daemon, name: str) -> str:
+    out = docker(d, "volume", "inspect", "-f", "{{.Mountpoint}}", name).stdout.strip()
+    return out
+
+
+def test_container_root_is_the_first_subordinate_id(remapped: tuple[Daemon, int]) -> None:
+    d, start = remapped
+    out = docker(d, "run", "--rm", IMAGE, "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map")
+    lines = [line.split() for line in out.stdout.splitlines()]
+    assert lines[0] == ["0"]
+    assert lines[1] == ["0", str(start), str(SIZE)]
+    assert lines[2] == ["0", str(start), str(SIZE)]
+
+
+def test_image_and_container_files_are_owned_by_the_remapped_root(remapped: tuple[Daemon, int]) -> None:
+    d, start = remapped
+    docker(d, "volume", "create", "owned")
+    cid = docker(
+        d, "run", "-d", "-v", "owned:/data", IMAGE, "sh", "-c", "touch /made /data/made; sleep 30"
+    ).stdout.strip()
+    try:
+        pid = docker(d, "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        root = f"/proc/{pid}/root"
+        for _ in range(100):
+            if os.path.exists(f"{root}/made"):
+                break
+            subprocess.run(["sleep", "0.05"])
+        vol = _volume_dir(d, "owned")
+        assert vol.startswith(f"{d.data_root}/{start}.{start}/volumes/")
+        for path in (f"{root}/made", f"{vol}/made", vol, f"{root}/bin/busybox", f"{root}/etc/passwd"):
+            st = os.lstat(path)
+            assert (st.st_uid, st.st_gid) == (start, start), path
+        # the layers themselves live under the remapped root's directory, shifted
+        layers = Path(f"{d.data_root}/{start}.{start}/images/snapshots")
+        assert any(p.stat().st_uid == start for p in layers.glob("*/snapshots/*/fs/bin"))
+    finally:
+        docker(d, "rm", "-f", "-v", cid)
+        docker(d, "volume", "rm", "owned")
+
+
+def test_setuid_binary_left_in_a_volume_gives_no_host_root(remapped: tuple[Daemon, int]) -> None:
+    """The CVE-2021-41091 class with a remap: a setuid-root binary a container leaves behind
+    is setuid to the remapped uid on the host. Even a host user of the one group that may pass
+    the data root (the remapped gid) runs it as that uid, not as root."""
+    d, start = remapped
+    docker(d, "volume", "create", "suid")
+    try:
+        docker(
+            d, "run", "--rm", "-v", "suid:/data", "-v", "/usr/bin/id:/hostid:ro", IMAGE,
+            "sh", "-c", "cp /hostid /data/id && chmod 4755 /data/id",
+        )  # fmt: skip
+        binary = f"{_volume_dir(d, 'suid')}/id"
+        st = os.stat(binary)
+        assert st.st_mode & 0o4000 and st.st_uid == start
+        nobody = pwd.getpwnam("nobody").pw_uid
+        out = subprocess.run(
+            ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", f"--groups={start}", binary],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert f"euid={start}" in out.stdout and "euid=0" not in out.stdout, out.stdout
+    finally:
+        docker(d, "volume", "rm", "suid")
+
+
+def test_host_root_files_bind_mounted_are_not_writable(remapped: tuple[Daemon, int]) -> None:
+    d, _ = remapped
+    host = d.root / "host"  # in the daemon's root (0711): the remapped root can reach it
+    host.mkdir(0o755)
+    (host / "owned-by-root").write_text("host\n")
+    r = docker(
+        d, "run", "--rm", "-v", f"{host}:/h", IMAGE, "sh", "-c",
+        "cat /h/owned-by-root; echo x >> /h/owned-by-root; touch /h/new; ls -ln /h/owned-by-root",
+        check=False,
+    )  # fmt: skip
+    assert "host" in r.stdout
+    assert r.stderr.count("Permission denied") == 2, r.stderr
+    assert " 65534 " in r.stdout  # the host's root is the overflow id inside
+    assert (host / "owned-by-root").read_text() == "host\n"
+    assert not (host / "new").exists()
+
+
+def test_userns_host_opts_one_container_out(remapped: tuple[Daemon, int]) -> None:
+    d, _ = remapped
+    docker(d, "volume", "create", "hostns")
+    try:
+        cid = docker(
+            d, "create", "--userns=host", "-v", "hostns:/data", IMAGE, "sh", "-c",
+            "cat /proc/self/uid_map; touch /data/by-host-root",
+        ).stdout.strip()  # fmt: skip
+        assert docker(d, "inspect", "-f", "{{.HostConfig.UsernsMode}}", cid).stdout.strip() == "host"
+        out = docker(d, "start", "-a", cid).stdout.split()
+        assert out == ["0", "0", "4294967295"]
+        assert os.stat(f"{_volume_dir(d, 'hostns')}/by-host-root").st_uid == 0
+        docker(d, "rm", cid)
+    finally:
+        docker(d, "volume", "rm", "hostns")
+
+
+def test_info_shows_userns(remapped: tuple[Daemon, int]) -> None:
+    d, start = remapped
+    info = json.loads(docker(d, "info", "--format", "{{json .}}").stdout)
+    assert "name=userns" in info["SecurityOptions"]
+    assert info["DockerRootDir"] == f"{d.data_root}/{start}.{start}"
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (
+            ["--privileged"],
+            "privileged mode is incompatible with user namespaces.  You must run the container in the"
+            " host namespace when running privileged mode",
+        ),
+        (["--net=host"], "cannot share the host's network namespace when user namespaces are enabled"),
+        (["--pid=host"], "cannot share the host PID namespace when user namespaces are enabled"),
+    ],
+)
+def test_refusals_answer_dockerds_words(remapped: tuple[Daemon, int], flags: list[str], words: str) -> None:
+    d, _ = remapped
+    r = docker(d, "run", "--rm", *flags, IMAGE, "true", check=False)
+    assert r.returncode == 125
+    assert f"Error response from daemon: {words}" in r.stderr
+    mode = {"--privileged": {"Privileged": True}, "--net=host": {"NetworkMode": "host"}}.get(
+        flags[0], {"PidMode": "host"}
+    )
+    status, body = d.request("POST", "/containers/create", {"Image": IMAGE, "HostConfig": mode})
+    assert (status, body["message"]) == (400, words)
+    # with --userns=host the same container is allowed (created only: --privileged cannot
+    # start on this host, whose bounding set lacks CAP_SYS_RESOURCE)
+    cid = docker(d, "create", "--userns=host", *flags, IMAGE, "true").stdout.strip()
+    docker(d, "rm", cid)
