@@ -8,10 +8,12 @@ what a host user gets from a setuid binary a container left, dockerd's refusals.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pwd
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,3 +222,47 @@ def test_refusals_answer_dockerds_words(remapped: tuple[Daemon, int], flags: lis
     # start on this host, whose bounding set lacks CAP_SYS_RESOURCE)
     cid = docker(d, "create", "--userns=host", *flags, IMAGE, "true").stdout.strip()
     docker(d, "rm", cid)
+
+
+def test_exec_and_a_shared_network_namespace_are_in_the_user_namespace(
+    remapped: tuple[Daemon, int],
+) -> None:
+    d, start = remapped
+    cid = docker(d, "run", "-d", IMAGE, "sleep", "30").stdout.strip()
+    try:
+        out = docker(
+            d, "exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user"
+        )
+        lines = out.stdout.splitlines()
+        assert lines[0] == "0" and lines[1].split() == ["0", str(start), str(SIZE)]
+        shared = docker(d, "run", "--rm", f"--net=container:{cid}", IMAGE, "readlink", "/proc/self/ns/user")
+        assert shared.stdout.strip() == lines[2]
+    finally:
+        docker(d, "rm", "-f", cid)
+
+
+def test_cp_and_commit_carry_container_ids(remapped: tuple[Daemon, int], tmp_path: Path) -> None:
+    """What docker cp brings in is the container's root's; tars out (cp, commit) carry the ids
+    the container sees, so a committed image is shifted once, not twice."""
+    d, start = remapped
+    src = tmp_path / "in.txt"
+    src.write_text("in\n")
+    cid = docker(
+        d, "run", "-d", IMAGE, "sh", "-c", "echo made > /made; chown 1:2 /made; sleep 30"
+    ).stdout.strip()
+    image = f"wharf-userns-commit-{os.getpid()}"
+    try:
+        docker(d, "cp", str(src), f"{cid}:/in.txt")
+        owners = docker(d, "exec", cid, "stat", "-c", "%u:%g", "/in.txt", "/made").stdout.split()
+        assert owners == ["0:0", "1:2"]
+        # the archive docker cp reads (the CLI itself never keeps owners on the host)
+        status, raw = d.request("GET", f"/containers/{cid}/archive?path=/made")
+        assert status == 200
+        entries = [(m.name, m.uid, m.gid) for m in tarfile.open(fileobj=io.BytesIO(raw))]
+        assert entries == [("made", 1, 2)]
+        docker(d, "commit", cid, image)
+        seen = docker(d, "run", "--rm", image, "stat", "-c", "%u:%g", "/made", "/in.txt", "/bin/busybox")
+        assert seen.stdout.split() == ["1:2", "0:0", "0:0"]
+    finally:
+        docker(d, "rm", "-f", cid)
+        docker(d, "rmi", image, check=False)

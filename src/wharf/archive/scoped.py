@@ -34,6 +34,7 @@ from typing import IO, Any
 from wharf.archive import apply
 from wharf.archive.compression import Readable
 from wharf.base import trees
+from wharf.base.idmap import IDENTITY, IdMap
 from wharf.errors import InvalidArgument
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -105,6 +106,7 @@ class ScopedFS:
     root: str
     mounts: list[ViewMount] = field(default_factory=list)
     root_fd: int = -1
+    ids: IdMap = IDENTITY  # userns-remap's: tars carry the ids the container sees, not the host's
 
     def __post_init__(self) -> None:
         self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -252,12 +254,9 @@ def go_file_mode(mode: int) -> int:
         stat.S_IFIFO: GO_PIPE,
         stat.S_IFSOCK: GO_SOCKET,
     }.get(kind, 0)
-    if mode & stat.S_ISUID:
-        out |= GO_SETUID
-    if mode & stat.S_ISGID:
-        out |= GO_SETGID
-    if mode & stat.S_ISVTX:
-        out |= GO_STICKY
+    for bit, go in ((stat.S_ISUID, GO_SETUID), (stat.S_ISGID, GO_SETGID), (stat.S_ISVTX, GO_STICKY)):
+        if mode & bit:
+            out |= go
     return out
 
 
@@ -391,7 +390,7 @@ class TarWriter:
             return None  # gone meanwhile: a live container
         info = tarfile.TarInfo(arc)
         info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid = st.st_uid, st.st_gid
+        info.uid, info.gid = self.fs.ids.in_tar(st.st_uid, st.st_gid)
         info.uname = info.gname = ""
         info.mtime = st.st_mtime
         kind = stat.S_IFMT(st.st_mode)
@@ -508,6 +507,7 @@ def extract_tar(fs: ScopedFS, dest: str, stream: Readable, opts: ExtractOptions)
                     continue
                 if opts.owner is not None:
                     member.uid, member.gid = opts.owner
+                member.uid, member.gid = fs.ids.host_ids(member.uid, member.gid)  # the container's ids
                 path = posixpath.join(dest, name)
                 _extract_one(fs, tar, member, path, dest, state, opts)
                 if member.isdir():

@@ -59,6 +59,12 @@ class IdMap:
         cu, cg = _to_container(self.uids, uid), _to_container(self.gids, gid)
         return (65534 if cu is None else cu), (65534 if cg is None else cg)
 
+    def in_tar(self, uid: int, gid: int) -> tuple[int, int]:
+        """Host ids as a tar out of a container carries them (cp, export, commit): the ids the
+        container sees; an id outside the maps (a file of the host's, bind-mounted) as it is."""
+        cu, cg = _to_container(self.uids, uid), _to_container(self.gids, gid)
+        return (uid if cu is None else cu), (gid if cg is None else cg)
+
     def oci(self) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
         """``linux.uidMappings`` and ``linux.gidMappings``."""
 
@@ -107,3 +113,7 @@ def shift_tree(top: str, m: IdMap) -> None:
                 _shift_entry(m, name, d.fd, seen)
             except FileNotFoundError:
                 continue
+
+
+_ALL = ((0, 0, 1 << 32),)
+IDENTITY = IdMap(_ALL, _ALL)  # no remap: every id is itself

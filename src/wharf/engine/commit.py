@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wharf.base.idmap import IdMap
 from wharf.engine.files import layer_of
 from wharf.errors import InvalidArgument, Unsupported
 
@@ -88,7 +89,7 @@ def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
     section.pop("Image", None)
     docker = parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
     with tempfile.TemporaryDirectory(dir=images.root) as tmp:
-        layer = _write_layer(images.snapshots.fs_dir(c.snapshot_key), tmp)
+        layer = _write_layer(images.snapshots.fs_dir(c.snapshot_key), tmp, images.snapshots.id_map)
         config = _image_config(parent_config, section, c, req, layer.diff_id)
         cfg_bytes = json.dumps(config, separators=(",", ":")).encode()
         with images.lease():
@@ -116,10 +117,10 @@ def _reference(repo: str, tag: str) -> str:
         raise InvalidArgument(str(exc)) from None
 
 
-def _write_layer(upper: str, tmp: str) -> _Layer:
+def _write_layer(upper: str, tmp: str, ids: IdMap | None) -> _Layer:
     raw, gz = f"{tmp}/layer.tar", f"{tmp}/layer.tar.gz"
     with open(raw, "wb") as f:
-        layer_of(upper, f)
+        layer_of(upper, f, ids)
     diff_id = _sha256_file(raw)
     with open(raw, "rb") as src, open(gz, "wb") as dst:
         with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as z:

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive import scoped
 from wharf.archive.compression import Readable
+from wharf.base.idmap import IDENTITY, IdMap
 from wharf.errors import Conflict, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ async def container_fs(core: Core, c: Container, volumes: bool = True) -> AsyncI
                         core.volumes.acquire_device(core.volumes.get(m["Name"]))
                         acquired.append(m["Name"])
             views = view_mounts(core.paths.container_dir(c.id), c) if volumes else []
-            fs = await blocking(scoped.ScopedFS, rootfs, views)
+            remap = core.cfg.remap
+            ids = remap.ids if remap else IDENTITY  # the daemon's layers are shifted, --userns=host or not
+            fs = await blocking(lambda: scoped.ScopedFS(rootfs, views, ids=ids))
             try:
                 yield fs
             finally:
@@ -217,10 +220,11 @@ def runtime_only(upper: str) -> set[str]:
     return out
 
 
-def layer_of(upper: str, out: IO[bytes]) -> None:
+def layer_of(upper: str, out: IO[bytes], ids: IdMap | None = None) -> None:
     """The container's layer as an OCI layer tar: its overlay upper directory, whiteouts as
-    ``.wh.`` entries, without what only the runtime made."""
+    ``.wh.`` entries, without what only the runtime made; ``ids``: the daemon's remap (the
+    tar carries the ids the container sees)."""
     skip = runtime_only(upper)
-    with scoped.ScopedFS(upper) as fs:
+    with scoped.ScopedFS(upper, ids=ids or IDENTITY) as fs:
         with fs.resolve("/") as node, scoped.open_tar(out) as tar:
             scoped.TarWriter(fs, tar, whiteouts=True, skip=skip.__contains__).add(node, "")

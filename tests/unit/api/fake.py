@@ -60,6 +60,7 @@ class Settings:
     default_runtime: str = "wharf"
     registry_mirrors: list[str] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)
+    remapped: bool = False
 
     def runtime_path(self, name: str | None = None) -> str:
         return f"/usr/bin/{name or self.default_runtime}-runtime"

@@ -222,6 +222,9 @@ def _intermediate(ctx: InitContext, cg: Any, linux: dict[str, Any], init_out: ch
                 s.setns(fd, namespaces.FLAGS[kind])
             except OSError as exc:
                 raise FailedPrecondition(f"joining {kind} namespace: {exc.strerror}") from None
+            if kind == "user":  # become its root: our host ids are not mapped there (EOVERFLOW)
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
         if plan.has_new("user"):
             s.unshare(s.CLONE_NEWUSER)
             ctx.to_parent.send("maps")
