@@ -172,6 +172,17 @@ def test_host_root_files_bind_mounted_are_not_writable(remapped: tuple[Daemon, i
     assert not (host / "new").exists()
 
 
+def test_a_missing_bind_source_is_made_for_the_remapped_root(remapped: tuple[Daemon, int]) -> None:
+    """-v /missing/dir:/x makes the host directories (as Docker does), the remapped root's, so
+    the container's root can write where it asked to."""
+    d, start = remapped
+    src = d.root / "made-by-v" / "sub"
+    docker(d, "run", "--rm", "-v", f"{src}:/x", IMAGE, "touch", "/x/written")
+    for path in (src.parent, src, src / "written"):
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid) == (start, start), path
+
+
 def test_userns_host_opts_one_container_out(remapped: tuple[Daemon, int]) -> None:
     d, _ = remapped
     docker(d, "volume", "create", "hostns")
@@ -266,3 +277,68 @@ def test_cp_and_commit_carry_container_ids(remapped: tuple[Daemon, int], tmp_pat
     finally:
         docker(d, "rm", "-f", cid)
         docker(d, "rmi", image, check=False)
+
+
+def _start_fails(config: dict[str, object]) -> str:
+    """wharfd's stderr when it refuses to start with ``config`` (it must exit 1, at once)."""
+    d = Daemon(new_root())
+    try:
+        (d.root / "daemon.json").write_text(json.dumps({**d.config(), **config}))
+        with pytest.raises(AssertionError, match="wharfd exited 1") as err:
+            d.start()
+        return str(err.value)
+    finally:
+        d.cleanup()
+
+
+def test_a_user_without_ranges_stops_the_daemon_at_start() -> None:
+    out = _start_fails({"userns-remap": "nobody:nogroup"})
+    assert (
+        'failed to start daemon: Can\'t create ID mappings: no subuid ranges found for user "nobody"' in out
+    )
+    out = _start_fails({"userns-remap": "no-such-user-wharf"})
+    assert 'Error during uid lookup for "no-such-user-wharf"' in out
+    out = _start_fails({"userns-remap": "a:b:c"})
+    assert 'Invalid user/group specification in --userns-remap: "a:b:c"' in out
+
+
+def test_default_creates_dockremap_and_its_ranges() -> None:
+    """``default``: dockerd's user dockremap, made (with a free range in each file) when it is
+    missing. Made here, it is removed after, with its lines."""
+    existed = subprocess.run(["getent", "passwd", userns.DEFAULT_USER], capture_output=True).returncode == 0
+    d = Daemon(new_root())
+    try:
+        os.chmod(d.root, 0o711)
+        (d.root / "daemon.json").write_text(json.dumps({**d.config(), "userns-remap": "default"}))
+        d.start()
+        entry = pwd.getpwnam(userns.DEFAULT_USER)
+        assert entry.pw_shell == "/bin/false"
+        uids = userns.read_ranges(userns.SUBUID, entry.pw_name, entry.pw_uid)
+        gids = userns.read_ranges(userns.SUBGID, entry.pw_name, entry.pw_uid)
+        assert uids and gids
+        if not existed:
+            assert [r[2] for r in uids + gids] == [SIZE, SIZE]
+        info = json.loads(docker(d, "info", "--format", "{{json .}}").stdout)
+        assert "name=userns" in info["SecurityOptions"]
+        assert info["DockerRootDir"] == f"{d.data_root}/{uids[0][1]}.{gids[0][1]}"
+    finally:
+        d.cleanup()
+        if not existed:
+            _remove_user(userns.DEFAULT_USER)
+            subprocess.run(["groupdel", userns.DEFAULT_USER], capture_output=True)
+
+
+def test_a_restarted_daemon_keeps_the_remap(remapped: tuple[Daemon, int]) -> None:
+    """Live restore: the container outlives wharfd; the next wharfd resolves the same remap,
+    adopts it, and new containers get the same range."""
+    d, start = remapped
+    cid = docker(d, "run", "-d", IMAGE, "sleep", "60").stdout.strip()
+    try:
+        d.stop()
+        d.start()
+        out = docker(d, "exec", cid, "cat", "/proc/self/uid_map").stdout.split()
+        assert out == ["0", str(start), str(SIZE)]
+        again = docker(d, "run", "--rm", IMAGE, "stat", "-c", "%u", "/etc/passwd").stdout.strip()
+        assert again == "0"
+    finally:
+        docker(d, "rm", "-f", cid)

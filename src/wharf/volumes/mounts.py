@@ -177,6 +177,20 @@ def plan(
     return sorted(by_dest.values(), key=lambda m: (m["Destination"].count("/"), m["Destination"]))
 
 
+def _make_source(path: str, owner: tuple[int, int] | None) -> None:
+    """A -v bind's missing host directory, made; with userns-remap each directory made here is
+    the remapped root's, as dockerd's MkdirAllAndChownNew makes them."""
+    missing = []
+    d = os.path.abspath(path)
+    while not os.path.exists(d):
+        missing.append(d)
+        d = os.path.dirname(d)
+    os.makedirs(path, 0o755, exist_ok=True)
+    if owner is not None:
+        for made in missing:
+            os.chown(made, *owner)
+
+
 def realize(mounts: list[dict[str, Any]], store: VolumeStore) -> list[str]:
     """Make the volumes the plan names (and -v binds' missing host directories, as Docker
     does). Returns the names of the volumes made now, for the caller to undo on failure."""
@@ -185,7 +199,7 @@ def realize(mounts: list[dict[str, Any]], store: VolumeStore) -> list[str]:
         for m in mounts:
             if m["Type"] == "bind" and m.pop("_create_source", False):
                 if not os.path.exists(m["Source"]):
-                    os.makedirs(m["Source"], 0o755, exist_ok=True)
+                    _make_source(m["Source"], store.owner)
             if m["Type"] != "volume":
                 continue
             anonymous = not m.get("Name")
