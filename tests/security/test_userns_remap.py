@@ -89,6 +89,57 @@ def remapped(rootfs_template: str, remap_user: tuple[str, int]) -> Iterator[tupl
         d.cleanup()
 
 
+def _layer(*entries: tuple[str, int, int, int, str]) -> bytes:
+    """A layer tar of (name, uid, gid, mode, link target: "" for a file, "=x" a hardlink)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, uid, gid, mode, link in entries:
+            info = tarfile.TarInfo(name)
+            info.uid, info.gid, info.mode = uid, gid, mode
+            if name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif link:
+                info.type, info.linkname = tarfile.LNKTYPE, link[1:]
+                tar.addfile(info)
+            else:
+                info.size = 2
+                tar.addfile(info, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("driver", ["overlayfs", "native"])
+def test_unpack_shifts_each_layer_once(tmp_path: Path, driver: str) -> None:
+    """Every layer's owners shifted by the ranges, once: a layer over a copy of its parent
+    (native) must not shift the parent's files again; setuid bits survive the chown."""
+    ranges = ((0, 200000, SIZE),)
+    store = ImageStore(str(tmp_path / "images"), snapshotter=driver, id_map=IdMap(ranges, ranges))
+    try:
+        first = _layer(
+            ("etc/", 0, 0, 0o755, ""), ("etc/a", 1, 2, 0o644, ""), ("bin/", 0, 0, 0o755, ""),
+            ("bin/suid", 0, 0, 0o4755, ""), ("bin/link", 0, 0, 0o4755, "=bin/suid"),
+        )  # fmt: skip
+        second = _layer(("etc/b", 3, 0, 0o644, ""))
+        record = build_image(store, "shift:test", [], raw_layers=[first, second])
+        top = store.top_chain_id(record)
+        dirs = [store.snapshots.fs_dir(top), *reversed(store.snapshots.lower_dirs(top))]
+
+        def stat_of(path: str) -> os.stat_result:
+            return os.lstat(next(f"{d}/{path}" for d in dirs if os.path.lexists(f"{d}/{path}")))
+
+        owners = {p: (stat_of(p).st_uid, stat_of(p).st_gid) for p in ("etc", "etc/a", "etc/b", "bin/suid")}
+        assert owners == {
+            "etc": (200000, 200000),
+            "etc/a": (200001, 200002),
+            "etc/b": (200003, 200000),
+            "bin/suid": (200000, 200000),
+        }
+        assert stat_of("bin/suid").st_mode & 0o7777 == 0o4755
+        assert stat_of("bin/link").st_ino == stat_of("bin/suid").st_ino
+    finally:
+        store.close()
+
+
 def _volume_dir(d: Daemon, name: str) -> str:
     out = docker(d, "volume", "inspect", "-f", "{{.Mountpoint}}", name).stdout.strip()
     return out

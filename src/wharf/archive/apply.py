@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from wharf.archive.compression import Readable
 from wharf.base import trees
+from wharf.base.idmap import IDENTITY, IdMap
 from wharf.errors import InvalidArgument
 
 WHITEOUT_PREFIX = ".wh."
@@ -69,14 +70,21 @@ def clean_name(name: str) -> str:
 
 
 def apply_layer(
-    stream: Readable, root: str, *, overlay: bool = False, lowers: Sequence[str] = ()
+    stream: Readable,
+    root: str,
+    *,
+    overlay: bool = False,
+    lowers: Sequence[str] = (),
+    ids: IdMap = IDENTITY,
 ) -> ApplyStats:
-    """Apply the uncompressed tar ``stream`` to ``root`` (see the module docstring)."""
+    """Apply the uncompressed tar ``stream`` to ``root`` (see the module docstring); ``ids``:
+    userns-remap's maps, each entry owned by the host ids of the tar's."""
     root_fd = os.open(root, _DIR_FLAGS)
     state = Applier(root_fd, overlay, lowers)
     try:
         with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
             for member in tar:
+                member.uid, member.gid = ids.host_ids(member.uid, member.gid)
                 _apply_entry(state, tar, member)
                 state.stats.entries += 1
         for info in sorted(state.dirs, key=lambda i: -i.name.count("/")):

@@ -80,12 +80,6 @@ def _extract_and_commit(content: LocalContentStore, sn: BaseSnapshotter, layer: 
 
 
 def _commit(sn: BaseSnapshotter, layer: Layer, key: str) -> None:
-    if sn.id_map is not None:
-        try:
-            idmap.shift_tree(sn.apply_dir(key), sn.id_map)
-        except BaseException:
-            sn.remove(key)
-            raise
     try:
         sn.commit(layer.chain_id, key, parent=layer.parent)
     except AlreadyExists:
@@ -104,6 +98,8 @@ def _extract(
                 gnutar.extract(reader, sn.apply_dir(key))
                 reader.drain()
             if reader.digest() == layer.diff_id:
+                if sn.id_map is not None:  # a fresh upper directory: only this layer's entries
+                    idmap.shift_tree(sn.apply_dir(key), sn.id_map)
                 return key
         except gnutar.TarFailed:
             pass  # the Python applier below says precisely why, or handles the case
@@ -118,7 +114,11 @@ def _extract(
             reader = HashingReader(decompressed(raw))
             try:
                 apply_layer(
-                    reader, sn.apply_dir(key), overlay=sn.overlay_whiteouts, lowers=sn.lower_dirs(key)
+                    reader,
+                    sn.apply_dir(key),
+                    overlay=sn.overlay_whiteouts,
+                    lowers=sn.lower_dirs(key),
+                    ids=sn.id_map or idmap.IDENTITY,
                 )
             except InvalidArgument as e:
                 if not with_parent and "hardlink target" in str(e):
