@@ -19,7 +19,7 @@ from wharf.base import trace, units
 from wharf.base.files import atomic_write
 from wharf.base.idmap import IdMap
 from wharf.base.times import now_rfc3339
-from wharf.engine import links, netfiles, shim
+from wharf.engine import links, netfiles, shim, userns
 from wharf.engine import volumes as vuse
 from wharf.engine.containers import Container
 from wharf.engine.core import Core
@@ -85,8 +85,6 @@ async def run(core: Core, c: Container) -> None:
             core.paths.container_dir(c.id), core.cfg, c, core.net, core.net.uses_embedded_dns(c), link_hosts
         )
         if core.cfg.remap is not None:  # the files were written anew
-            from wharf.engine import userns
-
             userns.own_container_files(core.cfg.remap, core.paths.container_dir(c.id), None)
         await blocking(vuse.up, core.volumes, c, rootfs)
         volumes_up = True
@@ -179,8 +177,6 @@ def _userns_for(core: Core, c: Container) -> IdMap | str | None:
     """The remap's maps for a new user namespace; the user namespace of the container whose
     network namespace this one joins (a network namespace is used by the user namespace that
     owns it, so dockerd joins both); None with no remap or ``--userns=host``."""
-    from wharf.engine import userns
-
     remap = core.cfg.remap
     if remap is None or not userns.is_remapped(remap, c.host_config.get("UsernsMode")):
         return None
