@@ -14,12 +14,14 @@ import os
 import pwd
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.daemon import Daemon, new_root
 from tests.integration.engine.conftest import IMAGE, docker
+from tests.registry import Registry
 
 from wharf.base.idmap import IdMap
 from wharf.engine import userns
@@ -163,10 +165,10 @@ def test_image_and_container_files_are_owned_by_the_remapped_root(remapped: tupl
     try:
         pid = docker(d, "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
         root = f"/proc/{pid}/root"
-        for _ in range(100):
+        for _ in range(200):
             if os.path.exists(f"{root}/made"):
                 break
-            subprocess.run(["sleep", "0.05"])
+            time.sleep(0.05)
         vol = _volume_dir(d, "owned")
         assert vol.startswith(f"{d.data_root}/{start}.{start}/volumes/")
         for path in (f"{root}/made", f"{vol}/made", vol, f"{root}/bin/busybox", f"{root}/etc/passwd"):
@@ -393,3 +395,62 @@ def test_a_restarted_daemon_keeps_the_remap(remapped: tuple[Daemon, int]) -> Non
         assert again == "0"
     finally:
         docker(d, "rm", "-f", cid)
+
+
+def test_a_new_volume_copied_up_from_the_image_keeps_the_shifted_owners(
+    remapped: tuple[Daemon, int],
+) -> None:
+    d, start = remapped
+    try:
+        docker(d, "run", "--rm", "-v", "copied:/etc", IMAGE, "touch", "/etc/added")
+        vol = _volume_dir(d, "copied")
+        for name in ("passwd", "added", ""):
+            st = os.lstat(f"{vol}/{name}" if name else vol)
+            assert (st.st_uid, st.st_gid) == (start, start), name
+    finally:
+        docker(d, "volume", "rm", "copied", check=False)
+
+
+def test_root_remaps_nothing() -> None:
+    """dockerd: "root cannot be remapped with itself; user namespaces are OFF"."""
+    d = Daemon(new_root())
+    try:
+        (d.root / "daemon.json").write_text(json.dumps({**d.config(), "userns-remap": "root"}))
+        d.start()
+        info = json.loads(docker(d, "info", "--format", "{{json .}}").stdout)
+        assert "name=userns" not in info["SecurityOptions"]
+        assert info["DockerRootDir"] == d.data_root
+        assert "user namespaces are OFF" in Path(d.log).read_text()
+    finally:
+        d.cleanup()
+
+
+def test_a_pulled_image_is_unpacked_for_the_remapped_root(
+    remapped: tuple[Daemon, int], tmp_path: Path
+) -> None:
+    """Push the image to a registry on 127.0.0.1, remove it, pull it back: its layers are
+    unpacked again, shifted (what the registry holds carries the container's ids)."""
+    d, start = remapped
+    reg = Registry(tmp_path / "registry")
+    ref = f"{reg.host}/userns/busybox:1"
+    try:
+        docker(d, "tag", IMAGE, ref)
+        docker(d, "push", ref)
+        docker(d, "rmi", ref)
+        docker(d, "rmi", IMAGE)
+        docker(d, "pull", ref)
+        cid = docker(d, "run", "-d", ref, "sh", "-c", "stat -c %u:%g /bin/busybox; sleep 30").stdout.strip()
+        try:
+            pid = docker(d, "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+            st = os.stat(f"/proc/{pid}/root/bin/busybox")
+            assert (st.st_uid, st.st_gid) == (start, start)
+            deadline = time.monotonic() + 10
+            while not (out := docker(d, "logs", cid).stdout.strip()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert out == "0:0"
+        finally:
+            docker(d, "rm", "-f", cid)
+    finally:
+        docker(d, "tag", ref, IMAGE, check=False)  # the module's other tests use it
+        docker(d, "rmi", ref, check=False)
+        reg.close()
