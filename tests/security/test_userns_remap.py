@@ -362,8 +362,7 @@ def test_default_creates_dockremap_and_its_ranges() -> None:
     d = Daemon(new_root())
     try:
         os.chmod(d.root, 0o711)
-        (d.root / "daemon.json").write_text(json.dumps({**d.config(), "userns-remap": "default"}))
-        d.start()
+        d.start("--userns-remap", "default")  # the flag (the other daemons: daemon.json)
         entry = pwd.getpwnam(userns.DEFAULT_USER)
         assert entry.pw_shell == "/bin/false"
         uids = userns.read_ranges(userns.SUBUID, entry.pw_name, entry.pw_uid)
