@@ -12,10 +12,12 @@ import io
 import json
 import os
 import pwd
+import stat
 import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,9 +49,38 @@ def _remove_user(name: str) -> None:
     _drop_lines(name)
 
 
+# the backups useradd, usermod and userdel leave (shadow's "-" files), put back as found
+BACKUPS = [f"/etc/{n}-" for n in ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")]
+
+
+@contextmanager
+def _backups_as_found() -> Iterator[None]:
+    saved: dict[str, tuple[bytes, os.stat_result] | None] = {}
+    for path in BACKUPS:
+        try:
+            saved[path] = (Path(path).read_bytes(), os.stat(path))
+        except FileNotFoundError:
+            saved[path] = None
+    try:
+        yield
+    finally:
+        for path, was in saved.items():
+            if was is None:
+                Path(path).unlink(missing_ok=True)
+                continue
+            Path(path).write_bytes(was[0])
+            os.chmod(path, stat.S_IMODE(was[1].st_mode))
+            os.chown(path, was[1].st_uid, was[1].st_gid)
+
+
 @pytest.fixture(scope="module")
 def remap_user() -> Iterator[tuple[str, int]]:
     """A system user of the test's own with a range of 65536 in /etc/subuid and /etc/subgid."""
+    with _backups_as_found():
+        yield from _remap_user()
+
+
+def _remap_user() -> Iterator[tuple[str, int]]:
     name = f"wharfns{os.getpid() % 100000}"
     _remove_user(name)
     subprocess.run(
@@ -358,6 +389,11 @@ def test_a_user_without_ranges_stops_the_daemon_at_start() -> None:
 def test_default_creates_dockremap_and_its_ranges() -> None:
     """``default``: dockerd's user dockremap, made (with a free range in each file) when it is
     missing. Made here, it is removed after, with its lines."""
+    with _backups_as_found():
+        _default_creates_dockremap()
+
+
+def _default_creates_dockremap() -> None:
     existed = subprocess.run(["getent", "passwd", userns.DEFAULT_USER], capture_output=True).returncode == 0
     d = Daemon(new_root())
     try:
