@@ -41,10 +41,10 @@ class Remap:
     group: str
     ids: IdMap
 
-    @property
-    def spec(self) -> str:
-        """``user:group``, as dockerd rewrites RemappedRoot once resolved."""
-        return f"{self.user}:{self.group}"
+
+def _is_id(text: str) -> bool:
+    """A number as dockerd's ParseInt(text, 10, 32) takes one; anything else is a name."""
+    return text.isdigit() and int(text) < 1 << 31
 
 
 def _lookup_user(name: str) -> pwd.struct_passwd | None:
@@ -56,7 +56,7 @@ def _lookup_user(name: str) -> pwd.struct_passwd | None:
 
 def _group_name(spec: str, user: str) -> str:
     """The group part of the spec, checked to exist (a gid or a name)."""
-    if spec.isdigit():
+    if _is_id(spec):
         try:
             return grp.getgrgid(int(spec)).gr_name
         except KeyError:
@@ -77,7 +77,7 @@ def parse(spec: str) -> tuple[str, str]:
     if len(parts) > 2 or not parts[0]:
         raise InvalidArgument(f'Invalid user/group specification in --userns-remap: "{spec}"')
     first = parts[0]
-    if first.isdigit():
+    if _is_id(first):
         try:
             user = pwd.getpwuid(int(first)).pw_name
         except KeyError:
