@@ -489,3 +489,20 @@ def test_a_pulled_image_is_unpacked_for_the_remapped_root(
         docker(d, "tag", ref, IMAGE, check=False)  # the module's other tests use it
         docker(d, "rmi", ref, check=False)
         reg.close()
+
+
+def test_one_daemon_per_data_root_remapped_or_not(remapped: tuple[Daemon, int]) -> None:
+    """The lock is the data root's own, not <uid>.<gid>'s: a daemon without the remap on the
+    same data root is refused before it changes anything there."""
+    d, start = remapped
+    other = Daemon(new_root())
+    own = other.data_root
+    try:
+        other.data_root = d.data_root
+        with pytest.raises(AssertionError, match="another wharfd is using"):
+            other.start()
+        assert os.stat(d.data_root).st_gid == start  # left as the remapped daemon made it
+        assert docker(d, "run", "--rm", IMAGE, "id", "-u").stdout.strip() == "0"
+    finally:
+        other.data_root = own
+        other.cleanup()

@@ -148,11 +148,10 @@ async def serve(cfg: DaemonConfig) -> None:
 
 
 def _data_root(cfg: DaemonConfig) -> None:
+    """The daemon's root: the data root itself (root:root), or under a remap <uid>.<gid> in it."""
     from wharf.engine import userns
 
-    cfg.remap = userns.setup(cfg.userns_remap)
     if cfg.remap is None:
-        ensure_dir(cfg.data_root, 0o710)
         os.chown(cfg.data_root, os.geteuid(), 0)  # a remap's group, if one ran before, goes
         return
     cfg.data_root = userns.make_root(cfg.data_root, cfg.remap)
@@ -194,17 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     # 0710 root:root, as dockerd's since CVE-2021-41091, keeps every host user but root out
     # (with userns-remap: root:<remapped gid>, and the daemon's root is <uid>.<gid> in it). The
     # exec root holds the socket, so others may traverse it (0711) but not list it.
+    from wharf.engine import userns
+
     try:
-        _data_root(cfg)
+        cfg.remap = userns.setup(cfg.userns_remap)  # before anything is made, as dockerd's
     except WharfError as exc:
         print(f"wharfd: failed to start daemon: {exc}", file=sys.stderr)
         return 1
+    # one daemon per data root, remapped or not (the lock is the top's, not <uid>.<gid>'s)
+    ensure_dir(cfg.data_root, 0o710)
     ensure_dir(cfg.exec_root, 0o711)
     lock = open(f"{cfg.data_root}/wharfd.lock", "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"wharfd: another wharfd is using {cfg.data_root}", file=sys.stderr)
+        return 1
+    try:
+        _data_root(cfg)
+    except WharfError as exc:
+        print(f"wharfd: failed to start daemon: {exc}", file=sys.stderr)
         return 1
     atomic_write(f"{cfg.exec_root}/wharfd.pid", str(os.getpid()), durable=False)
     try:
