@@ -4,6 +4,13 @@ A daemon of this module's own runs with ``"userns-remap": <a test user>``, whose
 module writes to /etc/subuid and /etc/subgid (and removes after, with the user, even when a
 test fails). Each test reads what a user sees: ids inside the container, owners on the host,
 what a host user gets from a setuid binary a container left, dockerd's refusals.
+
+Measured against dockerd 20.10 (runc) with --userns-remap on this machine: the same refusals
+(400, these words), <data-root>/<uid>.<gid> with the data root 0710 and the remapped gid,
+a missing -v source made for the remapped root, host files seen as 65534 and not writable,
+commit keeping 1:2, cp in giving 0:0, an unknown UsernsMode taken as private. Both fail
+--ipc=host (mqueue cannot be mounted without an ipc namespace of the user namespace's) and
+--device with another path inside (the node is bound from that path on the host).
 """
 
 from __future__ import annotations
