@@ -337,6 +337,7 @@ def test_exec_and_a_shared_network_namespace_are_in_the_user_namespace(
         )
         lines = out.stdout.splitlines()
         assert lines[0] == "0" and lines[1].split() == ["0", str(start), str(SIZE)]
+        assert docker(d, "exec", "-t", "-u", "1000", cid, "id", "-u").stdout.strip() == "1000"
         shared = docker(d, "run", "--rm", f"--net=container:{cid}", IMAGE, "readlink", "/proc/self/ns/user")
         assert shared.stdout.strip() == lines[2]
     finally:
