@@ -95,6 +95,7 @@ def test_migrations_apply_once_each(tmp_path: Path) -> None:
     db = sqlite.open_db(path, [*steps, second])  # nothing applied twice
     assert db.execute("SELECT COUNT(*) FROM a").fetchone()[0] == 1
     assert sqlite.schema_version(db) == 2
+    db.close()
 
 
 def test_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
@@ -105,6 +106,7 @@ def test_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
     db = sqlite.open_db(path, ["CREATE TABLE a (x)"])
     assert sqlite.schema_version(db) == 1
     assert db.execute("SELECT COUNT(*) FROM a").fetchone()[0] == 0
+    db.close()
 
 
 def test_user_version_database_is_adopted(tmp_path: Path) -> None:
@@ -123,6 +125,7 @@ def test_user_version_database_is_adopted(tmp_path: Path) -> None:
     db = sqlite.open_db(path, SCHEMA)
     assert sqlite.schema_version(db) == 1
     assert db.execute("SELECT name FROM containers").fetchall() == [("b",)]
+    db.close()
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:

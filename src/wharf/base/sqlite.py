@@ -41,7 +41,11 @@ def open_db(
     db.execute(f"PRAGMA synchronous={synchronous}")
     if foreign_keys:
         db.execute("PRAGMA foreign_keys=ON")
-    migrate(db, migrations, path)
+    try:
+        migrate(db, migrations, path)
+    except BaseException:
+        db.close()  # refused (newer, or a migration failed): not left for the GC to close
+        raise
     return db
 
 
