@@ -125,8 +125,12 @@ def remapped(rootfs_template: str, remap_user: tuple[str, int]) -> Iterator[tupl
         d.start()
         yield d, start
     finally:
-        d.sweep()
-        d.cleanup()
+        try:
+            d.sweep()
+        except OSError:
+            pass  # it never started: cleanup() below removes what there is
+        finally:
+            d.cleanup()
 
 
 def _layer(*entries: tuple[str, int, int, int, str]) -> bytes:
