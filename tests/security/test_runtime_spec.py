@@ -406,3 +406,21 @@ def test_docker_run_reports_the_runtime_refusal(wharfd: Daemon) -> None:
     finally:
         docker(wharfd, "rm", "-f", name, check=False)
     assert host_sysctl("kernel.shmmax") == shmmax
+
+
+def _has_cap_sys_resource() -> bool:
+    with open("/proc/self/status") as f:
+        bnd = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return bool(bnd & (1 << 24))
+
+
+@pytest.mark.skipif(_has_cap_sys_resource(), reason="the host may lower oom_score_adj")
+def test_an_oom_score_adj_the_kernel_refuses_is_runcs_error(wharfd: Daemon) -> None:
+    """Lowering oom_score_adj needs CAP_SYS_RESOURCE, which this host lacks: runc's words (and,
+    as dockerd counts a "permission denied", exit 126), not a Python traceback's."""
+    r = docker(wharfd, "run", "--rm", "--oom-score-adj", "-500", IMAGE, "true", check=False)
+    assert r.returncode == 126, r.stderr
+    assert "wharf-runtime: write /proc/self/oom_score_adj: permission denied" in r.stderr
+    assert "PermissionError" not in r.stderr
+    r = docker(wharfd, "run", "--rm", "--oom-score-adj", "500", IMAGE, "cat", "/proc/self/oom_score_adj")
+    assert r.stdout == "500\n"

@@ -291,8 +291,7 @@ def exec_process(
     seccomp_spec = spec.get("linux", {}).get("seccomp")
     nnp = bool(process.get("noNewPrivileges"))
     if process.get("oomScoreAdj") is not None and spec.get("_exec"):
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(process["oomScoreAdj"]))
+        write_oom_score_adj("/proc/self/oom_score_adj", process["oomScoreAdj"])
     if process.get("rlimits") and spec.get("_exec"):  # the init set its own before `create` returned
         set_rlimits(process["rlimits"])
     _close_fds(preserve_fds, keep_fds)
@@ -394,3 +393,13 @@ def _set_user(user: dict[str, Any]) -> None:
     except OSError as exc:
         raise FailedPrecondition(f"process.user: uid {uid} gid {gid}: {exc.strerror}") from None
     s.prctl(s.PR_SET_KEEPCAPS, 0)
+
+
+def write_oom_score_adj(path: str, value: int) -> None:
+    """With runc's words when the kernel refuses (lowering it needs CAP_SYS_RESOURCE)."""
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except OSError as exc:
+        why = os.strerror(exc.errno or 0).lower()
+        raise FailedPrecondition(f"write /proc/self/oom_score_adj: {why}") from None

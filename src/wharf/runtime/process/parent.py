@@ -42,7 +42,7 @@ from wharf.oci import fastjson, runtime_spec
 from wharf.runtime import cgroups, hooks, log, namespaces, rootfs, state, validate
 from wharf.runtime import syscalls as s
 from wharf.runtime.process import channel
-from wharf.runtime.process.init import InitContext, init_main
+from wharf.runtime.process.init import InitContext, init_main, write_oom_score_adj
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -185,8 +185,7 @@ def _spawn(ctx: InitContext, cg: Any, linux: dict[str, Any], saved: dict[str, An
         trace.mark("runtime", "namespaces made, init forked")
         oom = ctx.spec["process"].get("oomScoreAdj")
         if oom is not None:
-            with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
-                f.write(str(oom))
+            write_oom_score_adj(f"/proc/{init_pid}/oom_score_adj", oom)
         verb, arg = from_init.recv()
         if verb == "hooks":
             saved["pid"] = init_pid
