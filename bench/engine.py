@@ -3,8 +3,8 @@
 Both are driven by the same client, the real `docker` CLI (DOCKER_HOST selects the engine), with
 the same busybox image. wharfd runs with a data root of its own, seeded with the busybox rootfs
 made from the host's busybox-static; dockerd is used only if it is running already (start it
-and run ../shared/bench/setup-anchors.sh first), else its figures are left out of the run and
-the reference figures measured on this kind of machine are printed beside ours.
+and run ../shared/bench/setup-anchors.sh first), else the run says so and prints no ratio: a
+figure from another day or machine is no neighbour.
 
     .venv/bin/python bench/engine.py [--runs 15] [--image IMAGE-for-docker]
         [--compare-wharfd OTHER/.venv/bin/wharfd] [--rounds 2]
@@ -39,18 +39,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-DOCKER_REFERENCE = {
-    "run --rm (default network)": 472.0,
-    "run --rm (--network none)": 389.0,
-    "run -d + rm -f": 488.0,
-    "100 detached starts (s)": 33.2,
-    "ps, 0 containers": 17.0,
-    "ps, 100 containers": 43.0,
-    "per-container PSS (MiB)": 2.7,
-    "daemon idle RSS (MB)": 110.0,
-    "/_ping req/s (16 clients)": 25700.0,
-    "/containers/json req/s (4 clients, 100 ctrs)": 191.0,
-}
+FIGURES = (
+    "run --rm (default network)",
+    "run --rm (--network none)",
+    "run -d + rm -f",
+    "100 detached starts (s)",
+    "ps, 0 containers",
+    "ps, 100 containers",
+    "per-container PSS (MiB)",
+    "daemon idle RSS (MB)",
+    "/_ping req/s (16 clients)",
+    "/containers/json req/s (4 clients, 100 ctrs)",
+)
 
 
 # the bench daemon's own bridge, subnet and nftables table, removed by cleanup_network()
@@ -274,15 +274,16 @@ def main() -> int:
                 stop_wharfd(proc, root)
     results = {name: median_of(r) for name, r in rounds.items()}
     names = list(results)
-    width = max(len(k) for k in DOCKER_REFERENCE)
-    ref = "docker" if have_docker else "docker (ref)"
-    print(f"{'figure':<{width}}  " + "  ".join(f"{n:>14}" for n in names) + f"  {'ratio to ' + ref}")
-    for key, reference in DOCKER_REFERENCE.items():
-        d = results["docker"].get(key, reference) if have_docker else reference
+    width = max(len(k) for k in FIGURES)
+    if not have_docker:
+        print("dockerd is not running (bash ../shared/bench/setup-anchors.sh starts it): no ratio")
+    ratio_head = "  ratio to docker" if have_docker else ""
+    print(f"{'figure':<{width}}  " + "  ".join(f"{n:>14}" for n in names) + ratio_head)
+    for key in FIGURES:
         cells = "  ".join(f"{results[n].get(key, float('nan')):>14.1f}" for n in names)
-        w = results["wharf"].get(key)
-        ratio = f"{w / d:.2f}" if w is not None and d else "-"
-        print(f"{key:<{width}}  {cells}  {ratio}")
+        w, d = results["wharf"].get(key), results.get("docker", {}).get(key)
+        ratio = (f"  {w / d:.2f}" if w is not None and d else "  -") if have_docker else ""
+        print(f"{key:<{width}}  {cells}{ratio}")
     print(json.dumps({"rounds": rounds}))
     return 0
 
