@@ -156,6 +156,8 @@ def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> st
         extra_mounts=vmounts.oci_mounts(c.mounts),
         init=core.cfg.init_path if _wants_init(core, c) else "",
         extra_env=link_env,
+        no_new_privileges=c.no_new_privileges,
+        daemon_seccomp=core.cfg.container_seccomp(),
     )
     return json.dumps(spec)
 
