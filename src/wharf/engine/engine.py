@@ -65,6 +65,7 @@ class Engine:
             table=cfg.firewall_table,
             mtu=cfg.mtu,
             dns=cfg.dns,
+            icc=cfg.icc,
         )
         net.containers = self.containers.all
         volumes = VolumeStore(f"{cfg.data_root}/volumes")
