@@ -83,6 +83,10 @@ def daemon_caps(d: Daemon) -> tuple[str, ...]:
     return tuple(name for n, name in enumerate(caps.NAMES) if held >> n & 1)
 
 
+def info(d: Daemon) -> dict[str, Any]:
+    return dict(json.loads(docker(d, "info", "--format", "{{json .}}").stdout))
+
+
 def run_fails(d: Daemon, *args: str) -> str:
     r = docker(d, "run", "--rm", "--network", "none", *args, IMAGE, "true", check=False)
     assert r.returncode == 125, r
@@ -93,6 +97,7 @@ def run_fails(d: Daemon, *args: str) -> str:
 
 
 def test_unknown_and_unavailable_capabilities_are_refused_at_create(wharfd: Daemon) -> None:
+    assert info(wharfd)["SecurityOptions"] == ["name=seccomp,profile=builtin"]
     assert 'invalid CapAdd: unknown capability: "CAP_FOO"' in run_fails(wharfd, "--cap-add", "foo")
     assert 'invalid CapDrop: unknown capability: "CAP_BAR"' in run_fails(wharfd, "--cap-drop", "CAP_BAR")
     # ALL is a word of its own, not a capability called CAP_ALL
@@ -192,6 +197,7 @@ def test_no_new_privileges_as_the_daemon_default(rootfs_template: str, how: str)
         ({"no-new-privileges": True}, ()) if how == "daemon.json" else ({}, ("--no-new-privileges",))
     )
     with own_daemon(rootfs_template, extra, *flags) as d:
+        assert "name=no-new-privileges" in info(d)["SecurityOptions"]
         image = setuid_image(d)
         assert euid_of_setuid(d, image) == ("65534", "1")
         assert euid_of_setuid(d, image, "--security-opt", "no-new-privileges=false") == ("0", "0")
@@ -284,6 +290,11 @@ def test_the_daemons_seccomp_profile(rootfs_template: str, tmp_path: Path, how: 
     flags = ("--seccomp-profile", value) if how == "builtin" else ()
     extra = {} if flags else {"seccomp-profile": value}
     with own_daemon(rootfs_template, extra, *flags) as d:
+        shown = info(d)
+        assert f"name=seccomp,profile={value}" in shown["SecurityOptions"]
+        assert ("WARNING: daemon is not using the default seccomp profile" in shown["Warnings"]) is (
+            how != "builtin"
+        )
         mkdir = docker(d, "run", "--rm", "--network", "none", IMAGE, "mkdir", "/made", check=False)
         if how == "path":
             assert mkdir.returncode == 1 and "Operation not permitted" in mkdir.stderr

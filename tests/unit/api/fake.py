@@ -60,6 +60,8 @@ class Settings:
     default_runtime: str = "wharf"
     registry_mirrors: list[str] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)
+    seccomp_profile: str = "builtin"
+    no_new_privileges: bool = False
 
     def runtime_path(self, name: str | None = None) -> str:
         return f"/usr/bin/{name or self.default_runtime}-runtime"
