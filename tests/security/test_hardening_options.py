@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -413,6 +414,35 @@ def test_icc_false_keeps_containers_of_the_default_bridge_apart(rootfs_template:
         finally:
             docker(d, "rm", "-f", "open-server", check=False)
             docker(d, "network", "rm", "open-net", check=False)
+
+
+def _reach_from(d: Daemon, container: str, address: str, port: int) -> bool:
+    script = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port}"
+    return "hello" in docker(d, "exec", container, "sh", "-c", script, check=False).stdout
+
+
+def test_a_legacy_link_opens_the_childs_exposed_ports_without_icc(rootfs_template: str) -> None:
+    """As dockerd: with icc false, --link still lets the parent reach the ports the child
+    exposes (those only), and the daemon's restart (its table made anew) keeps that."""
+    with own_daemon(rootfs_template, {"icc": False}) as d:
+        serve = "mkdir /w && echo hello > /w/index.html && httpd -p 81 -h /w && exec httpd -f -p 80 -h /w"
+        docker(d, "run", "-d", "--name", "child", "--expose", "80", IMAGE, "sh", "-c", serve)
+        docker(d, "run", "-d", "--name", "parent", "--link", "child:web", IMAGE, "sleep", "120")
+        docker(d, "run", "-d", "--name", "stranger", IMAGE, "sleep", "120")
+        for restarted in (False, True):
+            if restarted:
+                d.stop()
+                d.start()
+            assert _reach_from(d, "parent", "web", 80), restarted
+            assert not _reach_from(d, "parent", "web", 81), restarted  # not exposed
+            child_ip = docker(d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "child").stdout.strip()
+            assert not _reach_from(d, "stranger", child_ip, 80), restarted  # not linked
+        docker(d, "rm", "-f", "parent")
+        assert not _reach_from(d, "stranger", child_ip, 80)
+        nft = subprocess.run(
+            ["nft", "list", "set", "inet", d.table, "icc_links"], capture_output=True, text=True
+        )
+        assert "elements" not in nft.stdout  # the parent's hole went with it
 
 
 def test_a_network_made_without_icc(wharfd: Daemon) -> None:

@@ -108,6 +108,7 @@ async def serve(cfg: DaemonConfig) -> None:
     await engine.restore()
     engine.restore_volumes()
     await engine.net.init()
+    engine.restore_links()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

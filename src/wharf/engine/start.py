@@ -83,6 +83,7 @@ async def run(core: Core, c: Container) -> None:
         await blocking(vuse.up, core.volumes, c, rootfs)
         volumes_up = True
         shim_pid = await _create(core, c, rootfs, link_env)
+        core.net.open_links(c, links.holes(core.store, c))
         for cb, _ in core.waiters.take_pre_start(c.id):
             await cb()
         try:

@@ -85,6 +85,7 @@ class NetworkManager:
         self.pools = ipam.pools_from_config(pools)
         self.networks: dict[str, Network] = {n.id: n for n in self.store.all()}
         self.reservations: dict[str, list[socket.socket]] = {}  # container ID → its held host ports
+        self.link_holes: dict[str, list[tuple[str, str, str, int]]] = {}  # parent ID → its links' holes
         self.dns: Resolver | None = None
         self.containers: Callable[[], Sequence[Attachable]] = list
 
@@ -405,10 +406,23 @@ class NetworkManager:
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
 
+    def open_links(self, c: Attachable, children: list[tuple[str, list[tuple[str, int]]]]) -> None:
+        """A running parent's legacy links on a default bridge without icc: each child's exposed
+        ports (``children``: (child IP, [(proto, port)])) open to the parent, as dockerd opens
+        them; closed at the parent's detach."""
+        if self.icc:
+            return
+        ip = str(((c.networking.get("Networks") or {}).get("bridge") or {}).get("IPAddress") or "")
+        holes = [(ip, child, proto, port) for child, ports in children for proto, port in ports]
+        if ip and holes:
+            self.fw.links(holes)
+            self.link_holes[c.id] = holes
+
     async def detach(self, c: Attachable) -> None:
         """The container's process is gone (or its start failed)."""
         try:
             self.fw.unpublish(self._port_rules(c))
+            self.fw.links(self.link_holes.pop(c.id, []), add=False)
         except WharfError as exc:
             log.warning("unpublishing ports of %s: %s", c.id[:12], exc)
         for s in self.reservations.pop(c.id, []):

@@ -8,6 +8,10 @@ so publishing a port is adding a map element, not writing a rule::
     set same_bridge  { type ifname . ifname }           (br, br) for each bridge
     set no_icc       { type ifname . ifname }           (br, br) for each network without
                                                         inter-container communication (icc)
+    set icc_links    { type ipv4_addr . ipv4_addr . inet_proto . inet_service }
+                                                        what a legacy link still lets through
+                                                        there: parent . child . the child's
+                                                        exposed port
     set masq_nets    { type ipv4_addr; flags interval } subnets NATed to the outside
     set all_nets     { type ipv4_addr; flags interval } every wharf subnet
     set masq_nets6, all_nets6  (ipv6_addr)              the same for networks with IPv6
@@ -60,6 +64,7 @@ table inet {t} {{
     set bridges {{ type ifname; }}
     set same_bridge {{ type ifname . ifname; }}
     set no_icc {{ type ifname . ifname; }}
+    set icc_links {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; }}
     set masq_nets {{ type ipv4_addr; flags interval; }}
     set all_nets {{ type ipv4_addr; flags interval; }}
     set masq_nets6 {{ type ipv6_addr; flags interval; }}
@@ -90,6 +95,7 @@ table inet {t} {{
         ct status dnat accept
         ct state established,related accept
         iifname @bridges oifname @bridges iifname . oifname != @same_bridge drop
+        meta nfproto ipv4 ip saddr . ip daddr . meta l4proto . th dport @icc_links accept
         iifname . oifname @no_icc drop
     }}
 }}
@@ -136,6 +142,20 @@ table inet {t} {{
                 self.run(script + "\n")
             except FailedPrecondition:
                 pass  # not there (a network without NAT, or already gone)
+
+    def links(self, holes: list[tuple[str, str, str, int]], add: bool = True) -> None:
+        """(parent IP, child IP, proto, port) let through a bridge without icc (or no more)."""
+        items = [f"{a} . {b} . {proto} . {port}" for a, b, proto, port in holes]
+        if not items:
+            return
+        if add:
+            self.run(f"add element inet {self.table} icc_links {{ {', '.join(items)} }}\n")
+            return
+        for item in items:
+            try:
+                self.run(f"delete element inet {self.table} icc_links {{ {item} }}\n")
+            except FailedPrecondition:
+                pass
 
     @staticmethod
     def _elements(ports: list[tuple[str, str, int, str, int]]) -> tuple[list[str], list[str]]:

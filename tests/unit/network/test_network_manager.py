@@ -50,6 +50,9 @@ class FakeFirewall:
         self.networks[bridge] = (subnet, masquerade, subnet6)
         self.icc[bridge] = icc
 
+    def links(self, holes: list[tuple[str, str, str, int]], add: bool = True) -> None:
+        pass
+
     def remove_network(self, bridge: str, subnet: str, subnet6: str = "") -> None:
         self.networks.pop(bridge, None)
 
