@@ -152,6 +152,13 @@ def test_privileged_gets_every_capability_the_daemon_holds(wharfd: Daemon) -> No
     held = daemon_caps(wharfd)
     got = status(wharfd, "--privileged")
     assert (got["CapEff"], got["CapBnd"], got["Seccomp"]) == (mask(held), mask(held), "0")
+    # exec --privileged into an ordinary container: the same set, for that process only
+    docker(wharfd, "run", "-d", "--name", "plain", "--network", "none", IMAGE, "sleep", "60")
+    try:
+        r = docker(wharfd, "exec", "--privileged", "plain", "grep", "^CapEff:", "/proc/self/status")
+        assert r.stdout.split() == ["CapEff:", mask(held)]
+    finally:
+        docker(wharfd, "rm", "-f", "plain")
     # an explicit profile still applies to a privileged container
     profile = wharfd.root / "no-mkdir.json"
     profile.write_text(json.dumps(NO_MKDIR))
