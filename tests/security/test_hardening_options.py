@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -466,3 +467,51 @@ def test_a_network_made_without_icc(wharfd: Daemon) -> None:
     finally:
         docker(wharfd, "network", "rm", "no-icc", check=False)
     assert not os.path.exists("/sys/class/net/no-icc")
+
+
+def _sh(netns: str, command: str) -> None:
+    subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", command], check=True)
+
+
+@pytest.fixture
+def netns_trio() -> Iterator[tuple[str, str, str]]:
+    """Three network namespaces of the test's own: a "host" with its br_netfilter sysctls off,
+    and two "containers" plugged into a bridge there (removed with everything in them)."""
+    tag = f"hopt{os.getpid() % 10000}"
+    names = (f"{tag}h", f"{tag}a", f"{tag}b")
+    host, *peers = names
+    try:
+        for n in names:
+            subprocess.run(["ip", "netns", "add", n], check=True)
+        _sh(host, "for f in /proc/sys/net/bridge/bridge-nf-call-ip*tables; do echo 0 > $f; done")
+        _sh(host, "ip link add tbr type bridge && ip link set tbr up")
+        for i, peer in enumerate(peers):
+            _sh(host, f"ip link add tv{i} type veth peer name eth0 netns {peer}")
+            _sh(host, f"ip link set tv{i} master tbr up")
+            _sh(peer, f"ip addr add 10.99.0.{i + 2}/24 dev eth0 && ip link set eth0 up")
+        yield host, peers[0], peers[1]
+    finally:
+        for n in names:
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+
+@pytest.mark.parametrize("icc", [True, False])
+def test_a_bridge_without_icc_drops_even_where_br_netfilter_is_off(
+    netns_trio: tuple[str, str, str], icc: bool
+) -> None:
+    """wharf's own switch, not the host's: the bridge hands its frames to the forward hook
+    (nf_call_iptables of that bridge), so the drop holds with the global sysctls at 0."""
+    host, a, _ = netns_trio
+    script = (
+        "from wharf.network import netlink; from wharf.network.nft import Firewall\n"
+        "fw = Firewall('hopts'); fw.setup()\n"
+        f"fw.add_network('tbr', '10.99.0.0/24', False, icc={icc})\n"
+        f"if not {icc}: netlink.filter_bridged('tbr')\n"
+    )
+    subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", script], check=True)
+    ping = subprocess.run(
+        ["ip", "netns", "exec", a, "busybox", "ping", "-c", "1", "-W", "1", "10.99.0.3"],
+        capture_output=True,
+        text=True,
+    )
+    assert (ping.returncode == 0) is icc, ping.stdout
