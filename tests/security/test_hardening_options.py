@@ -289,6 +289,20 @@ def test_the_cli_sends_the_file_and_tells_its_own_errors(wharfd: Daemon, tmp_pat
     assert "string SCMP_ACT_FOO is not a valid action for seccomp" in run_fails(
         wharfd, "--security-opt", f"seccomp={bad}"
     )
+    # an empty or malformed file never reaches the daemon: the CLI compacts the JSON it sends
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    assert "compacting json for seccomp profile" in run_fails(wharfd, "--security-opt", f"seccomp={empty}")
+    # through the API an empty value is no profile of its own: the daemon's (here the default)
+    body = {"Image": IMAGE, "Cmd": ["grep", "^Seccomp:", "/proc/self/status"], "HostConfig": {
+            "NetworkMode": "none", "SecurityOpt": ["seccomp="]}}  # fmt: skip
+    code, made = wharfd.request("POST", "/containers/create?name=empty-seccomp", body)
+    assert code == 201, made
+    try:
+        docker(wharfd, "start", "-a", "empty-seccomp")
+        assert docker(wharfd, "logs", "empty-seccomp").stdout.split() == ["Seccomp:", "2"]
+    finally:
+        docker(wharfd, "rm", "-f", "empty-seccomp")
 
 
 @pytest.mark.parametrize("how", ["path", "unconfined", "builtin"])
