@@ -78,8 +78,11 @@ async def _join_at_start(b: AttachBackend, c: Container, conn: RawProtocol, how:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def connect() -> None:
-        task = asyncio.ensure_future(pump_attach(b.paths.shim_paths(c.id), conn, how))
+        connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(pump_attach(b.paths.shim_paths(c.id), conn, how, connected))
         task.add_done_callback(lambda _: None if done.done() else done.set_result(None))
+        # the start goes on once the shim has this client: output written at once is not lost
+        await asyncio.wait([connected, task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
 
     def failed() -> None:
         if not done.done():
