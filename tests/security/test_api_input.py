@@ -317,7 +317,7 @@ def test_a_seccomp_profile_nested_without_end_is_refused_not_a_500(wharfd: Daemo
     make(wharfd, hc(SecurityOpt=[f"seccomp={profile}"]), "deep-seccomp")
     since = log_offset(wharfd)
     status, _, data = send(wharfd, "POST", "/containers/deep-seccomp/start")
-    assert (status, message(data)) == (400, "decoding seccomp profile failed: exceeded max depth")
+    assert (status, message(data)) == (400, "Decoding seccomp profile failed: exceeded max depth")
     assert complaints(wharfd, since) == []
 
 

@@ -232,20 +232,19 @@ class Attach:
 
 
 async def pump_attach(
-    paths: shim.ShimPaths,
-    conn: RawProtocol,
-    how: Attach,
-    shim_conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
+    paths: shim.ShimPaths, conn: RawProtocol, how: Attach, connected: asyncio.Future[None] | None = None
 ) -> None:
-    """Connect to the shim's attach socket (unless ``shim_conn`` is that connection already)
-    and copy both ways until the container's output ends or the client leaves or types the
-    detach keys."""
-    if shim_conn is None:
-        try:
-            shim_conn = await shim.connect_attach(paths)
-        except OSError:
-            return
-    reader, writer = shim_conn
+    """Connect to the shim's attach socket and copy both ways until the container's output ends
+    or the client leaves or types the detach keys. ``connected`` is resolved once the shim has
+    this client (or the connection failed): a start waits for it, or a process that writes and
+    exits at once is gone before its output has anyone to go to."""
+    try:
+        reader, writer = await shim.connect_attach(paths)
+    except OSError:
+        return
+    finally:
+        if connected is not None and not connected.done():
+            connected.set_result(None)
     out_task = asyncio.ensure_future(_from_shim(reader, conn, how.tty, how.want, how.multiplexed))
     in_task = asyncio.ensure_future(_to_shim(conn, writer, how.tty, how.keys)) if how.use_stdin else None
     closed = asyncio.ensure_future(asyncio.shield(conn.closed))

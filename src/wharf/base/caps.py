@@ -11,3 +11,23 @@ NAMES = (
     "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
     "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )  # fmt: skip
+
+
+def current(status: str = "/proc/self/status") -> tuple[str, ...]:
+    """The capabilities this process can hand on: those of its bounding set that it also holds
+    (CapBnd & CapEff). What ``--privileged`` and ``--cap-add ALL`` grant, as dockerd grants the
+    capabilities of its own environment; a name it lacks (CAP_SYS_RESOURCE in a restricted
+    sandbox) is known but "not available in the current environment"."""
+    masks = {}
+    try:
+        with open(status) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("CapBnd", "CapEff"):
+                    masks[key] = int(value.strip(), 16)
+    except (OSError, ValueError):
+        return NAMES
+    if len(masks) != 2:
+        return NAMES
+    held = masks["CapBnd"] & masks["CapEff"]
+    return tuple(name for n, name in enumerate(NAMES) if held >> n & 1)

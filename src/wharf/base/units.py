@@ -61,3 +61,12 @@ def parse_duration(value: str) -> int:
     if pos != len(v) or pos == 0:
         raise ValueError(value)
     return sign * int(total)
+
+
+def parse_bool(value: str) -> bool | None:
+    """Go's strconv.ParseBool (the words dockerd takes for a boolean); None for any other."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None

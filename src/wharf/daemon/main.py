@@ -60,7 +60,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--registry-mirror", action="append", default=None)
     p.add_argument("--insecure-registry", action="append", default=None)
     p.add_argument("--userns-remap", default=None)
+    # Go's boolean flags: --flag is true, --flag=false sets it off
+    p.add_argument("--no-new-privileges", nargs="?", const="true", default=None, type=_go_bool)
+    p.add_argument("--icc", nargs="?", const="true", default=None, type=_go_bool)
+    p.add_argument("--seccomp-profile", default=None)
     return p.parse_args(argv)
+
+
+def _go_bool(value: str) -> bool:
+    from wharf.base.units import parse_bool
+
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f'invalid boolean value "{value}"')
+    return parsed
 
 
 def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
@@ -96,6 +109,7 @@ async def serve(cfg: DaemonConfig) -> None:
     await engine.restore()
     engine.restore_volumes()
     await engine.net.init()
+    engine.restore_links()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -177,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         "tlscert": args.tlscert,
         "tlskey": args.tlskey,
         "userns-remap": args.userns_remap,
+        "no-new-privileges": args.no_new_privileges,
+        "icc": args.icc,
+        "seccomp-profile": args.seccomp_profile,
     }
     try:
         cfg = load(args.config_file, overrides)

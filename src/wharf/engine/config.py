@@ -2,8 +2,9 @@
 
 Keys are Docker's daemon.json names where Docker has one (``data-root``, ``exec-root``, ``hosts``,
 ``default-runtime``, ``runtimes``, ``registry-mirrors``, ``insecure-registries``, ``log-level``,
-``cgroup-parent``, ``log-opts``); an unknown key is refused as dockerd refuses it, so a typo never
-silently falls back to a default.
+``cgroup-parent``, ``log-opts``, ``no-new-privileges``, ``seccomp-profile``, ``icc``, ...: every
+key with its flag is in docs/daemon.md); an unknown key is refused as dockerd refuses it, so a
+typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ _KEYS = {
     "init": bool,
     "init-path": str,
     "userns-remap": str,
+    "no-new-privileges": bool,
+    "seccomp-profile": str,
+    "icc": bool,
 }
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -95,6 +99,16 @@ class DaemonConfig:
     def remapped(self) -> bool:
         """userns-remap is on (``docker info``: name=userns)."""
         return self.remap is not None
+
+    no_new_privileges: bool = False  # every container's default (--security-opt no-new-privileges)
+    seccomp_profile: str = "builtin"  # "builtin", "unconfined" or the path of a profile
+    seccomp_text: str = ""  # that profile's content, read once at start-up as dockerd reads it
+    icc: bool = True  # containers on the default bridge may talk to each other
+
+    def container_seccomp(self) -> str:
+        """The daemon's profile as the spec generator takes it: "builtin", "unconfined" or JSON."""
+        named = self.seccomp_profile in ("builtin", "unconfined")
+        return self.seccomp_profile if named else self.seccomp_text
 
     def runtime_names(self) -> tuple[str, ...]:
         return ("wharf", "runc", *sorted(self.runtimes))
@@ -184,5 +198,25 @@ def load(path: str | None = None, overrides: dict[str, Any] | None = None) -> Da
     cfg.init = bool(raw.get("init", False))
     cfg.init_path = raw.get("init-path") or cfg.init_path
     cfg.userns_remap = raw.get("userns-remap", "")
+    cfg.no_new_privileges = bool(raw.get("no-new-privileges", False))
+    cfg.icc = bool(raw.get("icc", True))
+    cfg.seccomp_profile = raw.get("seccomp-profile") or "builtin"
+    cfg.seccomp_text = _seccomp_text(cfg.seccomp_profile)
     cfg.tls = {k: raw[k] for k in ("tls", "tlsverify", "tlscacert", "tlscert", "tlskey") if k in raw}
     return cfg
+
+
+def _seccomp_text(profile: str) -> str:
+    """The daemon's "seccomp-profile" file, read at start-up; a file that cannot be read stops
+    the daemon, in dockerd's words (its content is checked at each container's start)."""
+    if profile in ("builtin", "unconfined"):
+        return ""
+    try:
+        with open(profile, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as exc:
+        op = "read" if isinstance(exc, IsADirectoryError) else "open"
+        why = (exc.strerror or str(exc)).lower()
+        raise InvalidArgument(
+            f"failed to start daemon: opening seccomp profile ({profile}) failed: {op} {profile}: {why}"
+        ) from None

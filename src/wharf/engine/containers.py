@@ -66,6 +66,8 @@ class Container:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     runtime: str = "wharf"
     links: dict[str, str] = field(default_factory=dict)  # legacy links: alias -> child ID
+    # SecurityOpt no-new-privileges over the daemon's default, decided at create as dockerd does
+    no_new_privileges: bool = False
     labels_cache: dict[str, str] = field(default_factory=dict)
 
     @property

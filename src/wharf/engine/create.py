@@ -74,6 +74,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
             networking={"Networks": endpoints, "Ports": {}},
             mounts=planned,
             links=legacy,
+            no_new_privileges=specgen.security(host_config, core.cfg.no_new_privileges)[0],
         )
         core.store.add(c)
     except BaseException:

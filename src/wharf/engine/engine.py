@@ -16,6 +16,7 @@ policy or auto-remove. ``<data-root>/engine.db`` holds the containers (``contain
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -38,12 +39,16 @@ from wharf.engine.health import HealthMonitor
 from wharf.engine.paths import Paths
 from wharf.engine.request import CreateRequest, HostConfig
 from wharf.engine.runner import RuntimeRunner, blocking
+from wharf.errors import WharfError
 
 if TYPE_CHECKING:
     from wharf.archive.scoped import ScopedFS
     from wharf.images.store import ImageStore
     from wharf.network.manager import NetworkManager
     from wharf.volumes.store import VolumeStore
+
+
+log = logging.getLogger("wharf.engine")
 
 
 class Engine:
@@ -65,6 +70,7 @@ class Engine:
             table=cfg.firewall_table,
             mtu=cfg.mtu,
             dns=cfg.dns,
+            icc=cfg.icc,
         )
         net.containers = self.containers.all
         volumes = VolumeStore(f"{cfg.data_root}/volumes", owner=cfg.remap.ids.root if cfg.remap else None)
@@ -120,6 +126,16 @@ class Engine:
 
     def restore_volumes(self) -> None:
         vuse.restore(self.core.volumes, self.containers)
+
+    def restore_links(self) -> None:
+        """After the network's start (its table made anew): the legacy links of the running
+        parents opened again on a default bridge without icc."""
+        for c in self.core.store.all():
+            if c.links and c.state.running:
+                try:
+                    self.core.net.open_links(c, links.holes(self.core.store, c))
+                except WharfError as exc:
+                    log.warning("re-opening the links of %s: %s", c.short_id, exc)
 
     async def close(self) -> None:
         """A clean stop. Running containers keep running (live restore) and keep their network

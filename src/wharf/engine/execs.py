@@ -126,7 +126,7 @@ class ExecManager:
             uid, gid, extra = specgen.resolve_user(self.paths.rootfs_dir(c.id), cfg["User"])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
         if cfg.get("Privileged"):
-            proc["capabilities"] = {k: specgen.ALL_CAPS for k in ("bounding", "effective", "permitted")}
+            proc["capabilities"] = {k: specgen.all_caps() for k in ("bounding", "effective", "permitted")}
         if proc["terminal"]:
             size = cfg.get("ConsoleSize")
             if size and len(size) == 2 and size[0] and size[1]:

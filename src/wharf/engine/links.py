@@ -114,6 +114,18 @@ def environment(c: Container, kids: list[tuple[str, Container]]) -> list[str]:
     return env
 
 
+def holes(store: ContainerStore, c: Container) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(child IP, [(proto, port)]) for each running child: what a bridge without icc lets the
+    parent reach."""
+    out = []
+    for _, child in children(store, c):
+        ip = _bridge_ip(child)
+        ports = [(proto, int(port)) for port, proto in _ports(child) if proto in ("tcp", "udp", "sctp")]
+        if ip and ports:
+            out.append((ip, ports))
+    return out
+
+
 def _ports(child: Container) -> list[tuple[str, str]]:
     out = []
     for key in child.config.get("ExposedPorts") or {}:

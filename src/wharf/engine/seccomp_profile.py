@@ -48,17 +48,150 @@ def default_profile() -> dict[str, Any]:
     return profile
 
 
-def load_profile(text: str) -> dict[str, Any]:
-    """A profile given with ``--security-opt seccomp=<file>`` (its content)."""
+BUILTIN = "builtin"  # the default profile, by name (daemon's "seccomp-profile", seccomp=builtin)
+UNCONFINED = "unconfined"
+
+# a profile's fields as dockerd decodes them (moby's seccomp.Seccomp): (JSON kind, Go type)
+_TOP = {
+    "defaultAction": (str, "specs.LinuxSeccompAction"),
+    "architectures": (list, "[]specs.Arch"),
+    "archMap": (list, "[]seccomp.Architecture"),
+    "syscalls": (list, "[]*seccomp.Syscall"),
+}
+_SYSCALL = {
+    "name": (str, "string"),
+    "names": (list, "[]string"),
+    "action": (str, "specs.LinuxSeccompAction"),
+    "args": (list, "[]*specs.LinuxSeccompArg"),
+}
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "array" if isinstance(v, list) else "object"
+
+
+def _go_json_error(exc: json.JSONDecodeError) -> str:
+    """Go's encoding/json words for the commonest syntax errors."""
+    rest = exc.doc[exc.pos :]
+    if not rest.strip():
+        return "unexpected end of JSON input"
+    c = rest.lstrip()[0]
+    if exc.msg.startswith("Extra data"):
+        return f"invalid character '{c}' after top-level value"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character '{c}' looking for beginning of object key string"
+    if exc.msg.startswith("Expecting ':'"):
+        return f"invalid character '{c}' after object key"
+    if exc.msg.startswith("Expecting ','"):
+        return f"invalid character '{c}' after object key:value pair"
+    return f"invalid character '{c}' looking for beginning of value"
+
+
+def _type_error(doc: dict[str, Any]) -> str | None:
+    """The first field of a wrong JSON kind, in Go's words (null is every type's zero value)."""
+    for key, value in doc.items():
+        want = _TOP.get(key)
+        if want is not None and value is not None and not isinstance(value, want[0]):
+            where = f"Go struct field Seccomp.{key} of type {want[1]}"
+            return f"json: cannot unmarshal {_kind(value)} into {where}"
+        if key == "syscalls" and isinstance(value, list):
+            for call in value:
+                if call is not None and not isinstance(call, dict):
+                    return (
+                        f"json: cannot unmarshal {_kind(call)} into Go struct field Seccomp.syscalls "
+                        "of type seccomp.Syscall"
+                    )
+                for k, v in (call or {}).items():
+                    want = _SYSCALL.get(k)
+                    if want is not None and v is not None and not isinstance(v, want[0]):
+                        return (
+                            f"json: cannot unmarshal {_kind(v)} into Go struct field "
+                            f"Syscall.syscalls.{k} of type {want[1]}"
+                        )
+    return None
+
+
+def load_profile(text: str) -> dict[str, Any] | None:
+    """A profile given as JSON text (``--security-opt seccomp=<file>`` sends the file's content;
+    the daemon's ``seccomp-profile`` file), checked as dockerd decodes it; None for a profile
+    with neither a default action nor rules, which dockerd takes as no filter at all."""
     try:
         profile = json.loads(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"decoding seccomp profile failed: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"Decoding seccomp profile failed: {_go_json_error(exc)}") from None
     except RecursionError:
-        raise InvalidArgument("decoding seccomp profile failed: exceeded max depth") from None
-    if not isinstance(profile, dict) or "defaultAction" not in profile:
-        raise InvalidArgument("decoding seccomp profile failed: defaultAction is missing")
+        raise InvalidArgument("Decoding seccomp profile failed: exceeded max depth") from None
+    if profile is None:
+        return None
+    if not isinstance(profile, dict):
+        raise InvalidArgument(
+            f"Decoding seccomp profile failed: json: cannot unmarshal {_kind(profile)} "
+            "into Go value of type seccomp.Seccomp"
+        )
+    wrong = _type_error(profile)
+    if wrong:
+        raise InvalidArgument(f"Decoding seccomp profile failed: {wrong}")
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return None
+    if profile.get("architectures") and profile.get("archMap"):
+        raise InvalidArgument(
+            "'architectures' and 'archMap' were specified in the seccomp profile, use either "
+            "'architectures' or 'archMap'"
+        )
+    for call in profile.get("syscalls") or ():
+        if call and call.get("name") and call.get("names"):
+            raise InvalidArgument(
+                "'name' and 'names' were specified in the seccomp profile, use either 'name' or 'names'"
+            )
     return profile
+
+
+def for_container(
+    asked: str | None, daemon: str, privileged: bool, bounding_caps: list[str]
+) -> dict[str, Any] | None:
+    """The container's ``linux.seccomp`` (None: no filter), chosen as dockerd chooses:
+    ``asked`` is its ``seccomp=`` value (None when it gave none), ``daemon`` the daemon's
+    profile: BUILTIN, UNCONFINED or a profile's JSON text. A privileged container has no filter
+    unless it names a profile itself."""
+    if asked == UNCONFINED:
+        return None
+    if privileged and not asked:
+        return None
+    chosen = asked or daemon
+    if chosen == UNCONFINED:
+        return None
+    profile = default_profile() if chosen == BUILTIN else load_profile(chosen)
+    if profile is None:
+        return None
+    oci = to_oci(profile, bounding_caps)
+    check_names(oci)
+    return oci
+
+
+def check_names(oci: dict[str, Any]) -> None:
+    """Actions, architectures and operators the runtime knows, refused in runc's words before a
+    runtime sees them (an unknown syscall name is skipped by the runtime, as runc skips it)."""
+    from wharf.runtime.seccomp import ACTIONS, ARCHES, OPERATORS
+
+    def action(name: Any) -> None:
+        if name not in ACTIONS:
+            raise InvalidArgument(f"string {name or ''} is not a valid action for seccomp")
+
+    action(oci.get("defaultAction"))
+    for arch in oci.get("architectures") or ():
+        if arch not in ARCHES:
+            raise InvalidArgument(f"string {arch} is not a valid arch for seccomp")
+    for rule in oci.get("syscalls") or ():
+        action(rule.get("action"))
+        for arg in rule.get("args") or ():
+            if arg.get("op") not in OPERATORS:
+                raise InvalidArgument(f"string {arg.get('op') or ''} is not a valid operator for seccomp")
 
 
 def kernel_version(release: str | None = None) -> tuple[int, int]:
@@ -81,7 +214,7 @@ def to_oci(
     kernel = kernel or kernel_version()
     goarch = _GOARCH.get(machine, machine)
     caps = set(bounding_caps)
-    out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
+    out: dict[str, Any] = {"defaultAction": profile.get("defaultAction") or ""}
     if profile.get("defaultErrnoRet") is not None:
         out["defaultErrnoRet"] = profile["defaultErrnoRet"]
     out["architectures"] = _architectures(profile, machine)
@@ -89,27 +222,34 @@ def to_oci(
         out["flags"] = list(profile["flags"])
     rules = []
     for rule in profile.get("syscalls") or ():
-        if not _applies(rule, caps, goarch, kernel):
+        if not rule or not _applies(rule, caps, goarch, kernel):
             continue
         names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
-        oci: dict[str, Any] = {"names": list(names), "action": rule["action"]}
+        oci: dict[str, Any] = {"names": list(names), "action": rule.get("action") or ""}
         if rule.get("errnoRet") is not None:
             oci["errnoRet"] = rule["errnoRet"]
         if rule.get("args"):
-            oci["args"] = [
-                {"index": a["index"], "value": a["value"], "valueTwo": a.get("valueTwo", 0), "op": a["op"]}
-                for a in rule["args"]
-            ]
+            oci["args"] = [_arg(a) for a in rule["args"]]
         rules.append(oci)
     out["syscalls"] = rules
     return out
+
+
+def _arg(a: Any) -> dict[str, Any]:
+    if not isinstance(a, dict):
+        raise InvalidArgument(
+            f"Decoding seccomp profile failed: json: cannot unmarshal {_kind(a)} into Go struct field "
+            "Syscall.syscalls.args of type specs.LinuxSeccompArg"
+        )
+    return {"index": a.get("index") or 0, "value": a.get("value") or 0, "valueTwo": a.get("valueTwo") or 0,
+            "op": a.get("op") or ""}  # fmt: skip
 
 
 def _architectures(profile: dict[str, Any], machine: str) -> list[str]:
     native = _SCMP_NATIVE.get(machine)
     if profile.get("archMap"):
         for entry in profile["archMap"]:
-            if entry["architecture"] == native:
+            if isinstance(entry, dict) and entry.get("architecture") == native:
                 return [native, *entry.get("subArchitectures", [])]
         return [native] if native else []
     return list(profile.get("architectures") or [])
@@ -127,5 +267,7 @@ def _applies(rule: dict[str, Any], caps: set[str], goarch: str, kernel: tuple[in
     if exc.get("caps") and any(c in caps for c in exc["caps"]):
         return False
     if inc.get("minKernel") and kernel < kernel_version(inc["minKernel"]):
+        return False
+    if exc.get("minKernel") and kernel >= kernel_version(exc["minKernel"]):
         return False
     return True

@@ -11,13 +11,14 @@ and one namespace per isolation mode. ``--privileged`` undoes most of that.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import stat
 from dataclasses import dataclass
 from typing import Any
 
-from wharf.base import caps
+from wharf.base import caps, units
 from wharf.base.idmap import IdMap
 from wharf.engine import resources as resources_mod
 from wharf.engine import seccomp_profile
@@ -43,7 +44,6 @@ DEFAULT_CAPS = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ]
-ALL_CAPS = sorted(caps.NAMES)  # what --privileged grants
 MASKED_PATHS = [
     "/proc/asound",
     "/proc/acpi",
@@ -190,26 +190,58 @@ def resolve_user(rootfs: str, user: str, group_add: list[str] | None = None) -> 
     return uid, gid, sorted(set(extra))
 
 
-def _norm_cap(c: str) -> str:
-    c = c.upper()
-    return c if c.startswith("CAP_") else f"CAP_{c}"
+def all_caps() -> list[str]:
+    """What ``--privileged`` and ``--cap-add ALL`` grant: every capability the daemon itself can
+    hand on (its own bounding set), as dockerd grants those of its environment."""
+    return list(_available())
+
+
+@functools.cache
+def _available() -> tuple[str, ...]:
+    return caps.current()
+
+
+def normalize_caps(names: list[str], field_name: str) -> list[str]:
+    """CapAdd/CapDrop as dockerd reads them: upper-cased, ``CAP_`` prefixed unless already,
+    ``ALL`` (any case) kept as it is; a name the kernel does not have is unknown, one this
+    daemon does not hold is not available (``field_name`` is the field, in dockerd's words)."""
+    out = []
+    available = _available()
+    for raw in names:
+        c = str(raw).upper()
+        if c == "ALL":
+            out.append(c)
+            continue
+        if not c.startswith("CAP_"):
+            c = f"CAP_{c}"
+        if c not in caps.NAMES:
+            raise InvalidArgument(f"invalid {field_name}: unknown capability: {json.dumps(c)}")
+        if c not in available:
+            raise InvalidArgument(
+                f"invalid {field_name}: capability not supported by your kernel or not available "
+                f"in the current environment: {json.dumps(c)}"
+            )
+        out.append(c)
+    return out
 
 
 def capabilities(host_config: HostConfig) -> list[str]:
+    """The container's capability set (moby's TweakCapabilities): the daemon's own for
+    --privileged; ALL added: all but those dropped; ALL dropped: only those added; else the
+    defaults less the dropped plus the added."""
+    adds_raw = list(host_config.get("CapAdd") or [])
+    drops_raw = list(host_config.get("CapDrop") or [])
+    adds = normalize_caps(adds_raw, "CapAdd")
+    drops = normalize_caps(drops_raw, "CapDrop")
     if host_config.get("Privileged"):
-        return list(ALL_CAPS)
-    adds = [_norm_cap(c) for c in host_config.get("CapAdd") or []]
-    drops = [_norm_cap(c) for c in host_config.get("CapDrop") or []]
-    for c in adds + drops:
-        if c != "CAP_ALL" and c not in ALL_CAPS:
-            raise InvalidArgument(f'unknown capability: "{c}"')
-    if "CAP_ALL" in adds:
-        base = list(ALL_CAPS)
+        return all_caps()
+    if "ALL" in adds:
+        return [c for c in all_caps() if c not in drops]
+    if "ALL" in drops:
+        picked = [c for c in adds if c != "ALL"]
     else:
-        base = list(DEFAULT_CAPS) + [c for c in adds if c not in DEFAULT_CAPS]
-    if "CAP_ALL" in drops:
-        return [c for c in base if c in adds and c != "CAP_ALL"]
-    return [c for c in base if c not in drops]
+        picked = [c for c in DEFAULT_CAPS if c not in drops] + adds
+    return list(dict.fromkeys(picked))
 
 
 def _tmpfs_mount(dest: str, opts: str) -> dict[str, Any]:
@@ -285,31 +317,36 @@ def _mounts(
     return mounts
 
 
-def _security(hc: HostConfig) -> tuple[bool, str | None]:
-    """(no_new_privileges, seccomp: None default, "unconfined", or a profile's JSON text)."""
-    nnp = False
+def security(hc: HostConfig, nnp_default: bool = False) -> tuple[bool, str | None]:
+    """(no_new_privileges, the seccomp= value: None when not given) from SecurityOpt, read as
+    dockerd reads it; ``nnp_default`` is the daemon's "no-new-privileges"."""
+    nnp = nnp_default
     seccomp: str | None = None
     for opt in hc.get("SecurityOpt") or []:
-        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+        if opt == "no-new-privileges":
             nnp = True
             continue
-        if opt in ("no-new-privileges:false", "no-new-privileges=false"):
+        if opt == "disable":  # label=disable's short form; no SELinux here
             continue
-        key, sep, value = opt.partition("=")
+        sep = "=" if "=" in opt else ":" if ":" in opt else ""
         if not sep:
-            key, sep, value = opt.partition(":")
+            raise InvalidArgument(f"invalid --security-opt 1: {json.dumps(opt)}")
+        key, _, value = opt.partition(sep)
         if key == "seccomp":
-            seccomp = value
-        elif key in ("apparmor", "label"):
-            continue  # no such LSM on the host: accepted and ignored as Docker does there
-        else:
+            seccomp = value or None
+        elif key == "no-new-privileges":
+            parsed = units.parse_bool(value)
+            if parsed is None:
+                raise InvalidArgument(f"invalid --security-opt 2: {json.dumps(opt)}")
+            nnp = parsed
+        elif key not in ("apparmor", "label"):  # no such LSM here: taken and ignored, as dockerd
             raise InvalidArgument(f"invalid --security-opt 2: {json.dumps(opt)}")
     return nnp, seccomp
 
 
 def security_options(hc: HostConfig) -> None:
     """Refuse a SecurityOpt that dockerd would refuse at create."""
-    _security(hc)
+    security(hc)
 
 
 def _namespaces(hc: HostConfig, netns: str | None, join: dict[str, str] | None) -> list[dict[str, Any]]:
@@ -349,19 +386,26 @@ def generate(
     init: str = "",
     extra_env: list[str] | None = None,
     userns: IdMap | str | None = None,
+    no_new_privileges: bool | None = None,
+    daemon_seccomp: str = seccomp_profile.BUILTIN,
 ) -> dict[str, Any]:
     """The OCI spec; ``init``: an init binary (tini) to run as PID 1 in front of the command
     (--init), bind-mounted read-only at /sbin/docker-init as Docker does. ``userns``: the
     daemon's remap (a new user namespace with its maps) or the path of one to join (the user
-    namespace of the container whose network namespace this one shares, as dockerd joins it)."""
+    namespace of the container whose network namespace this one shares, as dockerd joins it).
+    ``no_new_privileges``: as recorded at create (None: from SecurityOpt alone);
+    ``daemon_seccomp``: the daemon's profile for containers that name none (BUILTIN,
+    "unconfined" or a profile's JSON text)."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     host_net = (hc.get("NetworkMode") or "") == "host"
     hostname = config.get("Hostname") or cid[:12]
     caps = capabilities(hc)
-    nnp, seccomp_opt = _security(hc)
+    nnp, seccomp_opt = security(hc)
     process = _process(config, hc, image_config, rootfs, hostname, caps, extra_env or [])
-    process["noNewPrivileges"] = nnp
+    # the record's value (the daemon's default and the container's word, at create); a record
+    # older than that field has only its SecurityOpt
+    process["noNewPrivileges"] = nnp if no_new_privileges is None else nnp or no_new_privileges
     mounts = _mounts(hc, files, host_net, privileged, extra_mounts or [])
     if init:
         process["args"] = [INIT_PATH, "--", *process["args"]]
@@ -372,12 +416,9 @@ def generate(
         linux["uidMappings"], linux["gidMappings"] = userns.oci()
     elif userns:
         linux["namespaces"].insert(0, {"type": "user", "path": userns})
-    if not privileged and seccomp_opt != "unconfined":
-        if seccomp_opt:
-            profile = seccomp_profile.load_profile(seccomp_opt)
-        else:
-            profile = seccomp_profile.default_profile()
-        linux["seccomp"] = seccomp_profile.to_oci(profile, caps)
+    seccomp = seccomp_profile.for_container(seccomp_opt, daemon_seccomp, privileged, caps)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     spec: dict[str, Any] = {
         "ociVersion": "1.1.0",
         "process": process,

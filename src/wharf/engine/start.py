@@ -90,6 +90,7 @@ async def run(core: Core, c: Container) -> None:
         volumes_up = True
         trace.mark("wharfd", "files and volumes")
         shim_pid = await _create(core, c, rootfs, link_env)
+        core.net.open_links(c, links.holes(core.store, c))
         for cb, _ in core.waiters.take_pre_start(c.id):
             await cb()
         try:
@@ -169,6 +170,8 @@ def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> st
         init=core.cfg.init_path if _wants_init(core, c) else "",
         extra_env=link_env,
         userns=_userns_for(core, c),
+        no_new_privileges=c.no_new_privileges,
+        daemon_seccomp=core.cfg.container_seccomp(),
     )
     return json.dumps(spec)
 

@@ -28,6 +28,7 @@ veths on wharf's bridges without a running container).
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 import secrets
@@ -35,6 +36,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wharf.base import units
 from wharf.base.times import now_rfc3339
 from wharf.errors import Conflict, FailedPrecondition, Forbidden, InvalidArgument, NotFound, WharfError
 from wharf.network import endpoints, ipam, netlink, ports, views
@@ -70,7 +72,9 @@ class NetworkManager:
         table: str = "wharf",
         mtu: int = 1500,
         dns: list[str] | None = None,
+        icc: bool = True,
     ) -> None:
+        self.icc = icc  # the daemon's "icc": inter-container communication on the default bridge
         self.upstream_dns = list(dns or [])  # the daemon's "dns": where the embedded server forwards
         self.store = NetworkStore(f"{data_root}/network")
         self.fw = Firewall(table)
@@ -81,6 +85,7 @@ class NetworkManager:
         self.pools = ipam.pools_from_config(pools)
         self.networks: dict[str, Network] = {n.id: n for n in self.store.all()}
         self.reservations: dict[str, list[socket.socket]] = {}  # container ID → its held host ports
+        self.link_holes: dict[str, list[tuple[str, str, str, int]]] = {}  # parent ID → its links' holes
         self.dns: Resolver | None = None
         self.containers: Callable[[], Sequence[Attachable]] = list
 
@@ -229,6 +234,7 @@ class NetworkManager:
                 v6[0] if v6 else {}, used6, lambda: ipam.ula_for(nid, used6)
             )
         options = {str(k): str(v) for k, v in object_of(body.get("Options"), "Options").items()}
+        _icc_option(options)
         bridge = options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
         self._check_bridge(nid, bridge)
         n = Network(id=nid, name=name, driver="bridge", bridge=bridge, subnet=subnet, gateway=gateway,
@@ -261,10 +267,20 @@ class NetworkManager:
                     f"({other.bridge}): networks have same bridge name"
                 )
 
+    def icc_of(self, n: Network) -> bool:
+        """Whether containers on ``n`` may reach each other: the daemon's "icc" for the default
+        bridge, the network's com.docker.network.bridge.enable_icc option for others."""
+        if n.name == "bridge":
+            return self.icc
+        return _icc_option(n.options) is not False
+
     async def _bring_up(self, n: Network) -> None:
         """The network's bridge with its gateway address(es), and its place in the firewall."""
         await self.host.ensure_bridge(n.bridge, n.gateway, n.prefixlen, self.mtu, n.gateway6, n.prefixlen6)
-        self.fw.add_network(n.bridge, n.subnet, not n.internal, n.subnet6)
+        icc = self.icc_of(n)
+        if not icc:
+            netlink.filter_bridged(n.bridge)
+        self.fw.add_network(n.bridge, n.subnet, not n.internal, n.subnet6, icc=icc)
         if n.subnet6:
             netlink.enable_forwarding(v6=True)
 
@@ -390,10 +406,23 @@ class NetworkManager:
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
 
+    def open_links(self, c: Attachable, children: list[tuple[str, list[tuple[str, int]]]]) -> None:
+        """A running parent's legacy links on a default bridge without icc: each child's exposed
+        ports (``children``: (child IP, [(proto, port)])) open to the parent, as dockerd opens
+        them; closed at the parent's detach."""
+        if self.icc:
+            return
+        ip = str(((c.networking.get("Networks") or {}).get("bridge") or {}).get("IPAddress") or "")
+        holes = [(ip, child, proto, port) for child, ports in children for proto, port in ports]
+        if ip and holes:
+            self.fw.links(holes)
+            self.link_holes[c.id] = holes
+
     async def detach(self, c: Attachable) -> None:
         """The container's process is gone (or its start failed)."""
         try:
             self.fw.unpublish(self._port_rules(c))
+            self.fw.links(self.link_holes.pop(c.id, []), add=False)
         except WharfError as exc:
             log.warning("unpublishing ports of %s: %s", c.id[:12], exc)
         for s in self.reservations.pop(c.id, []):
@@ -506,7 +535,7 @@ class NetworkManager:
     # --- views
 
     def inspect(self, n: Network, verbose: bool = False) -> dict[str, Any]:
-        return views.network_view(n, self.users(n), self.mtu)
+        return views.network_view(n, self.users(n), self.mtu, self.icc_of(n))
 
     def predefined_view(self, name: str) -> dict[str, Any]:
         return views.predefined_view(name, self.containers())
@@ -538,3 +567,20 @@ def _asked(body: dict[str, Any], v4: list[dict[str, Any]], v6: list[dict[str, An
         "Aux6": dict(v6[0].get("AuxiliaryAddresses") or {}) if v6 else {},
         "Attachable": bool(body.get("Attachable")),
     }
+
+
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+
+
+def _icc_option(options: Mapping[str, str]) -> bool | None:
+    """The network's enable_icc option as Go's ParseBool reads it (None: not given)."""
+    if ICC_OPTION not in options:
+        return None
+    value = options[ICC_OPTION]
+    parsed = units.parse_bool(value)
+    if parsed is not None:
+        return parsed
+    raise InvalidArgument(
+        f"failed to parse {ICC_OPTION} value: {value} (strconv.ParseBool: parsing {json.dumps(value)}: "
+        "invalid syntax)"
+    )

@@ -242,6 +242,14 @@ def _sysctl_path(path: str, value: str) -> None:
         pass
 
 
+def filter_bridged(bridge: str) -> None:
+    """Frames bridged between the ports of ``bridge`` pass the IPv4/IPv6 forward hooks (where
+    wharf's table drops them for a network without inter-container communication). This
+    bridge's own switch, not the host-wide br_netfilter sysctl dockerd sets."""
+    for family in ("iptables", "ip6tables"):
+        _sysctl_path(f"/sys/class/net/{bridge}/bridge/nf_call_{family}", "1")
+
+
 def enable_forwarding(v6: bool = False) -> None:
     _sysctl("net/ipv4/ip_forward", "1")
     if v6:  # as dockerd does for a network with IPv6

@@ -6,6 +6,12 @@ so publishing a port is adding a map element, not writing a rule::
 
     set bridges      { type ifname }                    every wharf bridge
     set same_bridge  { type ifname . ifname }           (br, br) for each bridge
+    set no_icc       { type ifname . ifname }           (br, br) for each network without
+                                                        inter-container communication (icc)
+    set icc_links    { type ipv4_addr . ipv4_addr . inet_proto . inet_service }
+                                                        what a legacy link still lets through
+                                                        there: parent . child . the child's
+                                                        exposed port
     set masq_nets    { type ipv4_addr; flags interval } subnets NATed to the outside
     set all_nets     { type ipv4_addr; flags interval } every wharf subnet
     set masq_nets6, all_nets6  (ipv6_addr)              the same for networks with IPv6
@@ -18,7 +24,9 @@ so publishing a port is adding a map element, not writing a rule::
                                       127.0.0.0/8 sources leaving through a bridge
                                       (ports are published on IPv4 only)
     chain forward     (filter)        DNATed traffic passes; bridge to *another* bridge drops
-                                      (networks are isolated as Docker isolates them)
+                                      (networks are isolated as Docker isolates them); on a
+                                      no_icc bridge, container to container drops (the bridge
+                                      hands its bridged frames to this hook: nf_call_iptables)
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ delete table inet {t}
 table inet {t} {{
     set bridges {{ type ifname; }}
     set same_bridge {{ type ifname . ifname; }}
+    set no_icc {{ type ifname . ifname; }}
+    set icc_links {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; }}
     set masq_nets {{ type ipv4_addr; flags interval; }}
     set all_nets {{ type ipv4_addr; flags interval; }}
     set masq_nets6 {{ type ipv6_addr; flags interval; }}
@@ -85,6 +95,8 @@ table inet {t} {{
         ct status dnat accept
         ct state established,related accept
         iifname @bridges oifname @bridges iifname . oifname != @same_bridge drop
+        meta nfproto ipv4 ip saddr . ip daddr . meta l4proto . th dport @icc_links accept
+        iifname . oifname @no_icc drop
     }}
 }}
 """
@@ -93,11 +105,15 @@ table inet {t} {{
     def teardown(self) -> None:
         self.run(f"table inet {self.table} {{}}\ndelete table inet {self.table}\n")
 
-    def add_network(self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "") -> None:
+    def add_network(
+        self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "", icc: bool = True
+    ) -> None:
         t = self.table
         br = _ifname(bridge)
         script = f"add element inet {t} bridges {{ {br} }}\n"
         script += f"add element inet {t} same_bridge {{ {br} . {br} }}\n"
+        if not icc:
+            script += f"add element inet {t} no_icc {{ {br} . {br} }}\n"
         script += f"add element inet {t} all_nets {{ {subnet} }}\n"
         if masquerade:
             script += f"add element inet {t} masq_nets {{ {subnet} }}\n"
@@ -112,6 +128,7 @@ table inet {t} {{
         scripts = [
             f"delete element inet {t} bridges {{ {br} }}",
             f"delete element inet {t} same_bridge {{ {br} . {br} }}",
+            f"delete element inet {t} no_icc {{ {br} . {br} }}",
             f"delete element inet {t} masq_nets {{ {subnet} }}",
             f"delete element inet {t} all_nets {{ {subnet} }}",
         ]
@@ -125,6 +142,20 @@ table inet {t} {{
                 self.run(script + "\n")
             except FailedPrecondition:
                 pass  # not there (a network without NAT, or already gone)
+
+    def links(self, holes: list[tuple[str, str, str, int]], add: bool = True) -> None:
+        """(parent IP, child IP, proto, port) let through a bridge without icc (or no more)."""
+        items = [f"{a} . {b} . {proto} . {port}" for a, b, proto, port in holes]
+        if not items:
+            return
+        if add:
+            self.run(f"add element inet {self.table} icc_links {{ {', '.join(items)} }}\n")
+            return
+        for item in items:
+            try:
+                self.run(f"delete element inet {self.table} icc_links {{ {item} }}\n")
+            except FailedPrecondition:
+                pass
 
     @staticmethod
     def _elements(ports: list[tuple[str, str, int, str, int]]) -> tuple[list[str], list[str]]:

@@ -41,7 +41,7 @@ def _endpoint_view(c: Attachable, ep: dict[str, Any], n: Network) -> dict[str, s
     }
 
 
-def network_view(n: Network, users: Iterable[Attachable], mtu: int) -> dict[str, Any]:
+def network_view(n: Network, users: Iterable[Attachable], mtu: int, icc: bool = True) -> dict[str, Any]:
     """Inspect of a bridge network; ``users`` are the containers with an endpoint on it (the
     running ones with an address are shown)."""
     containers = {}
@@ -63,7 +63,7 @@ def network_view(n: Network, users: Iterable[Attachable], mtu: int) -> dict[str,
         configs.append(cfg6)
     options = dict(n.options)
     if n.name == "bridge":
-        options.update({"com.docker.network.bridge.enable_icc": "true",
+        options.update({"com.docker.network.bridge.enable_icc": "true" if icc else "false",
                         "com.docker.network.bridge.enable_ip_masquerade": "true",
                         "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                         "com.docker.network.driver.mtu": str(mtu)})  # fmt: skip

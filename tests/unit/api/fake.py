@@ -61,6 +61,8 @@ class Settings:
     registry_mirrors: list[str] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)
     remapped: bool = False
+    seccomp_profile: str = "builtin"
+    no_new_privileges: bool = False
 
     def runtime_path(self, name: str | None = None) -> str:
         return f"/usr/bin/{name or self.default_runtime}-runtime"

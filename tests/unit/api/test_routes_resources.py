@@ -285,6 +285,37 @@ def test_attach_before_start_joins_at_start(api: Api, backend: FakeBackend) -> N
     assert ("add_pre_start", "c" * 64) in backend.calls
 
 
+def test_a_start_waits_until_the_shim_has_the_attach_client(
+    api: Api, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-start hook returned before the pump had connected to the shim: a process that
+    wrote and exited at once lost its output (1 `docker run` in ~100 under load printed nothing)."""
+    from wharf.engine import shim
+
+    hooks: list[Any] = []
+    backend.add(container("c" * 64, "new", Status.CREATED))
+    monkeypatch.setattr(backend, "add_pre_start", lambda cid, cb, failed: hooks.append((cb, failed)))
+
+    async def slow_connect(paths: Any) -> Any:
+        await asyncio.sleep(0.3)
+        raise OSError("the shim is gone")  # the pump gives up: the hook must not wait longer
+
+    monkeypatch.setattr(shim, "connect_attach", slow_connect)
+
+    async def scenario() -> float:
+        client = asyncio.ensure_future(_hijacked(api, "/containers/new/attach?stream=1&stdout=1"))
+        while not hooks:
+            await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        await hooks[0][0]()  # what start runs between the runtime's create and start
+        took = time.monotonic() - t0
+        hooks[0][1]()
+        await client
+        return took
+
+    assert 0.3 <= api.run(scenario()) < 5
+
+
 def test_resize_writes_to_the_shims_control_file(api: Api, backend: FakeBackend) -> None:
     ctl = backend.paths.shim_paths(CID).ctl
     os.makedirs(os.path.dirname(ctl))

@@ -60,7 +60,6 @@ def test_arm64_and_old_kernel() -> None:
 def test_kernel_version_and_bad_profiles() -> None:
     assert kernel_version("6.18.0-1-amd64") == (6, 18)
     assert kernel_version("4.8") == (4, 8)
-    with pytest.raises(InvalidArgument, match="decoding seccomp profile failed"):
+    with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed: invalid character 'n'"):
         load_profile("{nope")
-    with pytest.raises(InvalidArgument, match="defaultAction"):
-        load_profile("{}")
+    assert load_profile("{}") is None  # neither a default action nor rules: no filter, as dockerd

@@ -38,13 +38,20 @@ class FakeHost:
 class FakeFirewall:
     def __init__(self) -> None:
         self.networks: dict[str, tuple[str, bool, str]] = {}
+        self.icc: dict[str, bool] = {}
         self.published: list[tuple[str, str, int, str, int]] = []
 
     def setup(self) -> None:
         pass
 
-    def add_network(self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "") -> None:
+    def add_network(
+        self, bridge: str, subnet: str, masquerade: bool, subnet6: str = "", icc: bool = True
+    ) -> None:
         self.networks[bridge] = (subnet, masquerade, subnet6)
+        self.icc[bridge] = icc
+
+    def links(self, holes: list[tuple[str, str, str, int]], add: bool = True) -> None:
+        pass
 
     def remove_network(self, bridge: str, subnet: str, subnet6: str = "") -> None:
         self.networks.pop(bridge, None)
@@ -310,6 +317,10 @@ def test_views(mgr: Harness) -> None:
     bridge = mgr.view("bridge")
     assert bridge["IPAM"]["Options"] is None
     assert bridge["Options"]["com.docker.network.driver.mtu"] == "1500"
+    assert bridge["Options"]["com.docker.network.bridge.enable_icc"] == "true"
+    mgr.icc = False  # the daemon's "icc": false is the default bridge's only
+    assert mgr.view("bridge")["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert "com.docker.network.bridge.enable_icc" not in v["Options"] and mgr.icc_of(mgr.resolve("a"))
     host = mgr.view("host")
     assert host["Id"] == views.stable_id("host") == mgr.view(views.stable_id("host")[:3])["Id"]
     assert host["Driver"] == "host" and list(host["Containers"]) == ["3" * 64]
@@ -317,3 +328,14 @@ def test_views(mgr: Harness) -> None:
     assert none["Driver"] == "null" and none["Containers"] == {} and none["IPAM"]["Config"] is None
     assert [x["Name"] for x in mgr.all_views()] == ["bridge", "a", "host", "none"]
     assert views.unstored_named("ho") is None and views.unstored_named("bridge") is None
+
+
+def test_enable_icc_option(mgr: Harness) -> None:
+    key = "com.docker.network.bridge.enable_icc"
+    with pytest.raises(InvalidArgument, match='parsing "maybe": invalid syntax'):
+        create(mgr, {"Name": "bad", "Options": {key: "maybe"}})
+    assert mgr.by_name("bad") is None
+    create(mgr, {"Name": "closed", "Options": {key: "F"}})
+    closed = mgr.resolve("closed")
+    assert not mgr.icc_of(closed) and mgr.fw.icc[closed.bridge] is False  # type: ignore[attr-defined]
+    assert mgr.view("closed")["Options"][key] == "F"  # as given, as dockerd shows it

@@ -78,16 +78,11 @@ async def _join_at_start(b: AttachBackend, c: Container, conn: RawProtocol, how:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def connect() -> None:
-        # connected before this returns (and so before the runtime's start): a pump that only
-        # connected later missed what a quick process wrote (and `run --rm` printed nothing)
-        paths = b.paths.shim_paths(c.id)
-        try:
-            shim_conn = await shim.connect_attach(paths)
-        except OSError:
-            failed()
-            return
-        task = asyncio.ensure_future(pump_attach(paths, conn, how, shim_conn))
+        connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(pump_attach(b.paths.shim_paths(c.id), conn, how, connected))
         task.add_done_callback(lambda _: None if done.done() else done.set_result(None))
+        # the start goes on once the shim has this client: output written at once is not lost
+        await asyncio.wait([connected, task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
 
     def failed() -> None:
         if not done.done():

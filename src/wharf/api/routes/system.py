@@ -155,11 +155,25 @@ async def info(request: web.Request) -> web.StreamResponse:
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "docker-init",
-        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=userns"] if b.cfg.remapped else [])],
+        "SecurityOptions": _security_options(b.cfg),
         "Swarm": dict(swarm.INFO),
-        "Warnings": [],
+        "Warnings": [] if b.cfg.seccomp_profile == "builtin" else [NOT_DEFAULT_SECCOMP],
     }
     return web.json_response(body)
+
+
+NOT_DEFAULT_SECCOMP = "WARNING: daemon is not using the default seccomp profile"
+
+
+def _security_options(cfg: backend.DaemonSettings) -> list[str]:
+    """As dockerd lists them: the seccomp profile by its name or path, userns when remapped,
+    no-new-privileges when it is every container's default."""
+    options = [f"name=seccomp,profile={cfg.seccomp_profile}"]
+    if cfg.remapped:
+        options.append("name=userns")
+    if cfg.no_new_privileges:
+        options.append("name=no-new-privileges")
+    return options
 
 
 def _daemon_id(data_root: str) -> str:
