@@ -394,3 +394,31 @@ def test_mount_destination_swapped_by_a_container_sharing_the_volume(
     finally:
         stop.set()
     assert ok, (ok, failed)
+
+
+def test_volume_subpath_swapped_by_a_container_sharing_the_volume(
+    wharfd: Daemon, swapper: str, names: list[str]
+) -> None:
+    """`--mount type=volume,volume-subpath=sub` while a container sharing the volume exchanges
+    sub with a symlink to / as fast as it can: the container sees the subpath (or, where the
+    symlink was met, what / names inside the volume: its root), never the host's root, which
+    a runtime walking the subpath's host path again would bind; no pinned mount is left."""
+    vol, racer = f"sp-{uuid.uuid4().hex[:8]}", f"spr-{uuid.uuid4().hex[:8]}"
+    names += [f"v:{vol}", f"c:{racer}"]
+    race = "mkdir /v/sub && touch /v/sub/inside && ln -s / /v/alt && exec /swapper/swap /v/sub /v/alt"
+    docker(wharfd, "run", "-d", "--name", racer, "-v", f"{vol}:/v", "-v", f"{swapper}:/swapper:ro",
+           IMAGE, "sh", "-c", race)  # fmt: skip
+    seen = set()
+    for _ in range(30):
+        r = docker(wharfd, "run", "--rm", "--mount", f"type=volume,src={vol},dst=/x,volume-subpath=sub",
+                   IMAGE, "ls", "/x", check=False)  # fmt: skip
+        assert r.returncode in (0, 125), (r.returncode, r.stderr)
+        listing = tuple(r.stdout.split())
+        assert listing in {("inside",), ("alt", "sub")} or r.returncode == 125, listing
+        seen.add(listing)
+    assert ("inside",) in seen, seen
+    r = docker(wharfd, "run", "--rm", "--mount", f"type=volume,src={vol},dst=/x,volume-subpath=nope",
+               IMAGE, "true", check=False)  # fmt: skip
+    # 127: the docker CLI's own reading of "no such file or directory" in a start error
+    assert r.returncode == 127 and "error while mounting volume with subpath 'nope'" in r.stderr, r.stderr
+    assert not [m for m in _host_mounts_under(str(wharfd.root)) if "/subpaths/" in m]
