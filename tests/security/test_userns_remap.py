@@ -518,3 +518,19 @@ def test_one_daemon_per_data_root_remapped_or_not(remapped: tuple[Daemon, int]) 
     finally:
         other.data_root = own
         other.cleanup()
+
+
+def test_a_volume_subpath_in_a_remapped_container(remapped: tuple[Daemon, int]) -> None:
+    """The subpath is pinned by the daemon (root) and bound by the runtime inside the user
+    namespace: the remapped root reaches it and writes into it, as its own."""
+    d, first = remapped
+    vol = "subpath-remap"
+    try:
+        docker(d, "run", "--rm", "-v", f"{vol}:/v", "busybox", "mkdir", "/v/sub")
+        r = docker(d, "run", "--rm", "--mount", f"type=volume,src={vol},dst=/x,volume-subpath=sub",
+                   "busybox", "sh", "-c", "echo in > /x/f && cat /x/f", check=False)  # fmt: skip
+        assert (r.returncode, r.stdout) == (0, "in\n"), r.stderr
+        mountpoint = json.loads(docker(d, "volume", "inspect", vol).stdout)[0]["Mountpoint"]
+        assert os.stat(f"{mountpoint}/sub/f").st_uid == first
+    finally:
+        docker(d, "volume", "rm", "-f", vol, check=False)

@@ -477,16 +477,12 @@ def open_tar(out: IO[bytes]) -> tarfile.TarFile:
 # --- extracting a tar into a directory of the view
 
 
-def _same(name: str) -> str:
-    return name
-
-
 @dataclass
 class ExtractOptions:
     no_overwrite_dir_non_dir: bool = False
     owner: tuple[int, int] | None = None  # every entry owned by this uid/gid instead of the tar's
     chown: bool = True  # False: entries belong to whoever extracts (docker cp to the host)
-    rename: Callable[[str], str] = _same  # maps entry names (and hardlink targets)
+    rename: Callable[[str], str] = lambda name: name  # maps entry names (and hardlink targets)
 
 
 def extract_tar(fs: ScopedFS, dest: str, stream: Readable, opts: ExtractOptions) -> int:
@@ -592,9 +588,12 @@ def _hardlink(fs: ScopedFS, member: tarfile.TarInfo, dest: str, pfd: int, base: 
     target = _entry_name(member.linkname, dest)
     if not target:
         raise InvalidArgument(f"invalid hardlink {member.name!r} -> {member.linkname!r}")
-    with fs.resolve(posixpath.join(dest, target), follow=False) as node:
+    try:
+        node = fs.resolve(posixpath.join(dest, target), follow=False)
+    except (FileNotFoundError, NotADirectoryError):  # the tar's target names no file
+        node = Node(-1, "", "", exists=False)
+    with node:
         if not node.exists:
-            raise InvalidArgument(
-                f"invalid hardlink {member.name!r} -> {member.linkname!r}: target not found"
-            )
+            why = f"invalid hardlink {member.name!r} -> {member.linkname!r}"
+            raise InvalidArgument(f"{why}: target not found")
         os.link(node.name, base, src_dir_fd=node.dir_fd, dst_dir_fd=pfd, follow_symlinks=False)

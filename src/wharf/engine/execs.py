@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wharf.base import keys as detach_keys
 from wharf.base import trees
 from wharf.engine.state import check_exec
-from wharf.errors import Conflict, InvalidArgument, NotFound
+from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container, ContainerStore
@@ -139,7 +139,11 @@ class ExecManager:
             raise Conflict(f"Error: Exec command {eid} has already run")
         c = self.store.get(e.container_id)
         check_exec(c.state, c.id)
-        proc = self._process(c, e.config)
+        try:
+            proc = self._process(c, e.config)
+        except WharfError:  # the process cannot be made (no such user): it failed to start
+            e.exit_code = 126
+            raise
         # short, whatever the exec root: the console socket's path must fit a sockaddr_un
         tmp = self.paths.exec_dir(eid)
         os.makedirs(tmp, 0o700)

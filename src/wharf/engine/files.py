@@ -169,7 +169,12 @@ def extract_to(
             uid, gid, _ = resolve_user(fs.root, str(c.config["User"]))
             owner = (uid, gid)
         opts = scoped.ExtractOptions(no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
-        scoped.extract_tar(fs, dest, stream, opts)
+        try:
+            scoped.extract_tar(fs, dest, stream, opts)
+        except OSError as e:  # a loop of the tar's own symlinks is the tar's fault (400), not a 404
+            if e.errno != errno.ELOOP:
+                raise
+            raise InvalidArgument(f"{e.filename or path}: too many levels of symbolic links") from None
 
 
 def export_rootfs(fs: scoped.ScopedFS, out: IO[bytes]) -> None:

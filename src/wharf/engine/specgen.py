@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
-import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +22,7 @@ from wharf.engine import resources as resources_mod
 from wharf.engine import seccomp_profile
 from wharf.engine.request import ContainerConfig, HostConfig
 from wharf.errors import InvalidArgument
-from wharf.runtime.securejoin import secure_join
+from wharf.runtime.securejoin import read_in_root
 
 INIT_PATH = "/sbin/docker-init"  # where --init's binary is mounted, as in Docker
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -135,16 +133,13 @@ def merge_env(image_env: list[str], env: list[str]) -> list[str]:
 
 
 def _read_db(rootfs: str, name: str) -> list[list[str]]:
-    """Lines of the container's /etc/passwd or /etc/group, read without leaving the rootfs."""
-    path = secure_join(rootfs, f"/etc/{name}")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    """Lines of the container's /etc/passwd or /etc/group, resolved and read inside the rootfs
+    (a symlink to a host file resolves in the container; a FIFO there is no file, so a live
+    container cannot make the daemon read a host file or block in open(2))."""
+    raw = read_in_root(rootfs, f"/etc/{name}", 4 << 20)
+    if raw is None:
         return []
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return []
-        data = f.read(4 << 20).decode("utf-8", "replace")
+    data = raw.decode("utf-8", "replace")
     return [line.split(":") for line in data.splitlines() if line and not line.startswith("#")]
 
 

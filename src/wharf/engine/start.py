@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
+from collections.abc import Callable
 
 from wharf.base import trace, units
 from wharf.base.files import atomic_write
@@ -125,18 +127,24 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     parked), the network attached in its namespace; returns the shim's pid."""
     bundle = core.paths.state_dir(c.id)
     os.makedirs(bundle, 0o700, exist_ok=True)
-    atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env))
-    trace.mark("wharfd", "spec written")
+    remap = core.cfg.remap if _userns_for(core, c) is not None else None
+    # the runtime binds from these while it creates
+    pins = _Pins(core.paths.container_dir(c.id), remap.ids.root if remap is not None else None)
     try:
-        shim_pid, pid = await blocking(
-            shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
-        )
-    except FailedPrecondition as exc:
-        msg = str(exc)
-        c.state.error = msg
-        c.state.exit_code = start_error_code(msg)
-        core.store.save(c)
-        raise StartError(msg, c.state.exit_code) from None
+        atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env, pins.pin))
+        trace.mark("wharfd", "spec written")
+        try:
+            shim_pid, pid = await blocking(
+                shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
+            )
+        except FailedPrecondition as exc:
+            msg = str(exc)
+            c.state.error = msg
+            c.state.exit_code = start_error_code(msg)
+            core.store.save(c)
+            raise StartError(msg, c.state.exit_code) from None
+    finally:
+        pins.release()
     c.state.shim_pid = shim_pid
     c.state.pid = pid
     trace.mark("wharfd", "shim: runtime created", f"pid={pid}")
@@ -151,7 +159,7 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     return shim_pid
 
 
-def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> str:
+def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str], pin: Callable[[int], str]) -> str:
     import json
 
     from wharf.engine import specgen
@@ -166,7 +174,7 @@ def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str]) -> st
         specgen.ContainerFiles.under(core.paths.container_dir(c.id)),
         netns=_netns_for(core, c),
         cgroup_parent=core.cfg.cgroup_parent,
-        extra_mounts=vmounts.oci_mounts(c.mounts),
+        extra_mounts=vmounts.oci_mounts(c.mounts, pin),
         init=core.cfg.init_path if _wants_init(core, c) else "",
         extra_env=link_env,
         userns=_userns_for(core, c),
@@ -189,6 +197,46 @@ def _userns_for(core: Core, c: Container) -> IdMap | str | None:
         if userns.is_remapped(remap, other.host_config.get("UsernsMode")):
             return f"/proc/{other.state.pid}/ns/user"
     return remap.ids
+
+
+class _Pins:
+    """Private mounts, under the container's directory (no container reaches it), of the fds a
+    volume subpath resolved to: the runtime binds from these, then they go (the container's
+    mount is a bind of its own). See ``volumes.mounts._source``."""
+
+    def __init__(self, container_dir: str, owner: tuple[int, int] | None = None) -> None:
+        self.base = f"{container_dir}/subpaths"
+        self.owner = owner  # the remapped root, that binds from here inside its user namespace
+        self.made: list[str] = []
+
+    def pin(self, fd: int) -> str:
+        from wharf.runtime import syscalls as s
+
+        os.makedirs(self.base, 0o700, exist_ok=True)
+        if self.owner is not None:
+            os.chown(self.base, *self.owner)
+        path = f"{self.base}/{len(self.made)}"
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.mkdir(path, 0o700)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        self.made.append(path)
+        s.mount(f"/proc/self/fd/{fd}", path, None, s.MS_BIND)
+        s.mount(None, path, None, s.MS_PRIVATE)
+        return path
+
+    def release(self) -> None:
+        from wharf.runtime import syscalls as s
+
+        for path in reversed(self.made):
+            try:
+                s.umount2(path, s.MNT_DETACH)
+            except OSError:
+                pass
+            try:
+                (os.rmdir if os.path.isdir(path) else os.unlink)(path)
+            except OSError:
+                pass
 
 
 def _wants_init(core: Core, c: Container) -> bool:

@@ -3,8 +3,9 @@
 Order (as runc does it, for the same reasons):
 1. ``prepare``: make ``/`` a slave (or the spec's rootfsPropagation) so nothing leaks back to the
    host, and bind the rootfs onto itself so it is a mount point pivot_root accepts.
-2. ``mount_all``: the spec's mounts in order, each destination resolved inside the rootfs with
-   ``secure_join`` so a symlink in the image cannot redirect a mount onto the host.
+2. ``mount_all``: the spec's mounts in order, each destination resolved inside the rootfs by
+   ``securejoin.open_in_root`` and mounted on through its fd (``InRoot``), so neither a symlink
+   in the image nor one swapped in by a container sharing a volume can put a mount on the host.
 3. ``create_devices``: the default /dev nodes and symlinks when /dev is not a bind mount, plus
    ``linux.devices`` (bind-mounted from the host inside a user namespace, where mknod is denied).
 4. ``pivot``: pivot_root(".", ".") and lazily detach the old root (or MS_MOVE + chroot).
@@ -19,7 +20,7 @@ import stat
 from wharf.errors import FailedPrecondition, InvalidArgument
 from wharf.runtime import mountopts
 from wharf.runtime import syscalls as s
-from wharf.runtime.securejoin import secure_join
+from wharf.runtime.securejoin import open_in_root, secure_join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,12 +96,48 @@ def _locked_flags(path: str) -> int:
     return os.statvfs(path).f_flag & _LOCKED
 
 
-def _ensure_dest(dest: str, is_dir: bool) -> None:
-    if is_dir:
-        os.makedirs(dest, 0o755, exist_ok=True)
-    elif not os.path.exists(dest):
-        os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
-        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+class InRoot:
+    """A path naming ``destination`` as resolved inside ``rootfs`` right now: /proc/self/fd/N
+    of an fd the walk of ``securejoin.open_in_root`` opened (missing components made as its
+    ``create`` says). mount(2) on it lands on what was resolved, whatever a container sharing a
+    volume swaps meanwhile (CVE-2021-30465); what it names is checked to be inside the root.
+    (A class, not contextlib's decorator: the runtime's start-up imports no more than it must.)"""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, rootfs: str, destination: str, create: str = "") -> None:
+        root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self.fd = open_in_root(root_fd, destination, create)
+        finally:
+            os.close(root_fd)
+        real = os.readlink(f"/proc/self/fd/{self.fd}")
+        if real != rootfs and not real.startswith(rootfs.rstrip("/") + "/"):
+            os.close(self.fd)
+            raise FailedPrecondition(
+                f"mount destination {destination} resolved to {real}, outside the container's root"
+                " -- possible container breakout detected"
+            )
+
+    def __enter__(self) -> str:
+        return f"/proc/self/fd/{self.fd}"
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _check_ordinary_dir(rootfs: str, m: dict[str, Any], typ: str) -> None:
+    """proc and sysfs go on a real directory, never through a symlink the image (or a volume)
+    planted there (runc's check; the masked and read-only paths are applied under them by
+    path after pivot_root, CVE-2019-19921)."""
+    if typ not in ("proc", "sysfs"):
+        return
+    try:
+        st = os.lstat(f"{rootfs.rstrip('/')}/{m['destination'].strip('/')}")
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise FailedPrecondition(f'filesystem "{typ}" must be mounted on ordinary directory')
 
 
 def mount_all(
@@ -114,6 +151,8 @@ def mount_all(
             _mount_one(m, rootfs, bundle, in_userns, where, cgroups)
         except OSError as exc:
             raise _err(where, exc) from None
+        except FailedPrecondition as exc:
+            raise FailedPrecondition(f"{where}: {exc}") from None
 
 
 def _mount_one(
@@ -124,39 +163,47 @@ def _mount_one(
     where: str,
     cgroups: Callable[[], CgroupView],
 ) -> None:
+    """One mount, on its destination resolved in the root (``InRoot``); the remounts that
+    follow (flags, propagation, attributes) resolve it again, so they reach the new mount."""
     typ = m.get("type") or ""
     opts = mountopts.parse(m.get("options") or [], f"{where}.options")
     src = m.get("source") or ""
-    dest = secure_join(rootfs, m["destination"])
+    destination = m["destination"]
     if typ == "bind" or opts.is_bind:
-        _bind(src if src.startswith("/") else f"{bundle}/{src}", dest, opts, in_userns, where)
-    elif typ == "cgroup":
-        _mount_cgroup(dest, opts, cgroups())
-    else:
-        _ensure_dest(dest, True)
-        data = ",".join(opts.data) or None
+        src = src if src.startswith("/") else f"{bundle}/{src}"
         try:
-            s.mount(src or typ, dest, typ, opts.flags, data)
-        except PermissionError:
-            if typ != "sysfs":
-                raise
-            # sysfs needs a network namespace owned by our user namespace; fall back as runc does
-            s.mount("/sys", dest, None, s.MS_BIND | s.MS_REC)
-            s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY | _locked_flags(dest))
-    _apply_after(dest, opts)
-
-
-def _bind(src: str, dest: str, opts: mountopts.MountOptions, in_userns: bool, where: str) -> None:
-    try:
-        st = os.stat(src)
-    except FileNotFoundError:
-        raise FailedPrecondition(f"{where}: bind source {src} does not exist") from None
-    _ensure_dest(dest, stat.S_ISDIR(st.st_mode))
-    s.mount(src, dest, None, s.MS_BIND | (opts.flags & s.MS_REC))
-    extra = opts.flags & ~(s.MS_BIND | s.MS_REC | s.MS_REMOUNT)
-    if extra:
-        locked = _locked_flags(dest) if in_userns else 0
-        s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | extra | locked)
+            st = os.stat(src)
+        except FileNotFoundError:
+            raise FailedPrecondition(f"bind source {src} does not exist") from None
+        with InRoot(rootfs, destination, "dir" if stat.S_ISDIR(st.st_mode) else "file") as dest:
+            s.mount(src, dest, None, s.MS_BIND | (opts.flags & s.MS_REC))
+        extra = opts.flags & ~(s.MS_BIND | s.MS_REC | s.MS_REMOUNT)
+        if extra:
+            with InRoot(rootfs, destination) as dest:
+                locked = _locked_flags(dest) if in_userns else 0
+                s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | extra | locked)
+    elif typ == "cgroup":
+        _mount_cgroup(rootfs, destination, opts, cgroups())
+    else:
+        _check_ordinary_dir(rootfs, m, typ)
+        data = ",".join(opts.data) or None
+        with InRoot(rootfs, destination, "dir") as dest:
+            try:
+                s.mount(src or typ, dest, typ, opts.flags, data)
+            except PermissionError:
+                if typ != "sysfs":
+                    raise
+                # sysfs needs a network namespace owned by our user namespace; fall back as runc does
+                s.mount("/sys", dest, None, s.MS_BIND | s.MS_REC)
+                sysfs_bound = True
+            else:
+                sysfs_bound = False
+        if sysfs_bound:
+            with InRoot(rootfs, destination) as dest:
+                s.mount(None, dest, None, s.MS_BIND | s.MS_REMOUNT | s.MS_RDONLY | _locked_flags(dest))
+    if opts.propagation or opts.attr_set or opts.attr_clr:
+        with InRoot(rootfs, destination) as dest:
+            _apply_after(dest, opts)
 
 
 def _apply_after(dest: str, opts: mountopts.MountOptions) -> None:
@@ -200,30 +247,35 @@ class CgroupView:
         self.mounts = [m for m in _cgroup_mounts() if with_v2 or m[2] != "cgroup2"]
 
 
-def _mount_cgroup(dest: str, opts: mountopts.MountOptions, view: CgroupView) -> None:
-    """Show the container its own cgroups at ``dest``, read-only unless the mount says rw.
+def _mount_cgroup(rootfs: str, destination: str, opts: mountopts.MountOptions, view: CgroupView) -> None:
+    """Show the container its own cgroups at ``destination``, read-only unless the mount says rw.
 
     On a v2-only host this is a bind of our cgroup2 directory; on v1 and hybrid hosts a tmpfs
     holding one bind per hierarchy (named as on the host, e.g. ``memory``, ``systemd``, ``unified``).
     """
-    _ensure_dest(dest, True)
     flags = opts.flags & (s.MS_RDONLY | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC)
     own, mounts = view.own, view.mounts
     if all(m[2] == "cgroup2" for m in mounts):
         for point, root, _t, _o in mounts:
-            _bind_cgroup(point + own.get("", "/")[len(root.rstrip("/")) :], dest, flags)
+            with InRoot(rootfs, destination, "dir") as dest:
+                s.mount(point + own.get("", "/")[len(root.rstrip("/")) :], dest, None, s.MS_BIND | s.MS_REC)
+            with InRoot(rootfs, destination) as dest:
+                _remount_cgroup(dest, flags)
         return
-    s.mount("tmpfs", dest, "tmpfs", s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC, "mode=755")
-    for point, root, fstype, sopts in mounts:
-        key = "" if fstype == "cgroup2" else _v1_key(sopts, own)
-        if key is None or key not in own:
-            continue
-        sub = own[key][len(root.rstrip("/")) :] if root != "/" else own[key]
-        target = f"{dest}/{os.path.basename(point)}"
-        os.makedirs(target, 0o755, exist_ok=True)
-        _bind_cgroup(point + sub, target, flags)
-    if flags & s.MS_RDONLY:
-        s.mount(None, dest, None, s.MS_REMOUNT | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RDONLY)
+    with InRoot(rootfs, destination, "dir") as dest:
+        s.mount("tmpfs", dest, "tmpfs", s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC, "mode=755")
+    with InRoot(rootfs, destination) as dest:  # the new tmpfs, private to this container
+        for point, root, fstype, sopts in mounts:
+            key = "" if fstype == "cgroup2" else _v1_key(sopts, own)
+            if key is None or key not in own:
+                continue
+            sub = own[key][len(root.rstrip("/")) :] if root != "/" else own[key]
+            target = f"{dest}/{os.path.basename(point)}"
+            os.makedirs(target, 0o755, exist_ok=True)
+            s.mount(point + sub, target, None, s.MS_BIND | s.MS_REC)
+            _remount_cgroup(target, flags)
+        if flags & s.MS_RDONLY:
+            s.mount(None, dest, None, s.MS_REMOUNT | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RDONLY)
 
 
 def _v1_key(sopts: str, own: dict[str, str]) -> str | None:
@@ -234,8 +286,7 @@ def _v1_key(sopts: str, own: dict[str, str]) -> str | None:
     return None
 
 
-def _bind_cgroup(src: str, target: str, flags: int) -> None:
-    s.mount(src, target, None, s.MS_BIND | s.MS_REC)
+def _remount_cgroup(target: str, flags: int) -> None:
     s.mount(None, target, None, s.MS_BIND | s.MS_REMOUNT | flags | _locked_flags(target))
 
 
@@ -295,18 +346,24 @@ def _make_device(dev: dict[str, Any], rootfs: str, in_userns: bool) -> None:
     kind = _DEV_TYPES.get(dev["type"])
     if kind is None:
         raise InvalidArgument(f"linux.devices: {dev['path']}: unknown device type {dev['type']!r}")
-    dest = secure_join(rootfs, dev["path"])
-    os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
     if in_userns:
-        _ensure_dest(dest, False)
-        s.mount(dev["path"], dest, None, s.MS_BIND)
+        with InRoot(rootfs, dev["path"], "file") as dest:
+            s.mount(dev["path"], dest, None, s.MS_BIND)
         return
-    if os.path.lexists(dest):
-        os.unlink(dest)
-    mode = dev.get("fileMode", 0o666) & 0o7777
-    os.mknod(dest, mode | kind, os.makedev(dev.get("major", 0), dev.get("minor", 0)))
-    os.chmod(dest, mode)
-    os.chown(dest, dev.get("uid", 0), dev.get("gid", 0))
+    parent, _, name = dev["path"].rstrip("/").rpartition("/")
+    with InRoot(rootfs, parent or "/", "dir") as pdir:
+        pfd = os.open(pdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        mode = dev.get("fileMode", 0o666) & 0o7777
+        os.mknod(name, mode | kind, os.makedev(dev.get("major", 0), dev.get("minor", 0)), dir_fd=pfd)
+        os.chmod(name, mode, dir_fd=pfd, follow_symlinks=False)
+        os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
+    finally:
+        os.close(pfd)
 
 
 def pivot(rootfs: str, no_pivot: bool) -> None:

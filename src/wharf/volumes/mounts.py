@@ -226,7 +226,9 @@ def realize(mounts: list[dict[str, Any]], store: VolumeStore) -> list[str]:
     return made
 
 
-def oci_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def oci_mounts(mounts: list[dict[str, Any]], pin: Callable[[int], str]) -> list[dict[str, Any]]:
+    """The OCI mounts. ``pin`` turns an fd of a volume subpath's source (see ``_source``) into
+    a path the runtime binds from, owned by the caller (a private mount of that very fd)."""
     out = []
     for m in mounts:
         dest = m["Destination"]
@@ -238,25 +240,36 @@ def oci_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         opts = ["bind" if m.get("_nonrecursive") else "rbind", "rw" if m.get("RW", True) else "ro"]
         prop = m.get("Propagation") or "rprivate"
         opts.append(prop)
-        out.append({"destination": dest, "type": "bind", "source": _source(m), "options": opts})
+        out.append({"destination": dest, "type": "bind", "source": _source(m, pin), "options": opts})
     return out
 
 
-def _source(m: dict[str, Any]) -> str:
-    """What a mount binds: a volume's subpath (VolumeOptions.Subpath, API 1.45) is resolved
-    inside the volume, so a symlink in it cannot point the mount at the host."""
+def _source(m: dict[str, Any], pin: Callable[[int], str]) -> str:
+    """What a mount binds. A volume's subpath (VolumeOptions.Subpath, API 1.45) is resolved
+    inside the volume, from fds (a symlink in it cannot point the mount at the host), and the
+    runtime binds a mount of that very directory (``pin``): a path into the volume would be
+    walked again by the runtime, after a container sharing the volume swapped a component for
+    a symlink to / (which bound the host's root into the container)."""
     subpath = m.get("_subpath") or ""
     if not subpath:
         return str(m["Source"])
-    from wharf.runtime.securejoin import secure_join
+    from wharf.runtime.securejoin import open_in_root
 
-    path = secure_join(m["Source"], subpath)
-    if not os.path.exists(path):
+    root = os.open(m["Source"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = open_in_root(root, subpath)
+    except OSError:
+        path = f"{str(m['Source']).rstrip('/')}/{subpath.lstrip('/')}"
         raise FailedPrecondition(
             f"error while mounting volume with subpath {subpath!r}: cannot access path {path}:"
             " no such file or directory"
-        )
-    return path
+        ) from None
+    finally:
+        os.close(root)
+    try:
+        return pin(fd)
+    finally:
+        os.close(fd)
 
 
 def public(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:

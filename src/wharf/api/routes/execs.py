@@ -32,8 +32,8 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     conn = await hijack(request, frames.content_type)
     try:
         await b.start(e.id, False, conn, frames.multiplexed)
-    except Exception as exc:  # the connection is ours now: say it there
-        await conn.write(str(exc).encode() + b"\n")
+    except Exception as exc:  # the connection is ours now: say it there, on stdout as dockerd does
+        await conn.write(frames.out("stdout", str(exc).encode() + b"\n"))
     finally:
         conn.close()
     return Hijacked()

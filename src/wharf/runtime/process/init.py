@@ -18,6 +18,7 @@ execve. Whatever can fail is checked or done before ``ready``, so it fails `crea
 from __future__ import annotations
 
 import os
+import stat
 
 from wharf.errors import FailedPrecondition, InvalidArgument, WharfError
 from wharf.runtime import capabilities, hooks, rootfs, validate
@@ -308,6 +309,7 @@ def exec_process(
         os.chdir(process["cwd"])
     except OSError as exc:
         raise FailedPrecondition(f"process.cwd: {process['cwd']}: {exc.strerror}") from None
+    _check_cwd_inside(process["cwd"])
     if "umask" in (process.get("user") or {}):
         os.umask(process["user"]["umask"])
     if nnp:
@@ -322,11 +324,30 @@ def exec_process(
     os.execve(path, process["args"], env)
 
 
+def _check_cwd_inside(cwd: str) -> None:
+    """The working directory must be inside the container's root (CVE-2024-21626: a directory fd
+    leaked from the host, reached as /proc/self/fd/N, would put the process on the host). The
+    kernel's getcwd(2) names a directory outside the root "(unreachable)/..."."""
+    try:
+        where = os.getcwd()
+    except OSError as exc:
+        raise FailedPrecondition(f"process.cwd: {cwd}: {exc.strerror}") from None
+    if not where.startswith("/"):
+        raise FailedPrecondition(
+            f"process.cwd: {cwd}: current working directory is outside of container mount namespace"
+            " root -- possible container breakout detected"
+        )
+
+
 def _home_of(uid: int) -> str:
     """HOME for a process whose env has none: the user's entry in the container's /etc/passwd,
-    else "/" (as runc does)."""
+    else "/" (as runc does). A FIFO or device planted there is not read (it would block the
+    container's start forever)."""
     try:
-        with open("/etc/passwd", "rb") as f:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return "/"
             for line in f:
                 fields = line.decode("utf-8", "replace").rstrip("\n").split(":")
                 if len(fields) >= 6 and fields[2] == str(uid):
