@@ -34,11 +34,11 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
             c.state.removal_failed(str(exc) if isinstance(exc, WharfError) else repr(exc))
             core.store.save_soon(c)
             raise
+        if volumes:  # before the record: a daemon killed between finds it dead, rm -v again
+            _remove_anonymous_volumes(core, c)
         core.net.store.release(c.id)
         core.store.delete(c.id)
         links.forget(core.store, c.id)
-        if volumes:
-            _remove_anonymous_volumes(core, c)
     core.emit(c, "destroy")
     core.waiters.removed(c.id)
 
@@ -86,7 +86,7 @@ def _remove_anonymous_volumes(core: Core, c: Container) -> None:
     """Its anonymous volumes go with it, unless another container uses them."""
     for m in c.mounts:
         v = core.volumes.find(m.get("Name") or "") if m["Type"] == "volume" else None
-        if v is not None and v.anonymous and not core.volume_users(v.name):
+        if v is not None and v.anonymous and not set(core.volume_users(v.name)) - {c.id}:
             core.volumes.remove(v.name)
             core.events.emit("volume", "destroy", v.name, {"driver": v.driver})
 
