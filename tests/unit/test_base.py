@@ -133,3 +133,22 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
     sqlite.open_db(path, ["CREATE TABLE a (x)", "CREATE TABLE b (x)"]).close()
     with pytest.raises(FailedPrecondition, match="newer than this wharf's"):
         sqlite.open_db(path, ["CREATE TABLE a (x)"])
+
+
+def test_owner_token_tells_a_live_process_from_a_gone_one() -> None:
+    import subprocess
+    import sys
+
+    from wharf.base import owner
+
+    assert owner.alive(owner.me())
+    child = subprocess.run(
+        [sys.executable, "-c", "from wharf.base import owner; print(owner.me())"],
+        capture_output=True,
+        text=True,
+    )
+    gone = child.stdout.strip()
+    assert gone.split(".")[0].isdigit() and not owner.alive(gone)
+    pid, _, start = owner.me().partition(".")
+    assert not owner.alive(f"{pid}.{int(start) + 1}")  # the same pid, another process
+    assert owner.alive("not-a-token")  # what it cannot tell it leaves alone

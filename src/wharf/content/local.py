@@ -19,6 +19,10 @@ Lifecycle of a write (containerd's ``content.Writer``):
    ingest is discarded. After the rename (the point of no return) cleanup failures are ignored.
 4. ``close()`` keeps the partial ingest for a later resume; ``abort()`` removes it.
 
+Opening the store removes what no one can resume: ``put_bytes``' temporary files of dead
+processes, unlocked ``put_file`` ingests (a commit or load killed midway writes them again) and
+ingests whose blob is committed (a kill between the rename and the ingest's removal).
+
 A kill at any moment leaves either a complete, verified blob or an ingest: never a blob whose
 bytes do not match its name.
 """
@@ -26,17 +30,19 @@ bytes do not match its name.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from wharf.base import trees
-from wharf.errors import FailedPrecondition, NotFound, Unavailable
+from wharf.base import owner, trees
+from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from wharf.oci.digest import HEX_LENGTHS, algorithm, encoded, new_hasher, parse_digest, sha256_digest
 
 _CHUNK = 1 << 20
+_PUT_PREFIX = "put-"  # put_bytes' temporary files (then the owner), put_file's ingest refs
 
 
 def fsync_dir(path: str) -> None:
@@ -153,6 +159,38 @@ class LocalContentStore:
         self.root = root
         os.makedirs(f"{root}/blobs/sha256", exist_ok=True)
         os.makedirs(f"{root}/ingest", exist_ok=True)
+        self._sweep_abandoned()
+
+    def _sweep_abandoned(self) -> None:
+        """Writes no one can resume, left by a process killed in the middle: ``put_bytes``'s
+        temporary files of a dead process and ``put_file``'s ingests that no writer holds. A
+        pull's ingests stay, for the next pull to resume."""
+        base = f"{self.root}/ingest"
+        for name in os.listdir(base):
+            path = f"{base}/{name}"
+            if name.startswith(_PUT_PREFIX):
+                if not owner.alive(name[len(_PUT_PREFIX) :].partition("-")[0]):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+            elif self._committed(_read_small(f"{path}/expected")):
+                trees.remove_tree(path, ignore_errors=True)  # killed after the rename: done
+            elif (_read_small(f"{path}/ref") or "").startswith(_PUT_PREFIX):
+                try:
+                    f = open(f"{path}/data", "rb")
+                except OSError:
+                    continue
+                with f:
+                    try:
+                        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a writer of this process holds it
+                    trees.remove_tree(path, ignore_errors=True)
+
+    def _committed(self, expected: str | None) -> bool:
+        try:
+            return expected is not None and self.exists(expected)
+        except InvalidArgument:
+            return False
 
     def path(self, digest: str) -> str:
         parse_digest(digest)
@@ -192,7 +230,7 @@ class LocalContentStore:
         if os.path.exists(target):
             return digest
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{self.root}/ingest/put-{os.getpid()}-{encoded(digest)[:16]}"
+        tmp = f"{self.root}/ingest/{_PUT_PREFIX}{owner.me()}-{encoded(digest)[:16]}"
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -212,11 +250,11 @@ class LocalContentStore:
             src.seek(0)
         if self.exists(expected):
             return expected
-        w = self.writer(f"put-{expected}", expected, size)
+        w = self.writer(f"{_PUT_PREFIX}{expected}", expected, size)
         try:
             if w.offset:
                 w.abort()
-                w = self.writer(f"put-{expected}", expected, size)
+                w = self.writer(f"{_PUT_PREFIX}{expected}", expected, size)
             while chunk := src.read(_CHUNK):
                 w.write(chunk)
             return w.commit()

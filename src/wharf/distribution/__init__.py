@@ -154,12 +154,12 @@ def pull_image(
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(missing) or 1))) as pool:
             for f in [pool.submit(_fetch, reg, store, ref.path, scope, layer, emit) for layer in missing]:
                 f.result()
+        for layer in missing:
+            emit({"status": "Extracting", "progressDetail": {}, "id": _short(layer.digest)})
+        store.unpack(manifest_desc.digest)  # before the name: a listed image always runs
         store.set_image(str(ref) if ref.digest is None else f"{ref.name()}@{digest}", top)
         if ref.digest is None:
             store.set_image(f"{ref.name()}@{digest}", top)
-        for layer in missing:
-            emit({"status": "Extracting", "progressDetail": {}, "id": _short(layer.digest)})
-        store.unpack(manifest_desc.digest)
         for layer in missing:
             emit({"status": "Pull complete", "progressDetail": {}, "id": _short(layer.digest)})
     _remember_sources(store, ref, [cfg_desc.digest, *(x.digest for x in layers)])

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,7 +87,7 @@ def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
     section = merge_config(apply_changes(dict(req.config or {}), list(req.changes)), c.config)
     section.pop("Image", None)
     docker = parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
-    with tempfile.TemporaryDirectory(dir=images.root) as tmp:
+    with images.temp_dir() as tmp:
         layer = _write_layer(images.snapshots.fs_dir(c.snapshot_key), tmp, images.snapshots.id_map)
         config = _image_config(parent_config, section, c, req, layer.diff_id)
         cfg_bytes = json.dumps(config, separators=(",", ":")).encode()

@@ -1,16 +1,21 @@
 """``create``: a container record from the client's configuration and the image's.
 
 resolve the image → plan endpoints and mounts (every check before anything is made) → name
-and ID → volumes made → snapshot prepared → hostname/hosts/resolv.conf → one record
-(``engine.db``, one transaction). Anything that fails after volumes or the snapshot were made
-undoes them.
+and ID → the container's directory with ``.creating`` (the anonymous volumes about to be made)
+→ volumes made → snapshot prepared → hostname/hosts/resolv.conf → one record (``engine.db``,
+one transaction) → ``.creating`` removed. Anything that fails after the directory was made
+undoes what was made; a daemon killed before the record leaves a directory without one, and
+the next daemon's ``discard_unrecorded`` undoes it (anonymous volumes, snapshot, files).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from wharf.base import trees
+from wharf.base.files import atomic_write
 from wharf.base.times import now_rfc3339
 from wharf.engine import netfiles, userns, validate
 from wharf.engine.containers import Container, new_id, random_name, validate_name
@@ -52,8 +57,11 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
     name = _name(core, req.name)
     cid = new_id(core.store.by_id)
     chain = await blocking(core.images.top_chain_id, record)
-    made = await blocking(vmounts.realize, planned, core.volumes)
+    anonymous = vmounts.name_anonymous(planned)
+    await blocking(_note_creating, core, cid, anonymous)
+    made: list[str] = []
     try:
+        made = await blocking(vmounts.realize, planned, core.volumes)
         await blocking(core.images.snapshots.prepare, cid, chain)
         netfiles.write_at_create(core.paths.container_dir(cid), core.cfg, cid, config, host_config)
         if core.cfg.remap is not None:
@@ -82,6 +90,7 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
         for v in made:
             core.volumes.remove(v)
         raise
+    _done_creating(core, cid)
     core.emit(c, "create")
     return cid, []
 
@@ -139,6 +148,40 @@ def _host_config_defaults(host_config: HostConfig) -> HostConfig:
     hc["LogConfig"] = LogConfig(Type=log.get("Type") or "json-file", Config=log.get("Config") or {})
     hc.setdefault("RestartPolicy", RestartPolicy(Name="no", MaximumRetryCount=0))
     return hc
+
+
+CREATING = ".creating"
+
+
+def _note_creating(core: Core, cid: str, anonymous: list[str]) -> None:
+    """The container's directory, holding what a create killed before its record would leave
+    for the next daemon to undo. Not fsynced: a kill -9 keeps the page cache."""
+    d = core.paths.container_dir(cid)
+    os.mkdir(d)  # the mode it had when write_at_create made it: rootfs/ inside is 0710
+    atomic_write(f"{d}/{CREATING}", json.dumps({"anonymous_volumes": anonymous}), durable=False)
+
+
+def _done_creating(core: Core, cid: str) -> None:
+    try:
+        os.unlink(f"{core.paths.container_dir(cid)}/{CREATING}")
+    except FileNotFoundError:
+        pass
+
+
+def discard_unrecorded(core: Core, cid: str) -> None:
+    """At daemon start, for a container directory no record names (a create killed before its
+    record): the anonymous volumes it noted (unless some container uses them), its snapshot and
+    its files go. Named volumes it made stay, as after a ``volume create``."""
+    try:
+        with open(f"{core.paths.container_dir(cid)}/{CREATING}") as f:
+            anonymous = list(json.load(f).get("anonymous_volumes") or [])
+    except (OSError, ValueError, AttributeError):
+        anonymous = []
+    for name in anonymous:
+        if core.volumes.find(name) is not None and not core.volume_users(name):
+            core.volumes.remove(name)
+    discard_files(core, cid)
+    trees.remove_tree(core.paths.state_dir(cid), ignore_errors=True)
 
 
 def discard_files(core: Core, cid: str) -> None:

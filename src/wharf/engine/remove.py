@@ -34,12 +34,14 @@ async def remove(core: Core, ref: str, force: bool = False, volumes: bool = Fals
             c.state.removal_failed(str(exc) if isinstance(exc, WharfError) else repr(exc))
             core.store.save_soon(c)
             raise
+        # before the record: a daemon killed between finds it dead, and rm -v again finishes
+        gone = _remove_anonymous_volumes(core, c) if volumes else []
         core.net.store.release(c.id)
         core.store.delete(c.id)
         links.forget(core.store, c.id)
-        if volumes:
-            _remove_anonymous_volumes(core, c)
     core.emit(c, "destroy")
+    for name, driver in gone:  # dockerd's order: the container's event, then its volumes'
+        core.events.emit("volume", "destroy", name, {"driver": driver})
     core.waiters.removed(c.id)
 
 
@@ -82,13 +84,16 @@ async def _kill_for_removal(core: Core, c: Container) -> None:
         raise FailedPrecondition(f"could not kill running container {c.id}, cannot remove") from None
 
 
-def _remove_anonymous_volumes(core: Core, c: Container) -> None:
-    """Its anonymous volumes go with it, unless another container uses them."""
+def _remove_anonymous_volumes(core: Core, c: Container) -> list[tuple[str, str]]:
+    """Its anonymous volumes go with it, unless another container uses them; -> (name, driver)
+    of each removed."""
+    gone = []
     for m in c.mounts:
         v = core.volumes.find(m.get("Name") or "") if m["Type"] == "volume" else None
-        if v is not None and v.anonymous and not core.volume_users(v.name):
+        if v is not None and v.anonymous and not set(core.volume_users(v.name)) - {c.id}:
             core.volumes.remove(v.name)
-            core.events.emit("volume", "destroy", v.name, {"driver": v.driver})
+            gone.append((v.name, v.driver))
+    return gone
 
 
 async def rename(core: Core, ref: str, new: str) -> None:

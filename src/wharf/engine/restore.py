@@ -1,7 +1,8 @@
 """Daemon start: adopt the containers whose shims outlived the previous daemon (live restore),
-settle the ones that exited meanwhile, finish cut-short removals as ``dead``, clear what a
-start the previous daemon did not finish left (a shim, the runtime's state, mounts, network),
-then start what ``always`` / ``unless-stopped`` asks for."""
+settle the ones that exited meanwhile, finish cut-short removals as ``dead``, undo creates cut
+short before their record, clear what a start the previous daemon did not finish left (a shim,
+the runtime's state, mounts, network), then start what ``always`` / ``unless-stopped`` asks
+for."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ log = logging.getLogger("wharf.engine")
 
 
 async def restore(core: Core) -> None:
+    await _discard_unrecorded(core)
     for c in core.store.all():
         if c.state.found_cut_short():
             core.store.save(c)
@@ -36,6 +38,18 @@ async def restore(core: Core) -> None:
                 await starting.start(core, c.id)
             except WharfError as exc:
                 log.warning("restart of %s on daemon start failed: %s", c.short_id, exc)
+
+
+async def _discard_unrecorded(core: Core) -> None:
+    """Container directories no record names: creates the previous daemon did not finish."""
+    from wharf.engine.create import discard_unrecorded
+    from wharf.engine.runner import blocking
+
+    root = f"{core.paths.data_root}/containers"
+    for cid in os.listdir(root):
+        if len(cid) == 64 and cid.isalnum() and cid not in core.store.by_id:
+            log.info("container %s: undoing a create that never made its record", cid[:12])
+            await blocking(discard_unrecorded, core, cid)
 
 
 async def clear_interrupted_start(core: Core, c: Container) -> None:

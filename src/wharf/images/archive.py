@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wharf.archive.apply import open_dir
 from wharf.archive.compression import decompressed
-from wharf.base import trees
 from wharf.errors import InvalidArgument
 from wharf.oci import image as ociimage
 from wharf.oci.descriptor import Descriptor
@@ -317,11 +316,8 @@ def _uncompressed_layer(path: str, tmp: str) -> str:
 
 def load(store: ImageStore, inp: IO[bytes]) -> list[str]:
     """Import every image of the archive; returns docker's lines ("Loaded image: busybox:latest")."""
-    tmp = tempfile.mkdtemp(dir=store.root)
-    try:
+    with store.temp_dir() as tmp:  # removed at any depth: the archive's own tree
         return _load(store, inp, tmp)
-    finally:
-        trees.remove_tree(tmp, ignore_errors=True)  # the archive's own tree: any depth
 
 
 def _load(store: ImageStore, inp: IO[bytes], tmp: str) -> list[str]:
@@ -451,7 +447,7 @@ def import_rootfs(
     from wharf.images.store import DANGLING_PREFIX
 
     config_section = apply_changes({}, changes or [])
-    with tempfile.TemporaryDirectory(dir=store.root) as tmp:
+    with store.temp_dir() as tmp:
         raw = _spool(inp, tmp)
         plain = _uncompressed_layer(raw, tmp)
         try:

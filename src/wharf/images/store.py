@@ -7,10 +7,12 @@ Layout under ``root``::
     metadata.db           images and leases (schema in ``wharf.metadata.db``)
 
 Lifecycle of an image: a pull or load writes blobs into ``content`` (inside ``with lease():`` so
-GC leaves them alone), ``unpack`` turns its layers into snapshots keyed by chain ID, then
-``set_image`` names it in one transaction. Image ID = the config digest (as Docker). A name that
-moves to another image leaves the old one dangling (``moby-dangling@<digest>``, shown as
-``<none>:<none>``) unless another name still holds it. Removing names and calling ``gc()``
+GC leaves them alone; a lease, an extraction and a ``temp_dir`` carry their process's
+``base.owner`` token, and opening the store drops those of processes gone), ``unpack`` turns
+its layers into snapshots keyed by chain ID, then ``set_image`` names it in one transaction.
+Image ID = the config digest (as Docker). A name that moves to another image leaves the old one
+dangling (``moby-dangling@<digest>``, shown as ``<none>:<none>``) unless another name still
+holds it. Removing names and calling ``gc()``
 deletes every blob and snapshot no image, lease or container snapshot still needs.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +41,7 @@ from wharf.snapshots import open_snapshotter
 
 DANGLING_PREFIX = "moby-dangling@"
 LEASE_TTL = 24 * 3600.0
+TMP_PREFIX = "tmp-"  # then the owner (base.owner) and a random part
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -89,6 +93,42 @@ class ImageStore:
         self.db = MetadataDB(f"{root}/metadata.db")
         self.platform = platform or Platform.host()
         self.lock = threading.RLock()
+        self._sweep_abandoned()
+
+    def _sweep_abandoned(self) -> None:
+        """What operations of processes now gone left (a daemon killed with SIGKILL): their
+        leases (which would hold content from GC for LEASE_TTL), their extractions in progress
+        and their temporary trees (``TMP_PREFIX``)."""
+        import logging
+        import sqlite3
+
+        from wharf.base import owner, trees
+        from wharf.errors import WharfError
+        from wharf.images.unpack import sweep_abandoned
+
+        try:  # best effort (a full disk may refuse it): nothing here is needed to go on
+            with self.db.txn() as c:
+                ids = [i for (i,) in c.execute("SELECT id FROM leases")]
+                dead = [(i,) for i in ids if not owner.alive(i.partition("-")[0])]
+                c.executemany("DELETE FROM leases WHERE id = ?", dead)
+            sweep_abandoned(self.snapshots)
+        except (OSError, sqlite3.Error, WharfError) as exc:
+            logging.getLogger("wharf.images").warning("image store: sweep of dead operations: %s", exc)
+        for name in os.listdir(self.root):
+            if name.startswith(TMP_PREFIX) and not owner.alive(name[len(TMP_PREFIX) :].partition("-")[0]):
+                trees.remove_tree(f"{self.root}/{name}", ignore_errors=True)
+
+    @contextmanager
+    def temp_dir(self) -> Iterator[str]:
+        """A temporary tree inside the store (on its filesystem), removed after (at any depth),
+        or by the next store opened if its process dies."""
+        from wharf.base import owner, trees
+
+        tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{owner.me()}-", dir=self.root)
+        try:
+            yield tmp
+        finally:
+            trees.remove_tree(tmp, ignore_errors=True)
 
     def close(self) -> None:
         self.snapshots.close()
@@ -272,7 +312,9 @@ class ImageStore:
     def lease(self, ttl: float = LEASE_TTL) -> Iterator[Lease]:
         """Protect what is written meanwhile from GC (every blob newer than the lease, and
         whatever is ``add``-ed to it)."""
-        lease = Lease(os.urandom(8).hex(), self)
+        from wharf.base import owner
+
+        lease = Lease(f"{owner.me()}-{os.urandom(8).hex()}", self)
         now = time.time()
         with self.db.txn() as c:
             c.execute("INSERT INTO leases VALUES (?, ?, ?)", (lease.id, now, now + ttl))

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from wharf.archive import gnutar
 from wharf.archive.apply import apply_layer
 from wharf.archive.compression import HashingReader, decompressed
-from wharf.base import idmap
+from wharf.base import idmap, owner
 from wharf.content.local import LocalContentStore
-from wharf.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from wharf.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from wharf.oci.descriptor import Descriptor
 from wharf.snapshots.base import BaseSnapshotter
+from wharf.snapshots.snapshotter import KIND_ACTIVE
 
 MAX_WORKERS = 4
 
@@ -79,6 +80,22 @@ def _extract_and_commit(content: LocalContentStore, sn: BaseSnapshotter, layer: 
     _commit(sn, layer, key)
 
 
+EXTRACT_PREFIX = "extract-"  # then the owner (base.owner), a random part and the chain ID
+
+
+def sweep_abandoned(sn: BaseSnapshotter) -> None:
+    """Active snapshots of extractions whose process is gone (a pull, load or commit killed
+    mid-unpack): nothing will ever commit them, and GC keeps every active snapshot."""
+    for info in sn.walk():
+        if info.kind != KIND_ACTIVE or not info.key.startswith(EXTRACT_PREFIX):
+            continue
+        if not owner.alive(info.key[len(EXTRACT_PREFIX) :].partition("-")[0]):
+            try:
+                sn.remove(info.key)
+            except NotFound:
+                pass  # removed meanwhile
+
+
 def _commit(sn: BaseSnapshotter, layer: Layer, key: str) -> None:
     try:
         sn.commit(layer.chain_id, key, parent=layer.parent)
@@ -90,7 +107,7 @@ def _extract(
     content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, parent: str, with_parent: bool = False
 ) -> str:
     if sn.overlay_whiteouts and gnutar.available():
-        key = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{layer.chain_id}"
+        key = f"{EXTRACT_PREFIX}{owner.me()}-{os.urandom(4).hex()}-{layer.chain_id}"
         sn.prepare(key, parent)
         try:
             with content.open(layer.blob.digest) as raw:
@@ -107,7 +124,7 @@ def _extract(
             sn.remove(key)
             raise
         sn.remove(key)
-    key = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{layer.chain_id}"
+    key = f"{EXTRACT_PREFIX}{owner.me()}-{os.urandom(4).hex()}-{layer.chain_id}"
     sn.prepare(key, parent)
     try:
         with content.open(layer.blob.digest) as raw:

@@ -191,6 +191,17 @@ def _make_source(path: str, owner: tuple[int, int] | None) -> None:
             os.chown(made, *owner)
 
 
+def name_anonymous(mounts: list[dict[str, Any]]) -> list[str]:
+    """Give the plan's anonymous volumes their 64 hex names now, before ``realize`` makes them,
+    so a caller can note them first (create does, for a daemon killed before its record)."""
+    names = []
+    for m in mounts:
+        if m["Type"] == "volume" and not m.get("Name"):
+            m.update(Name=secrets.token_hex(32), _anonymous=True)
+            names.append(m["Name"])
+    return names
+
+
 def realize(mounts: list[dict[str, Any]], store: VolumeStore) -> list[str]:
     """Make the volumes the plan names (and -v binds' missing host directories, as Docker
     does). Returns the names of the volumes made now, for the caller to undo on failure."""
@@ -202,7 +213,7 @@ def realize(mounts: list[dict[str, Any]], store: VolumeStore) -> list[str]:
                     _make_source(m["Source"], store.owner)
             if m["Type"] != "volume":
                 continue
-            anonymous = not m.get("Name")
+            anonymous = bool(m.pop("_anonymous", False)) or not m.get("Name")
             name = m.get("Name") or secrets.token_hex(32)
             labels = dict(m.pop("_labels", {}) or {})
             if anonymous:
