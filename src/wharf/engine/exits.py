@@ -129,4 +129,7 @@ async def wait(core: Core, ref: str, condition: str = "not-running") -> dict[str
         await core.waiters.removed_future(c.id)
     elif condition == "next-exit" or c.state.running:
         await core.waiters.exit_future(c.id)
-    return {"StatusCode": c.state.exit_code, "Error": {"Message": c.state.error} if c.state.error else None}
+    # dockerd's "removed" answer carries no error, even of a start that failed (the CLI's
+    # `run --rm` would print it again, as "Error waiting for container")
+    error = c.state.error if condition != "removed" else ""
+    return {"StatusCode": c.state.exit_code, "Error": {"Message": error} if error else None}
