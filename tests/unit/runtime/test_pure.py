@@ -104,3 +104,22 @@ def test_ram_in_bytes_rejects(raw: str) -> None:
 
     with pytest.raises(ValueError):
         ram_in_bytes(raw)
+
+
+def test_init_cpuset_fills_an_ancestor_another_create_left_empty(tmp_path: Path) -> None:
+    """A parent another create made and has not given its cpus and mems yet: the child's
+    initialisation gives them to the parent first, then copies them (it copied empty values
+    and the cgroup took no task). Files stand in for cgroupfs here; test_load's creates under
+    a new parent run the same code on the real one."""
+    from wharf.runtime.cgroups import v1
+
+    top, parent, child = tmp_path / "cpuset", tmp_path / "cpuset" / "p", tmp_path / "cpuset" / "p" / "c"
+    child.mkdir(parents=True)
+    (top / "cpuset.cpus").write_text("0-1\n")
+    (top / "cpuset.mems").write_text("0\n")
+    for d in (parent, child):
+        (d / "cpuset.cpus").write_text("")
+        (d / "cpuset.mems").write_text("")
+    v1.init_cpuset(str(child))
+    assert [(d / "cpuset.cpus").read_text() for d in (parent, child)] == ["0-1", "0-1"]
+    assert [(d / "cpuset.mems").read_text() for d in (parent, child)] == ["0", "0"]

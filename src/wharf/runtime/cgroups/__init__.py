@@ -153,6 +153,10 @@ class Manager:
                 except FileExistsError:
                     if not os.path.isdir(m):
                         raise FailedPrecondition(f"cgroup path {m}: exists and is not a directory") from None
+                    # made by a create running beside this one, which may not have given it
+                    # its cpus and mems yet: a child copying them empty takes no task (ENOSPC)
+                    if d == self.v1_paths.get("cpuset"):
+                        v1.init_cpuset(m)
                     continue
                 except OSError as exc:
                     raise FailedPrecondition(f"cannot create cgroup {m}: {exc.strerror}") from None

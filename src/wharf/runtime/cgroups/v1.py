@@ -48,10 +48,13 @@ DEFAULT_ALLOWED = (
 
 
 def init_cpuset(directory: str) -> None:
-    """A new cpuset cgroup starts empty and takes no tasks: give it its parent's cpus and mems."""
+    """A new cpuset cgroup starts empty and takes no tasks: give it its parent's cpus and mems
+    (the parent's first, when a create running beside this one made it and has not yet)."""
     parent = os.path.dirname(directory)
     for name in ("cpuset.cpus", "cpuset.mems"):
         if not read(directory, name).strip():
+            if not read(parent, name).strip():
+                init_cpuset(parent)
             write(directory, name, read(parent, name).strip())
 
 
