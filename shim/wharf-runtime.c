@@ -36,8 +36,8 @@
 extern char **environ;
 
 static const char CODE[] = "import sys; sys.path.insert(0, " "'" WHARF_SRC "'" ")\n"
-                           "from wharf.runtime.cli import main\n"
-                           "sys.exit(main())\n";
+                           "from wharf.runtime.cli import run\n"
+                           "run()\n";
 
 static void die(const char *what) {
     dprintf(2, "wharf-runtime: %s: %s\n", what, strerror(errno));

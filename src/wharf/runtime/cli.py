@@ -410,5 +410,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def exit_now(code: int) -> None:
+    """End the process with ``code`` once what stdout and stderr buffer is written, without the
+    interpreter's teardown (freeing every module and object: ~2 ms of a `create`, for a process
+    that holds nothing else to flush: the runtime's log lines are written unbuffered)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def run() -> None:
+    """The console script's and the launcher's entry point."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
