@@ -24,7 +24,7 @@ from wharf.api.routes import (
     system,
     volumes,
 )
-from wharf.api.server import MAX_BODY, Router, middleware
+from wharf.api.server import MAX_BODY, Router, middlewares
 
 if TYPE_CHECKING:
     from wharf.engine.engine import Engine
@@ -34,7 +34,7 @@ ROUTE_MODULES = (system, containers, attach, stats, archive, execs, networks, vo
 
 
 def make_app(backend: Backend) -> web.Application:
-    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=middlewares(), client_max_size=MAX_BODY)
     app[BACKEND] = backend
     router = Router()
     for module in ROUTE_MODULES:

@@ -43,6 +43,7 @@ import json
 import re
 from typing import Any
 
+from wharf.base.gojson import json_kind
 from wharf.errors import InvalidArgument
 
 # Go's decoder refuses nesting deeper than 10000 ("exceeded max depth"); Python's parser and
@@ -121,21 +122,6 @@ def loads(raw: bytes) -> Any:
     if _ESCAPED_SURROGATE.search(raw):
         value = _fix_strings(value)
     return value
-
-
-def json_kind(v: Any) -> str:
-    """The JSON kind Go names in its messages."""
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, list):
-        return "array"
-    if v is None:
-        return "null"
-    return "object"
 
 
 def _literal(v: int | float) -> str:

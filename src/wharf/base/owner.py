@@ -8,21 +8,23 @@ from __future__ import annotations
 import os
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks after boot), or None for a pid
+    that is gone or a zombie (exited, not yet reaped: it will never clean up either)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    if fields[0] in (b"Z", b"X"):  # exited, not yet reaped: it will never clean up either
+    if fields[0] in (b"Z", b"X"):
         return None
-    return fields[19].decode()
+    return int(fields[19])
 
 
 def me() -> str:
     """This process's owner token."""
     pid = os.getpid()
-    return f"{pid}.{_start_time(pid) or 0}"
+    return f"{pid}.{start_time(pid) or 0}"
 
 
 def alive(owner: str) -> bool:
@@ -31,5 +33,5 @@ def alive(owner: str) -> bool:
     pid, _, start = owner.partition(".")
     if not pid.isdigit():
         return True
-    now = _start_time(int(pid))
-    return now is not None and (not start or now == start)
+    now = start_time(int(pid))
+    return now is not None and (not start or str(now) == start)

@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any
 
+from wharf.base.gojson import json_kind
 from wharf.errors import InvalidArgument
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,16 +67,6 @@ _SYSCALL = {
 }
 
 
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
-
-
 def _go_json_error(exc: json.JSONDecodeError) -> str:
     """Go's encoding/json words for the commonest syntax errors."""
     rest = exc.doc[exc.pos :]
@@ -99,19 +90,19 @@ def _type_error(doc: dict[str, Any]) -> str | None:
         want = _TOP.get(key)
         if want is not None and value is not None and not isinstance(value, want[0]):
             where = f"Go struct field Seccomp.{key} of type {want[1]}"
-            return f"json: cannot unmarshal {_kind(value)} into {where}"
+            return f"json: cannot unmarshal {json_kind(value)} into {where}"
         if key == "syscalls" and isinstance(value, list):
             for call in value:
                 if call is not None and not isinstance(call, dict):
                     return (
-                        f"json: cannot unmarshal {_kind(call)} into Go struct field Seccomp.syscalls "
+                        f"json: cannot unmarshal {json_kind(call)} into Go struct field Seccomp.syscalls "
                         "of type seccomp.Syscall"
                     )
                 for k, v in (call or {}).items():
                     want = _SYSCALL.get(k)
                     if want is not None and v is not None and not isinstance(v, want[0]):
                         return (
-                            f"json: cannot unmarshal {_kind(v)} into Go struct field "
+                            f"json: cannot unmarshal {json_kind(v)} into Go struct field "
                             f"Syscall.syscalls.{k} of type {want[1]}"
                         )
     return None
@@ -131,7 +122,7 @@ def load_profile(text: str) -> dict[str, Any] | None:
         return None
     if not isinstance(profile, dict):
         raise InvalidArgument(
-            f"Decoding seccomp profile failed: json: cannot unmarshal {_kind(profile)} "
+            f"Decoding seccomp profile failed: json: cannot unmarshal {json_kind(profile)} "
             "into Go value of type seccomp.Seccomp"
         )
     wrong = _type_error(profile)
@@ -237,8 +228,9 @@ def to_oci(
 
 def _arg(a: Any) -> dict[str, Any]:
     if not isinstance(a, dict):
+        kind = "object" if a is None else json_kind(a)
         raise InvalidArgument(
-            f"Decoding seccomp profile failed: json: cannot unmarshal {_kind(a)} into Go struct field "
+            f"Decoding seccomp profile failed: json: cannot unmarshal {kind} into Go struct field "
             "Syscall.syscalls.args of type specs.LinuxSeccompArg"
         )
     return {"index": a.get("index") or 0, "value": a.get("value") or 0, "valueTwo": a.get("valueTwo") or 0,

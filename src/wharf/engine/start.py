@@ -127,11 +127,11 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     parked), the network attached in its namespace; returns the shim's pid."""
     bundle = core.paths.state_dir(c.id)
     os.makedirs(bundle, 0o700, exist_ok=True)
-    remap = core.cfg.remap if _userns_for(core, c) is not None else None
-    # the runtime binds from these while it creates
-    pins = _Pins(core.paths.container_dir(c.id), remap.ids.root if remap is not None else None)
+    ns = _userns_for(core, c)
+    owner = core.cfg.remap.ids.root if ns is not None and core.cfg.remap is not None else None
+    pins = _Pins(core.paths.container_dir(c.id), owner)  # the runtime binds from these as it creates
     try:
-        atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env, pins.pin))
+        atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env, pins.pin, ns))
         trace.mark("wharfd", "spec written")
         try:
             shim_pid, pid = await blocking(
@@ -159,7 +159,14 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     return shim_pid
 
 
-def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str], pin: Callable[[int], str]) -> str:
+def _spec_json(
+    core: Core,
+    c: Container,
+    rootfs: str,
+    link_env: list[str],
+    pin: Callable[[int], str],
+    ns: IdMap | str | None,
+) -> str:
     import json
 
     from wharf.engine import specgen
@@ -177,7 +184,7 @@ def _spec_json(core: Core, c: Container, rootfs: str, link_env: list[str], pin: 
         extra_mounts=vmounts.oci_mounts(c.mounts, pin),
         init=core.cfg.init_path if _wants_init(core, c) else "",
         extra_env=link_env,
-        userns=_userns_for(core, c),
+        userns=ns,
         no_new_privileges=c.no_new_privileges,
         daemon_seccomp=core.cfg.container_seccomp(),
     )

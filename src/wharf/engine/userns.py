@@ -22,6 +22,7 @@ import pwd
 import subprocess
 from dataclasses import dataclass
 
+from wharf.base.files import ensure_dir
 from wharf.base.idmap import IdMap, Ranges
 from wharf.errors import InvalidArgument
 
@@ -185,9 +186,8 @@ def make_root(data_root: str, remap: Remap) -> str:
     uid, gid = remap.ids.root
     sub = f"{data_root}/{uid}.{gid}"
     for d in (data_root, sub):
-        os.makedirs(d, 0o710, exist_ok=True)
+        ensure_dir(d, 0o710)
         os.chown(d, os.geteuid(), gid)
-        os.chmod(d, 0o710)
     parent = os.path.dirname(os.path.abspath(data_root))
     while parent != "/":
         if not _can_pass(parent, uid, gid):

@@ -74,9 +74,6 @@ ARCHES = (
 # seccomp_attr_set attributes and the spec's flags they stand for
 _FLTATR_CTL_NNP = 3
 _SYSCALL_FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
-# seccomp(2)'s number where it is not the same everywhere
-_SYS_SECCOMP = {"x86_64": 317, "i686": 354, "aarch64": 277, "armv7l": 383, "ppc64le": 358,
-                "s390x": 348, "riscv64": 277}  # fmt: skip
 _KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
 
 
@@ -262,19 +259,11 @@ def flags_of(spec: dict[str, Any]) -> int:
 
 def install(prog: bytes, flags: int) -> None:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): needs no_new_privs or CAP_SYS_ADMIN."""
-    import os
+    from wharf.runtime import syscalls
 
     buf = ctypes.create_string_buffer(prog, len(prog))
     fprog = _SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    machine = os.uname().machine
-    nr = _SYS_SECCOMP.get(machine)
-    if nr is None:
-        raise Unsupported(f"seccomp: no seccomp(2) number known for {machine}")
-    libc.syscall.restype = ctypes.c_long
-    if libc.syscall(ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_long(flags), ctypes.byref(fprog)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}")
+    syscalls.raw_syscall("seccomp", ctypes.c_long(1), ctypes.c_long(flags), ctypes.byref(fprog))
 
 
 def compile_filter(spec: dict[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from wharf.base.files import atomic_write
+from wharf.base.owner import start_time
 from wharf.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from wharf.oci import fastjson
 
@@ -73,22 +74,9 @@ def list_ids(root: str) -> list[str]:
     return sorted(n for n in names if os.path.exists(f"{root}/{n}/state.json"))
 
 
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or None for a dead or zombie pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
 def init_alive(state: dict[str, Any]) -> bool:
     pid = state.get("pid") or 0
-    return pid > 0 and proc_start_time(pid) == state.get("pid_start")
+    return pid > 0 and start_time(pid) == state.get("pid_start")
 
 
 def status(state: dict[str, Any], frozen: bool = False) -> str:

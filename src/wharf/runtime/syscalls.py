@@ -17,8 +17,22 @@ _libc.syscall.restype = ctypes.c_long
 _MACHINE = os.uname().machine
 # System call numbers glibc has no wrapper for (or had none in older releases).
 _SYSNO: dict[str, int] = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "pidfd_open": 434},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "pidfd_open": 434},
+    "x86_64": {
+        "pivot_root": 155,
+        "capget": 125,
+        "capset": 126,
+        "setns": 308,
+        "pidfd_open": 434,
+        "seccomp": 317,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "capget": 90,
+        "capset": 91,
+        "setns": 268,
+        "pidfd_open": 434,
+        "seccomp": 277,
+    },
 }.get(_MACHINE, {})
 
 # clone(2) / unshare(2) flags

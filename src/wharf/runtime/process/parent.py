@@ -36,6 +36,7 @@ import os
 
 from wharf.base import trace
 from wharf.base.files import atomic_write
+from wharf.base.owner import start_time
 from wharf.base.times import now_rfc3339
 from wharf.errors import FailedPrecondition, InvalidArgument
 from wharf.oci import fastjson, runtime_spec
@@ -116,7 +117,7 @@ def create(opts: CreateOptions) -> dict[str, Any]:
         init_pid = _spawn(ctx, cg, linux, saved)
         trace.mark("runtime", "init ready")
         saved["pid"] = init_pid
-        saved["pid_start"] = state.proc_start_time(init_pid)
+        saved["pid_start"] = start_time(init_pid)
         saved["cgroup"] = cg.to_state()
         state.save(sdir, saved)
         if opts.pid_file:
