@@ -67,8 +67,12 @@ def test_rfc3339_round_trip() -> None:
     assert s == "2023-11-14T22:13:20.5Z"
     assert parse_rfc3339(s) == 1700000000.5
     assert parse_rfc3339("2023-11-14T23:13:20+01:00") == 1700000000
-    with pytest.raises(ValueError):
-        parse_rfc3339("yesterday")
+    assert parse_rfc3339("1970-01-01T00:00:00Z") == 0
+    assert parse_rfc3339("2023-11-14T21:13:20.25-01:00") == 1700000000.25
+    assert parse_rfc3339("0001-01-01T00:00:00Z") == -62135596800  # Go's zero time
+    for bad in ("yesterday", "2023-11-14 22:13:20Z", "2023-11-14T22:13:20", "2023-11-14T22:13:20Zx"):
+        with pytest.raises(ValueError):
+            parse_rfc3339(bad)
 
 
 def test_atomic_write_replaces_whole(tmp_path: Path) -> None:

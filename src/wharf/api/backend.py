@@ -134,6 +134,14 @@ class ContainerBackend(Protocol):
         size: bool = False,
     ) -> builtins.list[dict[str, Any]]: ...
 
+    def list_json(
+        self,
+        all_: bool = False,
+        filters: dict[str, builtins.list[str]] | None = None,
+        limit: int = -1,
+        size: bool = False,
+    ) -> str: ...
+
 
 class AttachBackend(Lookup, Protocol):
     """A container's output and terminal: logs (its json-file log), attach (its shim's socket,

@@ -123,6 +123,8 @@ class ContainerStore:
         self._db = open_db(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
         self.by_id: dict[str, Container] = {}
+        # bumped by every write of a container: what views cached from a record are keyed by
+        self.revs: dict[str, int] = {}
         # containers whose last change could not be written (a full disk): ``flush`` retries
         self.unsaved: set[str] = set()
         for cid, doc in self._db.execute("SELECT id, doc FROM containers"):
@@ -148,6 +150,7 @@ class ContainerStore:
                     " You have to remove (or rename) that container to be able to reuse that name."
                 ) from None
             self.by_id[c.id] = c
+            self.revs[c.id] = self.revs.get(c.id, 0) + 1
 
     def save(self, c: Container) -> None:
         """Write ``c``'s state. On a full disk it raises NoSpace and keeps ``c`` for ``flush``:
@@ -184,6 +187,7 @@ class ContainerStore:
             return True
 
     def _write(self, c: Container) -> None:
+        self.revs[c.id] = self.revs.get(c.id, 0) + 1
         with _full_disk_as_no_space():
             self._db.execute(
                 "UPDATE containers SET name = ?, doc = ? WHERE id = ?",
@@ -210,6 +214,7 @@ class ContainerStore:
             with _full_disk_as_no_space():
                 self._db.execute("DELETE FROM containers WHERE id = ?", (cid,))
             self.by_id.pop(cid, None)
+            self.revs.pop(cid, None)
             self.unsaved.discard(cid)
 
     def by_name(self, name: str) -> Container | None:

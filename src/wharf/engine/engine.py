@@ -16,6 +16,7 @@ policy or auto-remove. ``<data-root>/engine.db`` holds the containers (``contain
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import time
@@ -60,6 +61,7 @@ class Engine:
         self.paths = Paths(cfg.data_root, cfg.exec_root)
         self.paths.make_roots()
         self.containers = ContainerStore(f"{cfg.data_root}/engine.db")
+        self.summaries = views.SummaryCache()
         self.events = EventBus()
         self.started_at = time.time()
         net = NetworkManager(
@@ -237,7 +239,30 @@ class Engine:
         limit: int = -1,
         size: bool = False,
     ) -> list[dict[str, Any]]:
+        names = links.link_names(self.containers)
+        return [views.container_summary(c, names.get(c.id)) for c in self._listed(all_, filters, limit)]
+
+    def list_json(
+        self,
+        all_: bool = False,
+        filters: dict[str, builtins.list[str]] | None = None,
+        limit: int = -1,
+        size: bool = False,
+    ) -> str:
+        """``list`` as the JSON text /containers/json answers, its rows from ``summaries``."""
+        names = links.link_names(self.containers)
+        revs = self.containers.revs
+        rows = [self.summaries.row(c, revs.get(c.id, 0), names.get(c.id))
+                for c in self._listed(all_, filters, limit)]  # fmt: skip
+        if len(self.summaries) > 2 * len(revs) + 64:
+            self.summaries.forget_others(set(revs))
+        return "[" + ", ".join(rows) + "]"
+
+    def _listed(
+        self, all_: bool, filters: dict[str, builtins.list[str]] | None, limit: int
+    ) -> builtins.list[Container]:
         filters = filters or {}
+        views.check_filters(filters)
         cs = self.containers.all()
         if filters.get("before"):
             ref = self.get(filters["before"][0])
@@ -247,11 +272,10 @@ class Engine:
             cs = [c for c in cs if c.created > ref.created]
         # -n/--last, a status filter and an exited filter imply --all, as in Docker
         show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
-        out = []
-        names = links.link_names(self.containers)
+        out: builtins.list[Container] = []
         for c in cs:
             if (show_all or c.state.running) and views.match_container(c, filters):
-                out.append(views.container_summary(c, names.get(c.id)))
+                out.append(c)
                 if 0 < limit <= len(out):
                     break
         return out

@@ -309,6 +309,15 @@ class FakeBackend(Recorder):
         self.call("list", all_, filters, limit, size)
         return [{"Id": c.id, "Names": ["/" + c.name]} for c in self.records.values()]
 
+    def list_json(
+        self,
+        all_: bool = False,
+        filters: dict[str, list[str]] | None = None,
+        limit: int = -1,
+        size: bool = False,
+    ) -> str:
+        return json.dumps(self.list(all_, filters, limit, size))
+
     # --- AttachBackend, StatsBackend
 
     def add_pre_start(self, cid: str, cb: Callable[[], Awaitable[None]], failed: Callable[[], None]) -> None:

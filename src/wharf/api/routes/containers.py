@@ -24,10 +24,10 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def list_(request: web.Request) -> web.StreamResponse:
     limit = qint(request, "limit", -1) or -1
-    out = backend.containers(request).list(
+    out = backend.containers(request).list_json(
         qbool(request, "all"), qfilters(request), limit, qbool(request, "size")
     )
-    return web.json_response(out)
+    return web.Response(text=out, content_type="application/json")
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
