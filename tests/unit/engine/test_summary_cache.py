@@ -26,8 +26,10 @@ def _container(cid: str, name: str) -> Container:
         image_name="busybox",
         path="sh",
         args=[],
-        networking={"Networks": {"bridge": {"IPAddress": "172.17.0.2", "_private": 1}},
-                    "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}},  # fmt: skip
+        networking={
+            "Networks": {"bridge": {"IPAddress": "172.17.0.2", "_private": 1}},
+            "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]},
+        },  # fmt: skip
         state=State(),
     )
 
