@@ -237,6 +237,16 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median([r[k] for r in rounds if k in r]) for k in keys}
 
 
+def _cell(median: float | None, rounds: list[dict[str, float]], key: str) -> str:
+    """The median of the rounds and, with more than one round, their spread (min-max)."""
+    if median is None:
+        return "nan"
+    vals = [r[key] for r in rounds if key in r]
+    if len(vals) < 2:
+        return f"{median:.1f}"
+    return f"{median:.1f} ({min(vals):.1f}-{max(vals):.1f})"
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=15)
@@ -278,9 +288,9 @@ def main() -> int:
     if not have_docker:
         print("dockerd is not running (bash ../shared/bench/setup-anchors.sh starts it): no ratio")
     ratio_head = "  ratio to docker" if have_docker else ""
-    print(f"{'figure':<{width}}  " + "  ".join(f"{n:>14}" for n in names) + ratio_head)
+    print(f"{'figure':<{width}}  " + "  ".join(f"{n:>24}" for n in names) + ratio_head)
     for key in FIGURES:
-        cells = "  ".join(f"{results[n].get(key, float('nan')):>14.1f}" for n in names)
+        cells = "  ".join(f"{_cell(results[n].get(key), rounds[n], key):>24}" for n in names)
         w, d = results["wharf"].get(key), results.get("docker", {}).get(key)
         ratio = (f"  {w / d:.2f}" if w is not None and d else "  -") if have_docker else ""
         print(f"{key:<{width}}  {cells}{ratio}")
