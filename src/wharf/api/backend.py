@@ -126,14 +126,6 @@ class ContainerBackend(Protocol):
     async def prune(self, filters: dict[str, builtins.list[str]]) -> dict[str, Any]: ...
     async def update(self, ref: str, body: HostConfig) -> builtins.list[str]: ...
     async def top(self, c: Container, ps_args: str = "-ef") -> dict[str, Any]: ...
-    def list(
-        self,
-        all_: bool = False,
-        filters: dict[str, builtins.list[str]] | None = None,
-        limit: int = -1,
-        size: bool = False,
-    ) -> builtins.list[dict[str, Any]]: ...
-
     def list_json(
         self,
         all_: bool = False,

@@ -16,7 +16,6 @@ policy or auto-remove. ``<data-root>/engine.db`` holds the containers (``contain
 
 from __future__ import annotations
 
-import builtins
 import logging
 import os
 import time
@@ -232,24 +231,15 @@ class Engine:
 
     # --- views
 
-    def list(
+    def list_json(
         self,
         all_: bool = False,
         filters: dict[str, list[str]] | None = None,
         limit: int = -1,
         size: bool = False,
-    ) -> list[dict[str, Any]]:
-        names = links.link_names(self.containers)
-        return [views.container_summary(c, names.get(c.id)) for c in self._listed(all_, filters, limit)]
-
-    def list_json(
-        self,
-        all_: bool = False,
-        filters: dict[str, builtins.list[str]] | None = None,
-        limit: int = -1,
-        size: bool = False,
     ) -> str:
-        """``list`` as the JSON text /containers/json answers, its rows from ``summaries``."""
+        """The JSON text /containers/json answers: the containers ``_listed`` picks, each row from
+        ``summaries``."""
         names = links.link_names(self.containers)
         revs = self.containers.revs
         rows = [self.summaries.row(c, revs.get(c.id, 0), names.get(c.id))
@@ -258,9 +248,7 @@ class Engine:
             self.summaries.forget_others(set(revs))
         return "[" + ", ".join(rows) + "]"
 
-    def _listed(
-        self, all_: bool, filters: dict[str, builtins.list[str]] | None, limit: int
-    ) -> builtins.list[Container]:
+    def _listed(self, all_: bool, filters: dict[str, list[str]] | None, limit: int) -> list[Container]:
         filters = filters or {}
         views.check_filters(filters)
         cs = self.containers.all()
@@ -272,7 +260,7 @@ class Engine:
             cs = [c for c in cs if c.created > ref.created]
         # -n/--last, a status filter and an exited filter imply --all, as in Docker
         show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
-        out: builtins.list[Container] = []
+        out: list[Container] = []
         for c in cs:
             if (show_all or c.state.running) and views.match_container(c, filters):
                 out.append(c)

@@ -299,16 +299,6 @@ class FakeBackend(Recorder):
         self.call("top", c.id, ps_args)
         return {"Titles": ["PID", "CMD"], "Processes": [["42", "sh"]]}
 
-    def list(
-        self,
-        all_: bool = False,
-        filters: dict[str, list[str]] | None = None,
-        limit: int = -1,
-        size: bool = False,
-    ) -> list[dict[str, Any]]:
-        self.call("list", all_, filters, limit, size)
-        return [{"Id": c.id, "Names": ["/" + c.name]} for c in self.records.values()]
-
     def list_json(
         self,
         all_: bool = False,
@@ -316,7 +306,8 @@ class FakeBackend(Recorder):
         limit: int = -1,
         size: bool = False,
     ) -> str:
-        return json.dumps(self.list(all_, filters, limit, size))
+        self.call("list_json", all_, filters, limit, size)
+        return json.dumps([{"Id": c.id, "Names": ["/" + c.name]} for c in self.records.values()])
 
     # --- AttachBackend, StatsBackend
 

@@ -238,9 +238,9 @@ def test_list_reads_all_limit_size_and_filters(api: Api, backend: FakeBackend) -
     api.get("/containers/json", params={"filters": json.dumps({"label": {"a=b": True, "c": False}})})
     api.get("/containers/json", params={"limit": "0"})
     assert backend.calls == [
-        ("list", True, {"status": ["exited"]}, 2, True),
-        ("list", False, {"label": ["a=b"]}, -1, False),
-        ("list", False, {}, -1, False),
+        ("list_json", True, {"status": ["exited"]}, 2, True),
+        ("list_json", False, {"label": ["a=b"]}, -1, False),
+        ("list_json", False, {}, -1, False),
     ]
 
 
