@@ -248,7 +248,7 @@ def check_filters(filters: dict[str, list[str]]) -> None:
 
 
 def match_container(c: Container, filters: dict[str, list[str]]) -> bool:
-    check_filters(filters)
+    """Whether ``c`` passes ``filters``, already checked by the caller (``check_filters``)."""
     for key, values in filters.items():
         if not values or key in ("before", "since"):
             continue
