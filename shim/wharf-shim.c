@@ -25,6 +25,14 @@
  *
  * The daemon runs `runtime start` itself. The shim is the container's subreaper: init is
  * re-parented to it when the runtime's intermediate process exits.
+ *
+ * Adopting (--init-pid N --stdout-fd A --stderr-fd B [--stdin-fd C] [--master-fd M]): the
+ * container was already created by the process that executes this shim (wharf's warm spawner,
+ * src/wharf/runtime/spawner.py, which forks, creates the container in-process and then executes
+ * the shim in place, so init is already our child). The shim runs no runtime then: it takes the
+ * read ends of the container's output (or the pty master), the write end of its stdin, and
+ * goes straight to "ok N". SIGCHLD arrives blocked and pending across the exec, if init has
+ * already exited.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +62,7 @@
 struct opts {
     const char *id, *bundle, *runtime, *runtime_root, *state_dir, *log_path;
     int sync_fd, tty, use_stdin, stdin_once, max_files;
+    int init_pid, adopt_out, adopt_err, adopt_in, adopt_master;
     long long max_size;
 };
 
@@ -353,6 +362,7 @@ static int listen_unix(const char *path, int backlog) {
 static void parse(int argc, char **argv) {
     o.sync_fd = -1;
     o.max_files = 1;
+    o.adopt_out = o.adopt_err = o.adopt_in = o.adopt_master = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -374,6 +384,21 @@ static void parse(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--log-max-size") == 0 && v) {
             o.max_size = atoll(v);
+            i++;
+        } else if (strcmp(a, "--init-pid") == 0 && v) {
+            o.init_pid = atoi(v);
+            i++;
+        } else if (strcmp(a, "--stdout-fd") == 0 && v) {
+            o.adopt_out = atoi(v);
+            i++;
+        } else if (strcmp(a, "--stderr-fd") == 0 && v) {
+            o.adopt_err = atoi(v);
+            i++;
+        } else if (strcmp(a, "--stdin-fd") == 0 && v) {
+            o.adopt_in = atoi(v);
+            i++;
+        } else if (strcmp(a, "--master-fd") == 0 && v) {
+            o.adopt_master = atoi(v);
             i++;
         } else if (strcmp(a, "--log-max-files") == 0 && v) {
             o.max_files = atoi(v);
@@ -414,39 +439,11 @@ static void write_exit(int status) {
     rename(tmp, path);
 }
 
-int main(int argc, char **argv) {
-    trace_mark("started");
-    parse(argc, argv);
-    if (chdir(o.state_dir) != 0) {
-        die("chdir %s: %s", o.state_dir, strerror(errno));
-    }
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    if (o.log_path)
-        log_open();
-
-    char attach_path[4096], ctl_path[4096], console_path[4096], pid_path[4096];
-    path_in_state(attach_path, sizeof attach_path, "attach.sock");
-    path_in_state(ctl_path, sizeof ctl_path, "ctl");
-    path_in_state(console_path, sizeof console_path, "console.sock");
-    path_in_state(pid_path, sizeof pid_path, "pid");
+/* `runtime create` as our child: the container's stdio made here; init is re-parented to us
+ * (the subreaper) when the runtime's intermediate process exits. Returns init's pid. */
+static pid_t create_container(struct stream *outp, struct stream *errp, sigset_t *maskp, int sig_fd,
+                              const char *pid_path, const char *console_path) {
     unlink(pid_path);
-    int attach_fd = listen_unix(attach_path, 16);
-    fcntl(attach_fd, F_SETFL, O_NONBLOCK);
-    unlink(ctl_path);
-    if (mkfifo(ctl_path, 0600) != 0)
-        die("mkfifo %s: %s", ctl_path, strerror(errno));
-    int ctl_fd = open(ctl_path, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* RDWR: never sees EOF */
-
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    int sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-
-    struct stream out = {.fd = -1, .kind = 1, .name = "stdout"};
-    struct stream err = {.fd = -1, .kind = 2, .name = "stderr"};
     int child_in = -1, child_out = -1, child_err = -1, console_fd = -1;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (o.tty) {
@@ -456,10 +453,10 @@ int main(int argc, char **argv) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) != 0)
             die("pipe: %s", strerror(errno));
-        out.fd = p[0], child_out = p[1];
+        outp->fd = p[0], child_out = p[1];
         if (pipe2(p, O_CLOEXEC) != 0)
             die("pipe: %s", strerror(errno));
-        err.fd = p[0], child_err = p[1];
+        errp->fd = p[0], child_err = p[1];
         if (o.use_stdin) {
             if (pipe2(p, O_CLOEXEC) != 0)
                 die("pipe: %s", strerror(errno));
@@ -474,7 +471,7 @@ int main(int argc, char **argv) {
     if (rt < 0)
         die("fork: %s", strerror(errno));
     if (rt == 0) {
-        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        sigprocmask(SIG_UNBLOCK, maskp, NULL);
         signal(SIGPIPE, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         dup2(child_in, 0);
@@ -535,9 +532,9 @@ int main(int argc, char **argv) {
     if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
         /* the container never ran: what its stderr holds is the runtime's error */
         char buf[4096] = {0};
-        ssize_t n = err.fd >= 0 ? read(err.fd, buf, sizeof buf - 1) : 0;
-        if (n <= 0 && out.fd >= 0)
-            n = read(out.fd, buf, sizeof buf - 1);
+        ssize_t n = errp->fd >= 0 ? read(errp->fd, buf, sizeof buf - 1) : 0;
+        if (n <= 0 && outp->fd >= 0)
+            n = read(outp->fd, buf, sizeof buf - 1);
         buf[n > 0 ? n : 0] = 0;
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
             buf[--n] = 0;
@@ -549,7 +546,7 @@ int main(int argc, char **argv) {
     if (o.tty) {
         if (master_fd < 0)
             die("the runtime sent no console");
-        out.fd = master_fd;
+        outp->fd = master_fd;
         stdin_fd = master_fd;
         fcntl(master_fd, F_SETFL, O_NONBLOCK);
     }
@@ -558,7 +555,60 @@ int main(int argc, char **argv) {
     if (pf < 0 || read(pf, pidbuf, sizeof pidbuf - 1) <= 0)
         die("no pid file from the runtime");
     close(pf);
-    pid_t init = (pid_t)atoi(pidbuf);
+    return (pid_t)atoi(pidbuf);
+}
+
+int main(int argc, char **argv) {
+    trace_mark("started");
+    parse(argc, argv);
+    if (chdir(o.state_dir) != 0) {
+        die("chdir %s: %s", o.state_dir, strerror(errno));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (o.log_path)
+        log_open();
+
+    char attach_path[4096], ctl_path[4096], console_path[4096], pid_path[4096];
+    path_in_state(attach_path, sizeof attach_path, "attach.sock");
+    path_in_state(ctl_path, sizeof ctl_path, "ctl");
+    path_in_state(console_path, sizeof console_path, "console.sock");
+    path_in_state(pid_path, sizeof pid_path, "pid");
+    int attach_fd = listen_unix(attach_path, 16);
+    fcntl(attach_fd, F_SETFL, O_NONBLOCK);
+    unlink(ctl_path);
+    if (mkfifo(ctl_path, 0600) != 0)
+        die("mkfifo %s: %s", ctl_path, strerror(errno));
+    int ctl_fd = open(ctl_path, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* RDWR: never sees EOF */
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    struct stream out = {.fd = -1, .kind = 1, .name = "stdout"};
+    struct stream err = {.fd = -1, .kind = 2, .name = "stderr"};
+    pid_t init;
+    if (o.init_pid > 0) {
+        trace_mark("adopted");
+        const int inherited[] = {o.adopt_out, o.adopt_err, o.adopt_in, o.adopt_master, o.sync_fd};
+        for (size_t k = 0; k < sizeof inherited / sizeof inherited[0]; k++)
+            if (inherited[k] >= 0)
+                fcntl(inherited[k], F_SETFD, FD_CLOEXEC); /* the container's log readers never get them */
+        init = o.init_pid;
+        if (o.tty) {
+            if (o.adopt_master < 0)
+                die("the runtime sent no console");
+            master_fd = out.fd = stdin_fd = o.adopt_master;
+            fcntl(master_fd, F_SETFL, O_NONBLOCK);
+        } else {
+            out.fd = o.adopt_out, err.fd = o.adopt_err, stdin_fd = o.adopt_in;
+        }
+    } else {
+        init = create_container(&out, &err, &mask, sig_fd, pid_path, console_path);
+    }
     dprintf(o.sync_fd, "ok %d\n", init);
     close(o.sync_fd);
     o.sync_fd = -1;

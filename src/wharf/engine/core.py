@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from wharf.engine import shim
 from wharf.engine.config import DaemonConfig
 from wharf.engine.containers import Container, ContainerStore
 from wharf.engine.events import EventBus
@@ -55,6 +56,8 @@ class Core:
         self.volumes = volumes
         self.health = health
         self.waiters = Waiters()
+        # wharf's own runtime creates containers from a warm process (engine/shim.py)
+        self.spawner = shim.Spawner(cfg.runtime_path("wharf"))
         self.on_exit: Callable[[str], None] = _unwired
         self._images: ImageStore | None = None
         self._tasks: set[asyncio.Task[None]] = set()

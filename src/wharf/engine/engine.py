@@ -123,6 +123,10 @@ class Engine:
     # --- daemon start and stop
 
     async def restore(self) -> None:
+        try:
+            self.core.spawner.start()
+        except OSError as exc:  # each create tries again, then spawns the shim itself
+            log.warning("starting the runtime's spawner: %s", exc)
         await restore.restore(self.core)
 
     def restore_volumes(self) -> None:
@@ -150,6 +154,7 @@ class Engine:
             from wharf.runtime import cgroups
 
             cgroups.remove_empty(parent)
+        self.core.spawner.close()
         self.core.volumes.close()
         self.containers.close()
         self.core.close_images()

@@ -10,6 +10,12 @@ documented at the top of ``shim/wharf-shim.c``; in short, per container::
 
 The daemon spawns the shim in a session of its own, then watches it with a pidfd: a pidfd works
 for a process that is not our child, which is what an adopted shim is after a daemon restart.
+
+With wharf's own runtime the shim is not spawned by the daemon: the runtime's warm spawner
+(``Spawner`` here, src/wharf/runtime/spawner.py there) forks, creates the container in-process
+and executes the shim in its own place, which saves the runtime's interpreter start per
+container. The sync fd then carries one more line first, "shim <pid>", since the daemon did not
+spawn that process; the rest of the contract is the same.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import asyncio
 import json
 import os
 import signal
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,11 +70,94 @@ class ShimOptions:
     log_max_files: int = 1
 
 
-def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
+_ENV = ("PATH", "LANG", "WHARF_TRACE")
+
+
+class Spawner:
+    """wharfd's end of the runtime's warm spawner: one process, started once and again if it
+    dies, that creates each container of wharf's runtime by a fork (see the module's text)."""
+
+    def __init__(self, runtime: str) -> None:
+        self.runtime = runtime
+        self.pid = 0
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start it now, so that the first container does not wait for its imports."""
+        with self._lock:
+            if self._sock is None:
+                self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            fd = theirs.fileno()
+            os.set_inheritable(fd, True)
+            argv = [self.runtime, "spawner", "--socket-fd", str(fd)]
+            self.pid = _spawn_quiet(self.runtime, argv, keep_stderr=True)
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._sock = ours
+
+    def request(self, req: dict[str, Any], sync_fd: int) -> bool:
+        """Send one create; False if no spawner could take it (the caller spawns the shim)."""
+        data = json.dumps(req).encode()
+        with self._lock:
+            for _ in range(2):  # once more with a new spawner if this one has gone
+                try:
+                    if self._sock is None:
+                        self._start()
+                    assert self._sock is not None
+                    socket.send_fds(self._sock, [data], [sync_fd])
+                    return True
+                except OSError:
+                    self._drop()
+        return False
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.pid:
+            stop_shim(self.pid)
+            _reap(self.pid)
+            self.pid = 0
+
+    def close(self) -> None:
+        """Stop it: its end of the socket sees EOF and it exits (the shims it made stay)."""
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            if self.pid:
+                _reap(self.pid)
+                self.pid = 0
+
+
+def _spawn_quiet(path: str, argv: list[str], keep_stderr: bool = False) -> int:
+    """posix_spawn in a session of its own, stdio on /dev/null (stderr kept if asked)."""
+    devnull = os.open("/dev/null", os.O_RDWR)
+    try:
+        return os.posix_spawn(
+            path,
+            argv,
+            {k: v for k, v in os.environ.items() if k in _ENV},
+            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)[: 2 if keep_stderr else 3]],
+            setsid=True,
+        )
+    finally:
+        os.close(devnull)
+
+
+def spawn(opts: ShimOptions, paths: ShimPaths, spawner: Spawner | None = None) -> tuple[int, int]:
     """Start the shim; block until it reports the container created. Returns (shim pid, container pid).
 
-    Blocking (call it in an executor thread). The shim is our child; the caller reaps it through
-    ``watch``.
+    Blocking (call it in an executor thread). Spawned here, the shim is our child and the caller
+    reaps it through ``watch``; made by ``spawner``, it is the spawner's (which the kernel reaps).
     """
     os.makedirs(paths.state_dir, 0o700, exist_ok=True)
     for stale in (paths.exit_file, paths.attach_sock, paths.ctl):
@@ -87,8 +178,6 @@ def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
         opts.runtime_root,
         "--state-dir",
         paths.state_dir,
-        "--sync-fd",
-        str(w),
     ]
     if opts.tty:
         argv.append("--tty")
@@ -100,34 +189,29 @@ def spawn(opts: ShimOptions, paths: ShimPaths) -> tuple[int, int]:
         argv += ["--log-path", opts.log_path]
         if opts.log_max_size:
             argv += ["--log-max-size", str(opts.log_max_size), "--log-max-files", str(opts.log_max_files)]
-    os.set_inheritable(w, True)
-    try:
-        devnull = os.open("/dev/null", os.O_RDWR)
+    req: dict[str, Any] = {"shim_argv": argv, "root": opts.runtime_root, "id": opts.cid}
+    req |= {"bundle": opts.bundle, "state_dir": paths.state_dir, "tty": opts.tty, "stdin": opts.stdin}
+    pid = 0
+    if spawner is None or not spawner.request(req, w):
+        os.set_inheritable(w, True)
         try:
-            pid = os.posix_spawn(
-                opts.shim,
-                argv,
-                {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "WHARF_TRACE")},
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, devnull, 0),
-                    (os.POSIX_SPAWN_DUP2, devnull, 1),
-                    (os.POSIX_SPAWN_DUP2, devnull, 2),
-                ],
-                setsid=True,
-            )
-        finally:
-            os.close(devnull)
-    except OSError as exc:
-        os.close(r)
-        os.close(w)
-        raise FailedPrecondition(f"starting {opts.shim}: {exc.strerror}") from None
+            pid = _spawn_quiet(opts.shim, [*argv, "--sync-fd", str(w)])
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            raise FailedPrecondition(f"starting {opts.shim}: {exc.strerror}") from None
     os.close(w)
     with os.fdopen(r, "rb") as f:
         line = f.readline().decode("utf-8", "replace").strip()
-    atomic_write(paths.pid_file, str(pid), durable=False)
-    if line.startswith("ok "):
+        if not pid and line.startswith("shim "):
+            pid = int(line.split()[1])
+            line = f.readline().decode("utf-8", "replace").strip()
+    if pid:
+        atomic_write(paths.pid_file, str(pid), durable=False)
+    if line.startswith("ok ") and pid:
         return pid, int(line.split()[1])
-    _reap(pid)
+    if pid:
+        _reap(pid)
     message = line[len("error ") :] if line.startswith("error ") else line or "shim exited without a word"
     raise FailedPrecondition(message)
 

@@ -134,9 +134,9 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
         atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env, pins.pin, ns))
         trace.mark("wharfd", "spec written")
         try:
-            shim_pid, pid = await blocking(
-                shim.spawn, _shim_options(core, c, bundle), core.paths.shim_paths(c.id)
-            )
+            opts = _shim_options(core, c, bundle)
+            spawner = core.spawner if opts.runtime == core.spawner.runtime else None
+            shim_pid, pid = await blocking(shim.spawn, opts, core.paths.shim_paths(c.id), spawner)
         except FailedPrecondition as exc:
             msg = str(exc)
             c.state.error = msg

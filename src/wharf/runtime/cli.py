@@ -79,6 +79,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "cgroup": "list",
         "help|h": "bool",
     },
+    "spawner": {"socket-fd": "int", "help|h": "bool"},
     "update": {
         "resources|r": "str",
         "memory": "str",
@@ -106,6 +107,7 @@ commands:
   resume    thaw a paused container     ps        list processes in a container
   list      list containers             update    change a container's cgroup resources
   spec      write a default config.json features  print the features of this runtime
+  spawner   create containers for wharfd from a warm process (--socket-fd N; see spawner.py)
 
 global options: --root DIR (default {DEFAULT_ROOT}), --log FILE, --log-format text|json, --debug
 """
@@ -349,6 +351,16 @@ def cmd_exec(g: Args, a: Args) -> int:
     return exec_command(g.get("root", DEFAULT_ROOT), _need_id(a, "exec"), a.flags, a.pos[1:])
 
 
+def cmd_spawner(g: Args, a: Args) -> int:
+    sealed.ensure()
+    from wharf.runtime.spawner import serve
+
+    fd = a.get("socket-fd")
+    if fd is None:
+        raise InvalidArgument("spawner: --socket-fd is required")
+    return serve(int(fd))
+
+
 def cmd_update(g: Args, a: Args) -> int:
     from wharf.runtime.update import update
 
@@ -371,6 +383,7 @@ HANDLERS: dict[str, Callable[[Args, Args], int]] = {
     "features": cmd_features,
     "exec": cmd_exec,
     "update": cmd_update,
+    "spawner": cmd_spawner,
 }
 
 

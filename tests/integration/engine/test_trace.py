@@ -30,12 +30,12 @@ def test_a_run_leaves_a_timeline_of_every_process(
     # are the run's timeline
     lines = sorted(appended, key=lambda f: int(f[0]))
     events = [(who, what) for _, _, who, what in lines]
-    order = [
+    order = [  # wharf's runtime: the warm spawner forks, creates, and becomes the shim
         ("wharfd", "spec written"),
-        ("shim", "runtime create"),
+        ("spawner", "forked"),
         ("runtime", "create"),
         ("runtime", "init ready"),
-        ("shim", "runtime create exited"),
+        ("shim", "adopted"),
         ("shim", "init exited"),
         ("shim", "exit written"),
         ("wharfd", "exit recorded"),
@@ -43,6 +43,26 @@ def test_a_run_leaves_a_timeline_of_every_process(
     at = [next(i for i, e in enumerate(events) if e == want) for want in order]
     assert at == sorted(at), events
     # the daemon's mark follows the start's return: `true` may have exited by then
-    assert events.index(("wharfd", "runtime start")) > at[order.index(("shim", "runtime create exited"))]
-    pids = {who: {p for _, p, w, _ in lines if w == who} for who in ("wharfd", "shim", "runtime")}
-    assert all(len(p) >= 1 for p in pids.values()) and not pids["wharfd"] & pids["shim"]
+    assert events.index(("wharfd", "runtime start")) > at[order.index(("shim", "adopted"))]
+    pids = {who: {p for _, p, w, _ in lines if w == who} for who in ("wharfd", "spawner", "shim", "runtime")}
+    assert all(len(p) == 1 for p in pids.values()) and not pids["wharfd"] & pids["shim"]
+    # the spawner's fork created the container in-process and then became the shim
+    assert pids["spawner"] == pids["runtime"] == pids["shim"]
+    assert ("shim", "runtime create") not in events
+
+
+def test_another_runtime_is_run_by_the_shim_as_a_command(
+    rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runc (not wharf's runtime) gets no spawner: the shim runs `runc create` itself."""
+    trace = tmp_path / "trace.log"
+    monkeypatch.setenv("WHARF_TRACE", str(trace))
+    with seeded_daemon(rootfs_template) as d:
+        monkeypatch.delenv("WHARF_TRACE")
+        trace.write_text("")
+        out = docker(d, "run", "--rm", "--runtime", "runc", IMAGE, "echo", "by runc").stdout
+        events = [line.split(" ", 3)[2:] for line in trace.read_text().splitlines()]
+    assert out == "by runc\n"
+    names = [" ".join(e) for e in events]
+    assert "shim runtime create" in names and "shim runtime create exited" in names
+    assert not any(n.startswith(("spawner ", "runtime ")) for n in names)
