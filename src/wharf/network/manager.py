@@ -393,13 +393,12 @@ class NetworkManager:
     async def _plug(self, pid: int, netns: str, n: Network, ep: dict[str, Any], ifname: str,
                     primary: bool) -> None:  # fmt: skip
         host_if = "wv" + secrets.token_hex(6)
-        peer = "wp" + secrets.token_hex(6)
-        await self.host.veth_into(host_if, peer, pid, n.bridge, self.mtu)
+        mac = ep.get("MacAddress") or endpoints.mac_for(ep["IPAddress"])
+        await self.host.veth_into(host_if, ifname, mac, pid, n.bridge, self.mtu)
         gateway = n.gateway if primary and not n.internal else None
         gateway6 = n.gateway6 if primary and not n.internal and ep.get("GlobalIPv6Address") else None
-        mac = ep.get("MacAddress") or endpoints.mac_for(ep["IPAddress"])
         ep["MacAddress"] = await netlink.configure_container(
-            netns, peer, ifname, ep["IPAddress"], n.prefixlen, gateway, mac,
+            netns, ifname, ep["IPAddress"], n.prefixlen, gateway,
             ep.get("GlobalIPv6Address") or "", n.prefixlen6, gateway6,
             tuple((ep.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()),
         )  # fmt: skip

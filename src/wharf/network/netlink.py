@@ -72,6 +72,7 @@ def socketin_netns(path: str) -> socket.socket:
     return in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
 
 
+LOOPBACK_INDEX = 1  # lo is the first device of every network namespace
 IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection on our own links
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -157,47 +158,48 @@ class Host:
                 if "No such device" not in str(exc):
                     raise
 
-    async def veth_into(self, host_name: str, peer_name: str, pid: int, bridge: str, mtu: int) -> None:
-        """A veth pair: ``host_name`` on the bridge, ``peer_name`` in the namespace of ``pid``."""
+    async def veth_into(
+        self, host_name: str, ifname: str, mac: str, pid: int, bridge: str, mtu: int
+    ) -> None:
+        """A veth pair in one request: ``host_name`` up on the bridge, its peer made right in the
+        namespace of ``pid`` under its final name ``ifname`` with its MAC (the kernel creates a
+        veth's peer in the peer's namespace: the name need only be free there)."""
         ipr = await self._get()
         br = await self.index(bridge)
         if br is None:
             raise FailedPrecondition(f"bridge {bridge} is missing")
-        await ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
-                       peer={"ifname": peer_name, "net_ns_pid": pid, "mtu": mtu})  # fmt: skip
-        idx = await self.index(host_name)
-        assert idx is not None
-        await ipr.link("set", index=idx, master=br, state="up")
+        peer: dict[str, Any] = {"ifname": ifname, "net_ns_pid": pid, "mtu": mtu}
+        if mac:
+            peer["address"] = mac
+        await ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=br, state="up", peer=peer)
         _sysctl_path(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
 
 
 async def configure_container(
     netns: str,
-    peer_name: str,
     ifname: str,
     address: str,
     prefixlen: int,
     gateway: str | None,
-    mac: str,
     address6: str = "",
     prefixlen6: int = 0,
     gateway6: str | None = None,
     link_local: tuple[str, ...] = (),
 ) -> str:
-    """Inside the namespace: rename the peer, set MAC/address(es) (and --link-local-ip ones),
-    bring it and lo up, add the default route(s) via the gateway(s) (first interface only).
-    Returns the interface's MAC."""
+    """Inside the namespace: the address(es) (and --link-local-ip ones) on ``ifname``, it and lo
+    up, the default route(s) via the gateway(s) (first interface only). Returns its MAC."""
     ipr = _ipr(socketin_netns(netns))
     try:
         await ipr.setup_endpoint()
-        found = await ipr.link_lookup(ifname=peer_name)
-        if not found:
-            raise FailedPrecondition(f"interface {peer_name} did not arrive in {netns}")
-        idx = found[0]
-        kw: dict[str, Any] = {"ifname": ifname}
-        if mac:
-            kw["address"] = mac
-        await ipr.link("set", index=idx, **kw)
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            link = list(await ipr.link("get", ifname=ifname))
+        except NetlinkError:
+            link = []
+        if not link:
+            raise FailedPrecondition(f"interface {ifname} did not arrive in {netns}")
+        idx = link[0]["index"]
         await ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         if address6:
             await ipr.addr("add", index=idx, address=address6, prefixlen=prefixlen6, flags=IFA_F_NODAD)
@@ -206,15 +208,12 @@ async def configure_container(
             await ipr.addr("add", index=idx, address=extra, prefixlen=64 if six else 16,
                            **({"flags": IFA_F_NODAD} if six else {}))  # fmt: skip
         await ipr.link("set", index=idx, state="up")
-        lo = await ipr.link_lookup(ifname="lo")
-        if lo:
-            await ipr.link("set", index=lo[0], state="up")
+        await ipr.link("set", index=LOOPBACK_INDEX, state="up")
         if gateway:
             await ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
         if gateway6:
             await ipr.route("add", dst="::/0", gateway=gateway6, family=socket.AF_INET6)
-        link = [x async for x in await ipr.get_links(idx)][0]
-        return str(link.get("address") or "")
+        return str(link[0].get("address") or "")
     finally:
         ipr.close()
 
