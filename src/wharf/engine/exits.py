@@ -51,7 +51,7 @@ async def handle_exit(core: Core, cid: str) -> None:
         trace.mark("wharfd", "runtime deleted")
         await _step(c, "unmount its rootfs", blocking(unmount_all, core.paths.rootfs_dir(cid)))
         trace.mark("wharfd", "rootfs unmounted")
-        await _step(c, "detach its network", core.net.detach(c))
+        await _step(c, "detach its network", core.net.detach(c, exited=True))
         trace.mark("wharfd", "network detached")
         try:
             vuse.down(core.volumes, c)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.base import units
 from wharf.base.times import now_rfc3339
 from wharf.errors import Conflict, FailedPrecondition, Forbidden, InvalidArgument, NotFound, WharfError
-from wharf.network import endpoints, ipam, netlink, ports, views
+from wharf.network import endpoints, ipam, leaving, netlink, ports, views
 from wharf.network.ipam import DEFAULT_POOLS
 from wharf.network.nft import Firewall
 from wharf.network.store import Network, NetworkStore
@@ -85,6 +85,7 @@ class NetworkManager:
         self.pools = ipam.pools_from_config(pools)
         self.networks: dict[str, Network] = {n.id: n for n in self.store.all()}
         self.reservations: dict[str, list[socket.socket]] = {}  # container ID → its held host ports
+        self.leaving = leaving.Leaving(self.host)  # veths the kernel deletes after exits
         self.link_holes: dict[str, list[tuple[str, str, str, int]]] = {}  # parent ID → its links' holes
         self.dns: Resolver | None = None
         self.containers: Callable[[], Sequence[Attachable]] = list
@@ -164,6 +165,7 @@ class NetworkManager:
                 self.fw.teardown()
             except WharfError as exc:
                 log.warning("stop: could not remove nftables table %s: %s", self.fw.table, exc)
+        await self.leaving.close()
         if self.dns is not None:
             self.dns.close()
         for socks in self.reservations.values():
@@ -417,8 +419,8 @@ class NetworkManager:
             self.fw.links(holes)
             self.link_holes[c.id] = holes
 
-    async def detach(self, c: Attachable) -> None:
-        """The container's process is gone (or its start failed)."""
+    async def detach(self, c: Attachable, exited: bool = False) -> None:
+        """The container's process is gone (``exited``) or its start failed."""
         try:
             self.fw.unpublish(self._port_rules(c))
             self.fw.links(self.link_holes.pop(c.id, []), add=False)
@@ -430,11 +432,10 @@ class NetworkManager:
             self.dns.remove(c.id)
         self.store.release(c.id)
         for ep in (c.networking.get("Networks") or {}).values():
-            if ep.get("_host_if"):  # the kernel would drop it with the namespace, but only later
-                try:
-                    await self.host.delete(ep.pop("_host_if"))
-                except Exception as exc:
-                    log.warning("removing the veth of %s: %s", c.id[:12], exc)
+            if ep.get("_host_if") and exited:
+                self.leaving.add(ep.pop("_host_if"))  # the kernel deletes it with the namespace
+            elif ep.get("_host_if"):
+                await leaving.delete(self.host, ep.pop("_host_if"))
             endpoints.clear(ep)
         c.networking["Ports"] = {}
 
