@@ -23,15 +23,12 @@ containers).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -130,29 +127,11 @@ def shim_pids(host: str, ids: list[str], wharf_exec_root: str | None) -> list[in
 
 
 def api_rps(sock: str, path: str, clients: int, seconds: float = 3.0) -> float:
-    count = [0] * clients
-    stop = time.perf_counter() + seconds
+    """Answers per second to ``clients`` keep-alive clients in 2 processes (bench/httpload.py:
+    one process of http.client threads measured itself, not the engine)."""
+    from httpload import rps
 
-    def worker(i: int) -> None:
-        while time.perf_counter() < stop:
-            conn = http.client.HTTPConnection("localhost")
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(sock)
-            conn.sock = s
-            try:
-                while time.perf_counter() < stop:
-                    conn.request("GET", path)
-                    conn.getresponse().read()
-                    count[i] += 1
-            finally:
-                conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(count) / seconds
+    return rps(sock, path, clients, seconds)
 
 
 def measure(

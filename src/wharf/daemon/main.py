@@ -103,6 +103,7 @@ async def serve(cfg: DaemonConfig) -> None:
     from aiohttp import web
 
     from wharf.api.app import make_app
+    from wharf.api.fastping import PingFirst
     from wharf.engine.engine import Engine
 
     engine = Engine(cfg)
@@ -113,7 +114,12 @@ async def serve(cfg: DaemonConfig) -> None:
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
+    answers = _ping_answers()
+    aiohttp_protocol = runner.server
+    assert aiohttp_protocol is not None
+    loop = asyncio.get_running_loop()
     sites: list[Any] = []
+    unix_servers: list[asyncio.Server] = []  # pings answered before aiohttp (api/fastping.py)
     sockets: list[str] = []  # removed at a clean stop: no socket is left that nothing answers
     for host in cfg.hosts:
         if host.startswith("unix://"):
@@ -123,17 +129,22 @@ async def serve(cfg: DaemonConfig) -> None:
                 if _socket_in_use(path):
                     raise WharfError(f"{path}: address already in use (is another wharfd running?)")
                 os.unlink(path)
-            site: Any = web.UnixSite(runner, path, backlog=BACKLOG)
-            await site.start()
+            unix_servers.append(
+                await loop.create_unix_server(
+                    lambda: PingFirst(aiohttp_protocol, answers), path, backlog=BACKLOG
+                )
+            )
             sockets.append(path)
             os.chmod(path, 0o660)
+            log.info("API listen on %s", host)
+            continue
         elif host.startswith("tcp://"):
             hostport = host[len("tcp://") :]
             h, _, port = hostport.rpartition(":")
             ctx = _tls_context(cfg)
             if ctx is None and h not in ("127.0.0.1", "localhost", "::1", "[::1]"):
                 log.warning("serving the API on %s without TLS: anyone who can reach it is root", host)
-            site = web.TCPSite(
+            site: Any = web.TCPSite(
                 runner,
                 h.strip("[]") or "0.0.0.0",
                 int(port or (2376 if ctx else 2375)),
@@ -146,12 +157,13 @@ async def serve(cfg: DaemonConfig) -> None:
         sites.append(site)
         log.info("API listen on %s", host)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("daemon has completed initialization")
     await stop.wait()
     log.info("processing signal, shutting down (containers keep running)")
+    for server in unix_servers:
+        server.close()
     await runner.cleanup()
     for path in sockets:
         try:
@@ -159,6 +171,14 @@ async def serve(cfg: DaemonConfig) -> None:
         except FileNotFoundError:
             pass
     await engine.close()
+
+
+def _ping_answers() -> Any:
+    from wharf.api.fastping import Answers, targets
+    from wharf.api.routes.system import _ping_headers
+    from wharf.api.server import API_VERSION, MIN_API_VERSION
+
+    return Answers(_ping_headers(), targets(MIN_API_VERSION, API_VERSION))
 
 
 def _data_root(cfg: DaemonConfig) -> None:
