@@ -11,6 +11,11 @@ registry (a fresh docker-registry). dockerd is measured if it answers on ``--doc
 (default ``$DOCKER_BENCH_HOST`` or /var/run/docker.sock); else the run says so and prints no
 ratio.
 
+The floor, in the same run and the same turns: the same layers fetched from the registry by
+``curl`` and unpacked by a plain ``tar -xzf`` into empty directories, every layer's pipeline
+started at once (what a pull that overlaps every download, decompression and extraction could
+reach; it writes no store, checks no digest and applies no whiteouts).
+
 Quiet filesystem: on an ext4 without a journal (this VM's root filesystem), the kernel will not
 reuse an inode for 60 s after it was deleted (300 s while its inode table block is dirty), and
 every new inode of the block group scans past those: creating 14,000 files right after deleting
@@ -122,6 +127,26 @@ def wharf_round(root: Path, ref: str, push_to: Registry, quiet: Quiet) -> tuple[
         d.cleanup(remove_root=False)  # removed at the end: see the module's docstring
 
 
+def floor_round(dest: Path, blob_urls: list[str], quiet: Quiet) -> float:
+    """curl | tar -xzf of every layer at once into empty directories: seconds until the last ends."""
+    dirs = [dest / f"layer{k}" for k in range(len(blob_urls))]
+    for d in dirs:
+        d.mkdir(parents=True)
+    quiet.settle()
+    t = time.perf_counter()
+    pipes = []
+    for url, d in zip(blob_urls, dirs, strict=True):
+        curl = subprocess.Popen(["curl", "-sfL", url], stdout=subprocess.PIPE)
+        tar = subprocess.Popen(["tar", "-xzf", "-", "-C", str(d)], stdin=curl.stdout)
+        assert curl.stdout is not None
+        curl.stdout.close()
+        pipes.append((curl, tar))
+    for curl, tar in pipes:
+        if tar.wait() != 0 or curl.wait() != 0:
+            raise RuntimeError("the floor's curl | tar -xzf failed")
+    return time.perf_counter() - t
+
+
 def docker_round(host: str, ref: str, push_to: Registry, quiet: Quiet) -> tuple[float, float]:
     docker(host, "rmi", "-f", ref, check=False)  # absent on the first run
     quiet.deleted()
@@ -161,7 +186,11 @@ def main() -> int:
             urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept})).read()
         )
         total = sum(layer["size"] for layer in sizes["layers"])
-        results: dict[str, dict[str, list[float]]] = {"wharf": {"pull": [], "push": []}}
+        blobs = [f"{url.rsplit('/manifests/', 1)[0]}/blobs/{layer['digest']}" for layer in sizes["layers"]]
+        results: dict[str, dict[str, list[float]]] = {
+            "wharf": {"pull": [], "push": []},
+            "floor": {"pull": []},
+        }
         docker_env = dict(os.environ, DOCKER_HOST=args.docker_host)
         have_docker = subprocess.run(["docker", "info"], env=docker_env, capture_output=True).returncode == 0
         if have_docker:
@@ -172,6 +201,9 @@ def main() -> int:
             ]
             if have_docker:
                 rounds.append(("docker", lambda reg: docker_round(args.docker_host, ref, reg, quiet)))
+            floor = floor_round(work / f"floor-{i}", blobs, quiet)
+            results["floor"]["pull"].append(floor)
+            print(f"run {i + 1}: floor  curl | tar -xzf {floor:6.2f} s", flush=True)
             for engine, run in rounds:
                 empty = Registry(work / f"empty-{engine}-{i}")
                 try:
@@ -186,6 +218,9 @@ def main() -> int:
         print(f"image {ref}: {layers}; quiet {args.quiet:g} s")
         if not have_docker:
             print("dockerd is not answering on --docker-host: wharf's figures alone, no ratio")
+        fl = statistics.median(results["floor"]["pull"])
+        w = statistics.median(results["wharf"]["pull"])
+        print(f"{'floor: curl | tar -xzf (s)':<32} {fl:6.2f}   wharf's cold pull / floor {w / fl:.2f}")
         for what, key in (("cold pull (s)", "pull"), ("push to an empty registry (s)", "push")):
             w = statistics.median(results["wharf"][key])
             if not have_docker:

@@ -152,11 +152,11 @@ def pull_image(
         _fetch(reg, store, ref.path, scope, cfg_desc, _quiet)
         missing = [layer for layer in layers if not store.content.exists(layer.digest)]
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(missing) or 1))) as pool:
-            for f in [pool.submit(_fetch, reg, store, ref.path, scope, layer, emit) for layer in missing]:
-                f.result()
-        for layer in missing:
-            emit({"status": "Extracting", "progressDetail": {}, "id": _short(layer.digest)})
-        store.unpack(manifest_desc.digest)  # before the name: a listed image always runs
+            # each layer is extracted as soon as its blob is in, while the others download
+            fetched = {x.digest: pool.submit(_fetch, reg, store, ref.path, scope, x, emit) for x in missing}
+            for layer in missing:
+                emit({"status": "Extracting", "progressDetail": {}, "id": _short(layer.digest)})
+            store.unpack(manifest_desc.digest, fetched)  # before the name: a listed image always runs
         store.set_image(str(ref) if ref.digest is None else f"{ref.name()}@{digest}", top)
         if ref.digest is None:
             store.set_image(f"{ref.name()}@{digest}", top)

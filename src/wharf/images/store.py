@@ -23,7 +23,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,12 +169,13 @@ class ImageStore:
             for i, (b, d, c) in enumerate(zip(blobs, diffs, chains, strict=True))
         ]
 
-    def unpack(self, manifest_digest: str) -> str:
-        """Unpack the layers of a manifest (or an index's platform manifest); returns the top chain ID."""
+    def unpack(self, manifest_digest: str, fetched: Mapping[str, Future[None]] | None = None) -> str:
+        """Unpack the layers of a manifest (or an index's platform manifest); returns the top chain
+        ID. ``fetched``: the blobs still downloading (a pull), each layer extracted once it is in."""
         size = self.content.size(manifest_digest)
         _, manifest = self.platform_manifest(Descriptor("", manifest_digest, size))
         layers = self.layers(manifest)
-        unpack_layers(self.content, self.snapshots, layers)
+        unpack_layers(self.content, self.snapshots, layers, fetched)
         return layers[-1].chain_id if layers else ""
 
     def top_chain_id(self, record: ImageRecord) -> str:

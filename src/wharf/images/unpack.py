@@ -12,11 +12,16 @@ active snapshots, then committed in order with their parent set. A layer that ha
 file of a lower layer cannot be extracted without its parents: it is redone in order. Snapshots
 are shared: an image whose base is already unpacked only extracts its own layers, and two
 unpacks racing on one layer both succeed (the second commit finds it committed).
+
+A pull passes ``fetched``: for each blob still downloading, the future of its download. Each
+layer's extraction then starts as soon as its own blob is in the content store, while the
+others are still arriving (download, decompression and extraction overlap).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -41,23 +46,66 @@ class Layer:
     parent: str
 
 
-def unpack_layers(content: LocalContentStore, sn: BaseSnapshotter, layers: list[Layer]) -> None:
-    """Make sure a committed snapshot exists for every layer's chain ID."""
+def unpack_layers(
+    content: LocalContentStore,
+    sn: BaseSnapshotter,
+    layers: list[Layer],
+    fetched: Mapping[str, Future[None]] | None = None,
+) -> None:
+    """Make sure a committed snapshot exists for every layer's chain ID (``fetched``: the
+    downloads still going, by blob digest; each layer waits for its own)."""
+    fetched = fetched or {}
     missing = [layer for layer in layers if not sn.exists(layer.chain_id)]
     if not missing:
+        for job in fetched.values():
+            job.result()
         return
     if sn.overlay_whiteouts and len(missing) > 1:
-        _unpack_concurrently(content, sn, missing)
+        _unpack_concurrently(content, sn, missing, fetched)
     else:
         for layer in missing:
+            _arrived(fetched, layer)
             _extract_and_commit(content, sn, layer, layer.parent)
 
 
-def _unpack_concurrently(content: LocalContentStore, sn: BaseSnapshotter, missing: list[Layer]) -> None:
+def _arrived(fetched: Mapping[str, Future[None]], layer: Layer) -> None:
+    job = fetched.get(layer.blob.digest)
+    if job is not None:
+        job.result()  # the download's error, if it failed
+
+
+def _unpack_concurrently(
+    content: LocalContentStore,
+    sn: BaseSnapshotter,
+    missing: list[Layer],
+    fetched: Mapping[str, Future[None]],
+) -> None:
+    def extract(layer: Layer) -> str:
+        _arrived(fetched, layer)
+        return _extract(content, sn, layer, "")
+
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(missing))) as pool:
-        jobs = [(layer, pool.submit(_extract, content, sn, layer, "")) for layer in missing]
-        for layer, job in jobs:
-            _commit_job(content, sn, layer, job)
+        jobs = [(layer, pool.submit(extract, layer)) for layer in missing]
+        try:
+            for layer, job in jobs:
+                _commit_job(content, sn, layer, job)
+        except BaseException:
+            _drop_uncommitted(sn, [job for _, job in jobs])
+            raise
+
+
+def _drop_uncommitted(sn: BaseSnapshotter, jobs: list[Future[str]]) -> None:
+    """After a failed unpack: the layers extracted but not committed go (nothing would commit
+    them, and GC keeps active snapshots)."""
+    for job in jobs:
+        try:
+            key = job.result()
+        except BaseException:  # that one failed: it removed its own snapshot
+            continue
+        try:
+            sn.remove(key)
+        except NotFound:
+            pass  # committed: a commit renames the active snapshot
 
 
 def _commit_job(content: LocalContentStore, sn: BaseSnapshotter, layer: Layer, job: Future[str]) -> None:

@@ -94,3 +94,43 @@ def test_metadata_survives_reopen(tmp_path: Path) -> None:
         assert s2.db.version() == 2
     finally:
         s2.close()
+
+
+def _pull_like(store: ImageStore, layers: list[dict[str, bytes | None]], fail: int | None = None) -> str:
+    """The blobs written by threads, as a pull's downloads are, and unpacked with their futures:
+    each layer waits for its own blob (``fail``: that layer's download fails instead)."""
+    import threading
+    from concurrent.futures import Future
+
+    blobs = make_blobs(layers)
+    with store.lease():
+        for data in (blobs.manifest, blobs.config):
+            store.content.put_bytes(data, digest(data))
+        fetched: dict[str, Future[None]] = {}
+        for k, data in enumerate(blobs.layers):
+            job: Future[None] = Future()
+            fetched[digest(data)] = job
+
+            def arrive(data: bytes = data, job: Future[None] = job, k: int = k) -> None:
+                if k == fail:
+                    job.set_exception(ConnectionResetError("the registry went away"))
+                    return
+                store.content.put_bytes(data, digest(data))
+                job.set_result(None)
+
+            threading.Timer(0.05 * (len(blobs.layers) - k), arrive).start()  # the last layer first
+        return store.unpack(blobs.manifest_descriptor.digest, fetched)
+
+
+def test_layers_are_extracted_as_their_blobs_arrive(store: ImageStore, tmp_path: Path) -> None:
+    layers: list[dict[str, bytes | None]] = [{"a": b"1"}, {"b": b"2", "a": None}, {"c": b"3"}]
+    top = _pull_like(store, layers)
+    assert _read_tree(store, top, tmp_path, ["a", "b", "c"]) == {"a": None, "b": "2", "c": "3"}
+
+
+def test_a_failed_download_leaves_no_half_unpacked_layer(store: ImageStore) -> None:
+    layers: list[dict[str, bytes | None]] = [{"a": b"1"}, {"b": b"2"}, {"c": b"3"}]
+    with pytest.raises(ConnectionResetError):
+        _pull_like(store, layers, fail=1)
+    left = [(i.key, i.kind) for i in store.snapshots.walk()]
+    assert all(kind != "active" for _, kind in left), left
