@@ -15,9 +15,10 @@ of the rounds.
 
 Figures: run --rm true (default network / --network none), run -d + rm -f, 100 sequential
 detached starts, ps with 0 and 100 containers, per-container host PSS of 50 idle containers
-(the shims; the containers' own processes are the same for every engine), daemon idle RSS,
-and API requests per second on /_ping (16 clients) and /containers/json (4 clients, 100
-containers).
+(the shims; the containers' own processes are the same for every engine), daemon idle RSS and
+its growth per container (RSS with the 100 containers up, less idle, / 100: dockerd's alone,
+not containerd's), and API requests per second on /_ping (16 clients) and /containers/json
+(4 clients, 100 containers), from 2 client processes (bench/httpload.py).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ FIGURES = (
     "ps, 100 containers",
     "per-container PSS (MiB)",
     "daemon idle RSS (MB)",
+    "daemon RSS growth per container (KiB)",
     "/_ping req/s (16 clients)",
     "/containers/json req/s (4 clients, 100 ctrs)",
 )
@@ -139,7 +141,8 @@ def measure(
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     docker(host, "run", "--rm", image, "true")  # warm
-    out["daemon idle RSS (MB)"] = rss_kib(daemon_pid) / 1024
+    idle = rss_kib(daemon_pid)
+    out["daemon idle RSS (MB)"] = idle / 1024
     out["run --rm (default network)"] = timed_ms(host, runs, "run", "--rm", image, "true")
     out["run --rm (--network none)"] = timed_ms(
         host, runs, "run", "--rm", "--network", "none", image, "true"
@@ -150,6 +153,7 @@ def measure(
     t = time.perf_counter()
     ids = [docker(host, "run", "-d", image, "sleep", "600").stdout.strip() for _ in range(100)]
     out["100 detached starts (s)"] = time.perf_counter() - t
+    out["daemon RSS growth per container (KiB)"] = (rss_kib(daemon_pid) - idle) / 100
     try:
         out["ps, 100 containers"] = timed_ms(host, runs, "ps")
         out["/containers/json req/s (4 clients, 100 ctrs)"] = api_rps(sock, "/containers/json", 4)

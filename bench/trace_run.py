@@ -7,6 +7,7 @@ started and since the event before it. The client's own start and end are marked
 the docker CLI's process.
 
     .venv/bin/python bench/trace_run.py [--runs 11] [--network none] [--image busybox:latest]
+        [--wharfd OTHER/.venv/bin/wharfd]
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=11)
     p.add_argument("--network", default="")
     p.add_argument("--image", default="busybox:latest")
+    p.add_argument("--wharfd", default="", help="another checkout's .venv/bin/wharfd (a before/after)")
     args = p.parse_args()
     root = tempfile.mkdtemp(prefix="wharf-trace-")
     trace = f"{root}/trace.log"
     os.environ["WHARF_TRACE"] = trace
-    proc, sock, _ = start_wharfd(root)
+    proc, sock, _ = start_wharfd(root, args.wharfd)
     del os.environ["WHARF_TRACE"]
     argv = ["run", "--rm", *(["--network", args.network] if args.network else []), args.image, "true"]
     try:
