@@ -67,12 +67,18 @@ def in_netns(path: str, fn: Callable[[], T]) -> T:
     return value
 
 
-def socketin_netns(path: str) -> socket.socket:
-    """A NETLINK_ROUTE socket bound to the network namespace at ``path``."""
-    return in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
+def socketin_netns(path: str, lo_up: bool = False) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to the network namespace at ``path`` (``lo_up``: and its
+    loopback up, two ioctls while the thread is there: cheaper than a netlink request)."""
+
+    def made() -> socket.socket:
+        if lo_up:
+            _lo_up()
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+
+    return in_netns(path, made)
 
 
-LOOPBACK_INDEX = 1  # lo is the first device of every network namespace
 IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection on our own links
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -101,6 +107,7 @@ class Host:
     def __init__(self) -> None:
         self.ipr: Any = None
         self.lock = asyncio.Lock()
+        self.bridges: dict[str, int] = {}  # index by name, of the bridges made or found here
 
     async def _get(self) -> Any:
         if self.ipr is None:
@@ -146,9 +153,11 @@ class Host:
                         "add", index=idx, address=gateway6, prefixlen=prefixlen6, flags=IFA_F_NODAD
                     )
             await ipr.link("set", index=idx, state="up", mtu=mtu)
+            self.bridges[name] = idx
         _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
 
     async def delete(self, name: str) -> None:
+        self.bridges.pop(name, None)
         ipr = await self._get()
         idx = await self.index(name)
         if idx is not None:
@@ -165,13 +174,24 @@ class Host:
         namespace of ``pid`` under its final name ``ifname`` with its MAC (the kernel creates a
         veth's peer in the peer's namespace: the name need only be free there)."""
         ipr = await self._get()
-        br = await self.index(bridge)
-        if br is None:
-            raise FailedPrecondition(f"bridge {bridge} is missing")
         peer: dict[str, Any] = {"ifname": ifname, "net_ns_pid": pid, "mtu": mtu}
         if mac:
             peer["address"] = mac
-        await ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=br, state="up", peer=peer)
+        for cached in (True, False):  # a bridge deleted behind our back: its index looked up again
+            br = self.bridges.get(bridge) if cached else await self.index(bridge)
+            if br is None and not cached:
+                raise FailedPrecondition(f"bridge {bridge} is missing")
+            if br is None:
+                continue
+            try:
+                await ipr.link(
+                    "add", ifname=host_name, kind="veth", mtu=mtu, master=br, state="up", peer=peer
+                )
+                break
+            except Exception:
+                if not cached:
+                    raise
+                self.bridges.pop(bridge, None)  # a stale index: EINVAL or ENODEV; looked up now
         _sysctl_path(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
 
 
@@ -188,7 +208,7 @@ async def configure_container(
 ) -> str:
     """Inside the namespace: the address(es) (and --link-local-ip ones) on ``ifname``, it and lo
     up, the default route(s) via the gateway(s) (first interface only). Returns its MAC."""
-    ipr = _ipr(socketin_netns(netns))
+    ipr = _ipr(socketin_netns(netns, lo_up=True))
     try:
         await ipr.setup_endpoint()
         from pyroute2.netlink.exceptions import NetlinkError
@@ -208,7 +228,6 @@ async def configure_container(
             await ipr.addr("add", index=idx, address=extra, prefixlen=64 if six else 16,
                            **({"flags": IFA_F_NODAD} if six else {}))  # fmt: skip
         await ipr.link("set", index=idx, state="up")
-        await ipr.link("set", index=LOOPBACK_INDEX, state="up")
         if gateway:
             await ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
         if gateway6:

@@ -458,3 +458,12 @@ def test_ipv6_network(cli: CLI, names: list[str]) -> None:
     assert r.returncode == 125 and "It does not belong to any of this network's subnets" in r.stderr
     r = cli("run", "--rm", "--ip6", "fd00:77:1::81", "busybox", "true", check=False)
     assert r.returncode == 125 and "supported on user defined networks only" in r.stderr
+
+
+def test_a_bridge_deleted_behind_the_daemons_back_is_an_error_not_a_stale_index(own_daemon: Daemon) -> None:
+    d = own_daemon
+    cli = CLI(d, "docker")
+    cli("run", "--rm", "busybox", "true")  # the bridge's index is known now
+    subprocess.run(["ip", "link", "del", d.bridge], check=True)
+    r = cli("run", "--rm", "busybox", "true", check=False)
+    assert r.returncode != 0 and f"bridge {d.bridge} is missing" in r.stderr, r.stderr
