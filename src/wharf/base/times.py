@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from wharf.errors import InvalidArgument
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing imports re: kept off the runtime's start (see _rfc3339)
     from typing import Any
-
-from wharf.errors import InvalidArgument
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as the Engine API shows an unset time
 
