@@ -102,7 +102,7 @@ class Quiet:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.last_delete = 0.0
+        self.last_delete = time.monotonic()  # what ran before the bench may have deleted files
 
     def deleted(self) -> None:
         self.last_delete = time.monotonic()
