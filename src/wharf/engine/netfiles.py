@@ -1,12 +1,7 @@
 """A container's /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker writes them: made at
 create, rewritten before each start with the container's own addresses (and, on user-defined
 networks, the embedded DNS server at 127.0.0.11). They live in the container's directory and
-are bind-mounted over the image's files.
-
-hosts and resolv.conf are written atomically but not fsynced: they are made again before every
-start, and a power loss finds no container running, so the next start rewrites whatever it
-took (two fsyncs fewer at create and two at each start, a few ms of the run on this VM's disk).
-hostname, written at create only, is fsynced."""
+are bind-mounted over the image's files."""
 
 from __future__ import annotations
 
@@ -41,8 +36,8 @@ def write_at_create(d: str, cfg: DaemonConfig, cid: str, config: ContainerConfig
     """The files of a new container, in its directory ``d`` (made here, with rootfs/)."""
     os.makedirs(f"{d}/rootfs", 0o710, exist_ok=True)
     atomic_write(f"{d}/hostname", (config.get("Hostname") or cid[:12]) + "\n")
-    atomic_write(f"{d}/hosts", HOSTS_HEADER + _extra_hosts(hc, None), durable=False)
-    atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, hc)), durable=False)
+    atomic_write(f"{d}/hosts", HOSTS_HEADER + _extra_hosts(hc, None))
+    atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, hc)))
 
 
 def write_before_start(
@@ -67,10 +62,8 @@ def write_before_start(
         if ep.get("GlobalIPv6Address"):
             hosts += f"{ep['GlobalIPv6Address']}\t{names}\n"
     hosts += "".join(line + "\n" for line in link_hosts or [])
-    atomic_write(f"{d}/hosts", hosts, durable=False)
-    atomic_write(
-        f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, c.host_config), embedded_dns), durable=False
-    )
+    atomic_write(f"{d}/hosts", hosts)
+    atomic_write(f"{d}/resolv.conf", resolv_conf(dns_defaults(cfg, c.host_config), embedded_dns))
 
 
 def _extra_hosts(hc: HostConfig, net: Gateways | None) -> str:

@@ -131,10 +131,7 @@ async def _create(core: Core, c: Container, rootfs: str, link_env: list[str]) ->
     owner = core.cfg.remap.ids.root if ns is not None and core.cfg.remap is not None else None
     pins = _Pins(core.paths.container_dir(c.id), owner)  # the runtime binds from these as it creates
     try:
-        # not fsynced: made again at every start, and read by the runtime's create at once (the
-        # runtime's state.json is written the same way); a power loss leaves nothing running
-        spec = _spec_json(core, c, rootfs, link_env, pins.pin, ns)
-        atomic_write(core.paths.bundle_config(c.id), spec, durable=False)
+        atomic_write(core.paths.bundle_config(c.id), _spec_json(core, c, rootfs, link_env, pins.pin, ns))
         trace.mark("wharfd", "spec written")
         try:
             opts = _shim_options(core, c, bundle)
