@@ -379,31 +379,22 @@ static void parse(int argc, char **argv) {
         VAL("--state-dir", o.state_dir)
         VAL("--log-path", o.log_path)
 #undef VAL
-        if (strcmp(a, "--sync-fd") == 0 && v) {
-            o.sync_fd = atoi(v);
-            i++;
-        } else if (strcmp(a, "--log-max-size") == 0 && v) {
-            o.max_size = atoll(v);
-            i++;
-        } else if (strcmp(a, "--init-pid") == 0 && v) {
-            o.init_pid = atoi(v);
-            i++;
-        } else if (strcmp(a, "--stdout-fd") == 0 && v) {
-            o.adopt_out = atoi(v);
-            i++;
-        } else if (strcmp(a, "--stderr-fd") == 0 && v) {
-            o.adopt_err = atoi(v);
-            i++;
-        } else if (strcmp(a, "--stdin-fd") == 0 && v) {
-            o.adopt_in = atoi(v);
-            i++;
-        } else if (strcmp(a, "--master-fd") == 0 && v) {
-            o.adopt_master = atoi(v);
-            i++;
-        } else if (strcmp(a, "--log-max-files") == 0 && v) {
-            o.max_files = atoi(v);
-            i++;
-        } else if (strcmp(a, "--tty") == 0) {
+#define NUM(flag, field, conv)                                                                       \
+    if (strcmp(a, flag) == 0 && v) {                                                                 \
+        field = conv(v);                                                                             \
+        i++;                                                                                         \
+        continue;                                                                                    \
+    }
+        NUM("--sync-fd", o.sync_fd, atoi)
+        NUM("--log-max-size", o.max_size, atoll)
+        NUM("--log-max-files", o.max_files, atoi)
+        NUM("--init-pid", o.init_pid, atoi)
+        NUM("--stdout-fd", o.adopt_out, atoi)
+        NUM("--stderr-fd", o.adopt_err, atoi)
+        NUM("--stdin-fd", o.adopt_in, atoi)
+        NUM("--master-fd", o.adopt_master, atoi)
+#undef NUM
+        if (strcmp(a, "--tty") == 0) {
             o.tty = 1;
         } else if (strcmp(a, "--stdin") == 0) {
             o.use_stdin = 1;
@@ -543,13 +534,6 @@ static pid_t create_container(struct stream *outp, struct stream *errp, sigset_t
     }
     if (console_fd >= 0)
         close(console_fd), unlink(console_path);
-    if (o.tty) {
-        if (master_fd < 0)
-            die("the runtime sent no console");
-        outp->fd = master_fd;
-        stdin_fd = master_fd;
-        fcntl(master_fd, F_SETFL, O_NONBLOCK);
-    }
     char pidbuf[32] = {0};
     int pf = open(pid_path, O_RDONLY | O_CLOEXEC);
     if (pf < 0 || read(pf, pidbuf, sizeof pidbuf - 1) <= 0)
@@ -598,16 +582,18 @@ int main(int argc, char **argv) {
             if (inherited[k] >= 0)
                 fcntl(inherited[k], F_SETFD, FD_CLOEXEC); /* the container's log readers never get them */
         init = o.init_pid;
-        if (o.tty) {
-            if (o.adopt_master < 0)
-                die("the runtime sent no console");
-            master_fd = out.fd = stdin_fd = o.adopt_master;
-            fcntl(master_fd, F_SETFL, O_NONBLOCK);
-        } else {
+        if (o.tty)
+            master_fd = o.adopt_master;
+        else
             out.fd = o.adopt_out, err.fd = o.adopt_err, stdin_fd = o.adopt_in;
-        }
     } else {
         init = create_container(&out, &err, &mask, sig_fd, pid_path, console_path);
+    }
+    if (o.tty) { /* the pty master, sent by the runtime's init: the output and the input */
+        if (master_fd < 0)
+            die("the runtime sent no console");
+        out.fd = stdin_fd = master_fd;
+        fcntl(master_fd, F_SETFL, O_NONBLOCK);
     }
     dprintf(o.sync_fd, "ok %d\n", init);
     close(o.sync_fd);
