@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from wharf.api.fastping import Answers, targets
 
-ANSWERS = Answers({"Api-Version": "1.47"}, targets("1.24", "1.47"))
+ANSWERS = Answers({"Api-Version": "1.47"}, "wharf/0.1.0 (linux)", targets("1.24", "1.47"))
 PING = b"GET /_ping HTTP/1.1\r\nHost: x\r\nUser-Agent: Docker-Client/27\r\n\r\n"
 
 

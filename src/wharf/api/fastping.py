@@ -39,9 +39,11 @@ def targets(min_version: str, max_version: str) -> frozenset[bytes]:
 class Answers:
     """The bytes of a ping's answer, as the route writes them."""
 
-    def __init__(self, headers: dict[str, str], served: frozenset[bytes]) -> None:
+    def __init__(self, headers: dict[str, str], server: str, served: frozenset[bytes]) -> None:
         lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.head = f"HTTP/1.1 200 OK\r\n{lines}Content-Type: text/plain; charset=utf-8\r\n".encode()
+        self.head = (
+            f"HTTP/1.1 200 OK\r\n{lines}Content-Type: text/plain; charset=utf-8\r\nServer: {server}\r\n"
+        ).encode()
         self.served = served
         self._second = -1
         self._get = self._head = b""
@@ -50,9 +52,8 @@ class Answers:
         now = int(time.time())
         if now != self._second:
             date = f"Date: {formatdate(now, usegmt=True)}\r\n\r\n".encode()
-            server = b"Server: wharf/0.1.0 (linux)\r\n"
-            self._get = self.head + server + b"Content-Length: 2\r\n" + date + b"OK"
-            self._head = self.head + server + date
+            self._get = self.head + b"Content-Length: 2\r\n" + date + b"OK"
+            self._head = self.head + date
             self._second = now
 
     def of(self, data: bytes) -> bytes | None:

@@ -28,6 +28,7 @@ log = logging.getLogger("wharf.api")
 API_VERSION = "1.47"
 MIN_API_VERSION = "1.24"
 MAX_BODY = 32 << 20
+SERVER = "wharf/0.1.0 (linux)"  # the Server header of every answer (api/fastping.py too)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # the version the client asked for (its /v1.NN/ prefix), or API_VERSION when it named none
@@ -112,7 +113,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         resp.headers.setdefault("Api-Version", API_VERSION)
         resp.headers.setdefault("Docker-Experimental", "false")
         resp.headers.setdefault("Ostype", "linux")
-        resp.headers.setdefault("Server", "wharf/0.1.0 (linux)")
+        resp.headers.setdefault("Server", SERVER)
     return resp
 
 

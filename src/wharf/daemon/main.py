@@ -175,10 +175,10 @@ async def serve(cfg: DaemonConfig) -> None:
 
 def _ping_answers() -> Any:
     from wharf.api.fastping import Answers, targets
-    from wharf.api.routes.system import _ping_headers
-    from wharf.api.server import API_VERSION, MIN_API_VERSION
+    from wharf.api.routes.system import ping_headers
+    from wharf.api.server import API_VERSION, MIN_API_VERSION, SERVER
 
-    return Answers(_ping_headers(), targets(MIN_API_VERSION, API_VERSION))
+    return Answers(ping_headers(), SERVER, targets(MIN_API_VERSION, API_VERSION))
 
 
 def _data_root(cfg: DaemonConfig) -> None:

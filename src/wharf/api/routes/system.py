@@ -24,7 +24,7 @@ from wharf.engine.views import container_summary
 VERSION = "0.1.0"
 
 
-def _ping_headers() -> dict[str, str]:
+def ping_headers() -> dict[str, str]:
     return {
         "Api-Version": API_VERSION,
         "Builder-Version": "1",
@@ -38,7 +38,7 @@ def _ping_headers() -> dict[str, str]:
 
 async def ping(request: web.Request) -> web.StreamResponse:
     body = "" if request.method == "HEAD" else "OK"
-    return web.Response(text=body, content_type="text/plain", headers=_ping_headers())
+    return web.Response(text=body, content_type="text/plain", headers=ping_headers())
 
 
 def _arch() -> str:
