@@ -115,27 +115,25 @@ class Spawner:
                     socket.send_fds(self._sock, [data], [sync_fd])
                     return True
                 except OSError:
-                    self._drop()
+                    self._drop(kill=True)
         return False
 
-    def _drop(self) -> None:
+    def _drop(self, kill: bool) -> None:
+        """Our end closed (the spawner sees EOF and exits) and the spawner reaped; ``kill``:
+        one that did not take a request may be stuck, not only gone."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         if self.pid:
-            stop_shim(self.pid)
+            if kill:
+                stop_shim(self.pid)
             _reap(self.pid)
             self.pid = 0
 
     def close(self) -> None:
         """Stop it: its end of the socket sees EOF and it exits (the shims it made stay)."""
         with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
-            if self.pid:
-                _reap(self.pid)
-                self.pid = 0
+            self._drop(kill=False)
 
 
 def _spawn_quiet(path: str, argv: list[str], keep_stderr: bool = False) -> int:

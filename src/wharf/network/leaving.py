@@ -45,9 +45,8 @@ class Leaving:
         for task in pending.values():
             task.cancel()
         await asyncio.gather(*pending.values(), return_exceptions=True)
-        for host_if in pending:
-            if await self.host.index(host_if) is not None:
-                await delete(self.host, host_if)
+        for host_if in pending:  # Host.delete finds one already gone and leaves it
+            await delete(self.host, host_if)
 
 
 async def delete(host: Host, host_if: str) -> None:

@@ -177,21 +177,23 @@ class Host:
         peer: dict[str, Any] = {"ifname": ifname, "net_ns_pid": pid, "mtu": mtu}
         if mac:
             peer["address"] = mac
-        for cached in (True, False):  # a bridge deleted behind our back: its index looked up again
-            br = self.bridges.get(bridge) if cached else await self.index(bridge)
-            if br is None and not cached:
-                raise FailedPrecondition(f"bridge {bridge} is missing")
+
+        def add(master: int) -> Any:
+            return ipr.link(
+                "add", ifname=host_name, kind="veth", mtu=mtu, master=master, state="up", peer=peer
+            )
+
+        try:
+            if bridge not in self.bridges:
+                raise LookupError(bridge)
+            await add(self.bridges[bridge])
+        except Exception:  # not known, or stale (EINVAL or ENODEV: deleted behind our back)
+            self.bridges.pop(bridge, None)
+            br = await self.index(bridge)
             if br is None:
-                continue
-            try:
-                await ipr.link(
-                    "add", ifname=host_name, kind="veth", mtu=mtu, master=br, state="up", peer=peer
-                )
-                break
-            except Exception:
-                if not cached:
-                    raise
-                self.bridges.pop(bridge, None)  # a stale index: EINVAL or ENODEV; looked up now
+                raise FailedPrecondition(f"bridge {bridge} is missing") from None
+            await add(br)
+            self.bridges[bridge] = br
         _sysctl_path(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
 
 
