@@ -4,24 +4,13 @@ the route's, in order, and the connection is aiohttp's as soon as it says anythi
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
-from tests.daemon import Daemon, new_root
+from tests.daemon import Daemon
 
 pytestmark = pytest.mark.root
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-@pytest.fixture
-def daemon() -> Iterator[Daemon]:
-    d = Daemon(new_root())
-    try:
-        d.start()
-        yield d
-    finally:
-        d.cleanup()
 
 
 def _connect(d: Daemon) -> socket.socket:
@@ -55,8 +44,8 @@ def _no_date(answer: bytes) -> bytes:
     return b"\r\n".join(h for h in answer.split(b"\r\n") if not h.startswith(b"Date: "))
 
 
-def test_pings_then_other_requests_on_one_connection(daemon: Daemon) -> None:
-    with _connect(daemon) as s:
+def test_pings_then_other_requests_on_one_connection(wharfd: Daemon) -> None:
+    with _connect(wharfd) as s:
         # pipelined pings, answered before aiohttp, in order
         s.sendall(PING + b"HEAD /v1.41/_ping HTTP/1.1\r\nHost: x\r\n\r\n" + PING)
         fast = _answers(s, 3)
@@ -72,12 +61,12 @@ def test_pings_then_other_requests_on_one_connection(daemon: Daemon) -> None:
     assert _no_date(fast[0]) == _no_date(slow)
 
 
-def test_what_the_fast_path_does_not_take_gets_aiohttps_answer(daemon: Daemon) -> None:
-    with _connect(daemon) as s:
+def test_what_the_fast_path_does_not_take_gets_aiohttps_answer(wharfd: Daemon) -> None:
+    with _connect(wharfd) as s:
         s.sendall(b"GET /v1.12/_ping HTTP/1.1\r\nHost: x\r\n\r\n")
         (old,) = _answers(s, 1)
     assert old.startswith(b"HTTP/1.1 400 ") and b"client version 1.12 is too old" in old
-    with _connect(daemon) as s:  # a ping in two pieces
+    with _connect(wharfd) as s:  # a ping in two pieces
         s.sendall(PING[:10])
         s.sendall(PING[10:])
         (split,) = _answers(s, 1)

@@ -11,16 +11,24 @@ from tests.integration.engine.conftest import IMAGE, docker, seeded_daemon
 pytestmark = pytest.mark.root
 
 
-def test_a_run_leaves_a_timeline_of_every_process(
-    rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _traced_run(
+    rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *run: str
+) -> tuple[str, list[list[str]]]:
+    """`docker run --rm RUN...` on a daemon started with WHARF_TRACE: its output, and the lines
+    the run appended (as written: <ns> <pid> <who> <event and detail>)."""
     trace = tmp_path / "trace.log"
     monkeypatch.setenv("WHARF_TRACE", str(trace))
     with seeded_daemon(rootfs_template) as d:
         monkeypatch.delenv("WHARF_TRACE")
         trace.write_text("")
-        docker(d, "run", "--rm", IMAGE, "true")
-        appended = [line.split(" ", 3) for line in trace.read_text().splitlines()]
+        out = docker(d, "run", "--rm", *run).stdout
+        return out, [line.split(" ", 3) for line in trace.read_text().splitlines()]
+
+
+def test_a_run_leaves_a_timeline_of_every_process(
+    rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, appended = _traced_run(rootfs_template, tmp_path, monkeypatch, IMAGE, "true")
     # each process appends its lines as they happen: in the file, one pid's stamps only go up
     # (across processes a writer preempted between its clock read and its write lands later)
     for pid in {p for _, p, _, _ in appended}:
@@ -55,14 +63,10 @@ def test_another_runtime_is_run_by_the_shim_as_a_command(
     rootfs_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """runc (not wharf's runtime) gets no spawner: the shim runs `runc create` itself."""
-    trace = tmp_path / "trace.log"
-    monkeypatch.setenv("WHARF_TRACE", str(trace))
-    with seeded_daemon(rootfs_template) as d:
-        monkeypatch.delenv("WHARF_TRACE")
-        trace.write_text("")
-        out = docker(d, "run", "--rm", "--runtime", "runc", IMAGE, "echo", "by runc").stdout
-        events = [line.split(" ", 3)[2:] for line in trace.read_text().splitlines()]
+    out, lines = _traced_run(
+        rootfs_template, tmp_path, monkeypatch, "--runtime", "runc", IMAGE, "echo", "by runc"
+    )
     assert out == "by runc\n"
-    names = [" ".join(e) for e in events]
+    names = [" ".join(fields[2:]) for fields in lines]
     assert "shim runtime create" in names and "shim runtime create exited" in names
     assert not any(n.startswith(("spawner ", "runtime ")) for n in names)
