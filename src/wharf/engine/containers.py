@@ -123,6 +123,7 @@ class ContainerStore:
         self._db = open_db(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
         self.by_id: dict[str, Container] = {}
+        self.reserved: dict[str, str] = {}  # name -> ID of a create under way (``reserving``)
         # bumped by every write of a container: what views cached from a record are keyed by
         self.revs: dict[str, int] = {}
         # containers whose last change could not be written (a full disk): ``flush`` retries
@@ -134,7 +135,19 @@ class ContainerStore:
         self._db.close()
 
     def names(self) -> set[str]:
-        return {c.name for c in self.by_id.values()}
+        """The names of the containers, and of those being created."""
+        return {c.name for c in self.by_id.values()} | self.reserved.keys()
+
+    @contextmanager
+    def reserving(self, name: str, cid: str) -> Iterator[None]:
+        """``name`` taken by the create of ``cid`` until its record is added (or it fails): a
+        create awaits between choosing a name and adding its record, and two concurrent ones
+        must not choose the same (a generated name, or the same asked one)."""
+        self.reserved[name] = cid
+        try:
+            yield
+        finally:
+            self.reserved.pop(name, None)
 
     def add(self, c: Container) -> None:
         with self._lock:

@@ -56,43 +56,44 @@ async def create(core: Core, req: CreateRequest) -> tuple[str, list[str]]:
     argv = specgen.command(config, image_config)
     name = _name(core, req.name)
     cid = new_id(core.store.by_id)
-    chain = await blocking(core.images.top_chain_id, record)
-    anonymous = vmounts.name_anonymous(planned)
-    await blocking(_note_creating, core, cid, anonymous)
-    made: list[str] = []
-    try:
-        made = await blocking(vmounts.realize, planned, core.volumes)
-        await blocking(core.images.snapshots.prepare, cid, chain)
-        netfiles.write_at_create(core.paths.container_dir(cid), core.cfg, cid, config, host_config)
-        if core.cfg.remap is not None:
-            upper = core.images.snapshots.fs_dir(cid)
-            userns.own_container_files(core.cfg.remap, core.paths.container_dir(cid), upper)
-        c = Container(
-            id=cid,
-            name=name,
-            created=now_rfc3339(),
-            config=merge_image_config(config, image_config),
-            host_config=_host_config_defaults(host_config),
-            image_id=record.id,
-            image_name=image_ref,
-            path=argv[0],
-            args=argv[1:],
-            snapshot_key=cid,
-            runtime=host_config.get("Runtime") or core.cfg.default_runtime,
-            networking={"Networks": endpoints, "Ports": {}},
-            mounts=planned,
-            links=legacy,
-            no_new_privileges=specgen.security(host_config, core.cfg.no_new_privileges)[0],
-        )
-        core.store.add(c)
-    except BaseException:
-        await blocking(discard_files, core, cid)
-        for v in made:
-            core.volumes.remove(v)
-        raise
-    _done_creating(core, cid)
-    core.emit(c, "create")
-    return cid, []
+    with core.store.reserving(name, cid):  # no other create takes the name while this one awaits
+        chain = await blocking(core.images.top_chain_id, record)
+        anonymous = vmounts.name_anonymous(planned)
+        await blocking(_note_creating, core, cid, anonymous)
+        made: list[str] = []
+        try:
+            made = await blocking(vmounts.realize, planned, core.volumes)
+            await blocking(core.images.snapshots.prepare, cid, chain)
+            netfiles.write_at_create(core.paths.container_dir(cid), core.cfg, cid, config, host_config)
+            if core.cfg.remap is not None:
+                upper = core.images.snapshots.fs_dir(cid)
+                userns.own_container_files(core.cfg.remap, core.paths.container_dir(cid), upper)
+            c = Container(
+                id=cid,
+                name=name,
+                created=now_rfc3339(),
+                config=merge_image_config(config, image_config),
+                host_config=_host_config_defaults(host_config),
+                image_id=record.id,
+                image_name=image_ref,
+                path=argv[0],
+                args=argv[1:],
+                snapshot_key=cid,
+                runtime=host_config.get("Runtime") or core.cfg.default_runtime,
+                networking={"Networks": endpoints, "Ports": {}},
+                mounts=planned,
+                links=legacy,
+                no_new_privileges=specgen.security(host_config, core.cfg.no_new_privileges)[0],
+            )
+            core.store.add(c)
+        except BaseException:
+            await blocking(discard_files, core, cid)
+            for v in made:
+                core.volumes.remove(v)
+            raise
+        _done_creating(core, cid)
+        core.emit(c, "create")
+        return cid, []
 
 
 def _links(core: Core, host_config: HostConfig, endpoints: dict[str, Any]) -> dict[str, str]:
@@ -131,9 +132,10 @@ def _name(core: Core, name: str | None) -> str:
         return random_name(core.store.names())
     name = validate_name(name)
     other = core.store.by_name(name)
-    if other is not None:
+    owner = other.id if other is not None else core.store.reserved.get(name)
+    if owner is not None:
         raise Conflict(
-            f'Conflict. The container name "/{name}" is already in use by container "{other.id}".'
+            f'Conflict. The container name "/{name}" is already in use by container "{owner}".'
             " You have to remove (or rename) that container to be able to reuse that name."
         )
     return name
