@@ -104,7 +104,10 @@ async def commit(request: web.Request) -> web.StreamResponse:
         image_id = await b.commit(c, req)
     finally:
         if paused_here:
-            await b.unpause(c.id)
+            try:
+                await b.unpause(c.id)
+            except Conflict:  # its process had exited as it was frozen: the exit has been recorded
+                pass
     b.emit(c, "commit")
     return web.json_response({"Id": image_id}, status=201)
 
