@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.base import units
 from wharf.base.times import now_rfc3339
 from wharf.errors import Conflict, FailedPrecondition, Forbidden, InvalidArgument, NotFound, WharfError
-from wharf.network import endpoints, ipam, leaving, netlink, ports, views
+from wharf.network import endpoints, ipam, leaving, netlink, nlbatch, ports, views
 from wharf.network.ipam import DEFAULT_POOLS
 from wharf.network.nft import Firewall
 from wharf.network.store import Network, NetworkStore
@@ -399,11 +399,11 @@ class NetworkManager:
         await self.host.veth_into(host_if, ifname, mac, pid, n.bridge, self.mtu)
         gateway = n.gateway if primary and not n.internal else None
         gateway6 = n.gateway6 if primary and not n.internal and ep.get("GlobalIPv6Address") else None
-        ep["MacAddress"] = await netlink.configure_container(
-            netns, ifname, ep["IPAddress"], n.prefixlen, gateway,
+        ep["MacAddress"] = await netlink.configure_container(netns, nlbatch.Endpoint(
+            ifname, ep["IPAddress"], n.prefixlen, gateway,
             ep.get("GlobalIPv6Address") or "", n.prefixlen6, gateway6,
             tuple((ep.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()),
-        )  # fmt: skip
+        ))  # fmt: skip
         ep["_ifname"] = ifname
         ep["_host_if"] = host_if
 

@@ -18,7 +18,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from wharf.errors import FailedPrecondition
+from wharf.errors import FailedPrecondition, WharfError
+from wharf.network import nlbatch
+from wharf.network.nlbatch import IFA_F_NODAD, Endpoint
 
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
@@ -49,7 +51,7 @@ def in_netns(path: str, fn: Callable[[], T]) -> T:
                 return
             try:
                 out["value"] = fn()
-            except OSError as exc:
+            except (OSError, WharfError) as exc:
                 out["err"] = exc
             finally:
                 if _libc.setns(own, CLONE_NEWNET) != 0:  # a thread left in the wrong netns: never
@@ -61,8 +63,11 @@ def in_netns(path: str, fn: Callable[[], T]) -> T:
     t = threading.Thread(target=work, name="netns")
     t.start()
     t.join()
-    if "err" in out:
-        raise FailedPrecondition(f"in network namespace {path}: {out['err']}")
+    err = out.get("err")
+    if isinstance(err, WharfError):  # already says what failed
+        raise err
+    if err is not None:
+        raise FailedPrecondition(f"in network namespace {path}: {err}")
     value: T = out["value"]
     return value
 
@@ -79,7 +84,6 @@ def socketin_netns(path: str, lo_up: bool = False) -> socket.socket:
     return in_netns(path, made)
 
 
-IFA_F_NODAD = 0x02  # an address usable at once: no duplicate address detection on our own links
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -197,46 +201,16 @@ class Host:
         _sysctl_path(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
 
 
-async def configure_container(
-    netns: str,
-    ifname: str,
-    address: str,
-    prefixlen: int,
-    gateway: str | None,
-    address6: str = "",
-    prefixlen6: int = 0,
-    gateway6: str | None = None,
-    link_local: tuple[str, ...] = (),
-) -> str:
-    """Inside the namespace: the address(es) (and --link-local-ip ones) on ``ifname``, it and lo
-    up, the default route(s) via the gateway(s) (first interface only). Returns its MAC."""
-    ipr = _ipr(socketin_netns(netns, lo_up=True))
-    try:
-        await ipr.setup_endpoint()
-        from pyroute2.netlink.exceptions import NetlinkError
+async def configure_container(netns: str, ep: Endpoint) -> str:
+    """Inside the namespace: lo up, then ``ep``'s address(es) (and --link-local-ip ones) on its
+    interface, it up, the default route(s) via the gateway(s), in one netlink batch
+    (network/nlbatch.py). Returns the interface's MAC."""
 
-        try:
-            link = list(await ipr.link("get", ifname=ifname))
-        except NetlinkError:
-            link = []
-        if not link:
-            raise FailedPrecondition(f"interface {ifname} did not arrive in {netns}")
-        idx = link[0]["index"]
-        await ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
-        if address6:
-            await ipr.addr("add", index=idx, address=address6, prefixlen=prefixlen6, flags=IFA_F_NODAD)
-        for extra in link_local:
-            six = ":" in extra
-            await ipr.addr("add", index=idx, address=extra, prefixlen=64 if six else 16,
-                           **({"flags": IFA_F_NODAD} if six else {}))  # fmt: skip
-        await ipr.link("set", index=idx, state="up")
-        if gateway:
-            await ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
-        if gateway6:
-            await ipr.route("add", dst="::/0", gateway=gateway6, family=socket.AF_INET6)
-        return str(link[0].get("address") or "")
-    finally:
-        ipr.close()
+    def work() -> str:
+        _lo_up()
+        return nlbatch.configure(ep)
+
+    return in_netns(netns, work)
 
 
 async def remove_in_container(netns: str, ifname: str) -> None:
