@@ -9,10 +9,11 @@ Order: check that the privilege drop can succeed (capabilities, user ids) → se
 (mounts, devices) → [runtime runs prestart/createRuntime hooks] → createContainer hooks →
 pivot_root → cwd made → read-only root → hostname, sysctl → readonly then masked paths (runc's
 order: sysctls are written before /proc/sys turns read-only) → console → check the executable →
-rlimits (runc sets them at create too) → ``ready`` → wait on the exec fifo (until `start`) →
-startContainer hooks → bounding set, [seccomp], user, capabilities, no_new_privs, [seccomp] →
-execve. Whatever can fail is checked or done before ``ready``, so it fails `create`: after
-`start` nobody is left to report to but the container's own stderr.
+rlimits (runc sets them at create too) → ``ready`` → bounding set, [seccomp], user,
+capabilities, cwd, no_new_privs (runc's order, and like runc before the wait: while the daemon
+attaches the network) → wait on the exec fifo (until `start`) → startContainer hooks →
+[seccomp] → execve. Whatever can fail is checked or done before ``ready``, so it fails
+`create`: after that nobody is left to report to but the container's own stderr.
 """
 
 from __future__ import annotations
@@ -76,11 +77,14 @@ def init_main(ctx: InitContext) -> None:
         ctx.to_parent.send("ready")
         ctx.to_parent.close()
         ctx.from_parent.close()
-        _wait_start(ctx.fifo_fd)
+        # the privilege drop, as runc does it, before the wait: here after `ready`, so that it
+        # runs while the daemon attaches the network, not on `start`'s path. The exec fifo
+        # stays open (close-on-exec) past the fd sweep: `start` waits for execve itself.
         process = ctx.spec["process"]
+        ready = drop_privileges(process, ctx.spec, ctx.preserve_fds, (ctx.fifo_fd,))
+        _wait_start(ctx.fifo_fd)
         hooks.run("startContainer", ctx.spec.get("hooks", {}).get("startContainer"), ctx.state)
-        # the exec fifo stays open (close-on-exec) past the fd sweep: `start` waits for execve itself
-        exec_process(process, ctx.spec, ctx.preserve_fds, (ctx.fifo_fd,))
+        ready.execute()
     except (WharfError, OSError) as exc:
         _report(ctx, exc)
     except BaseException as exc:  # the child must never return into the runtime's code
@@ -283,10 +287,35 @@ def _close_fds(keep: int, also_keep: tuple[int, ...] = ()) -> None:
     os.closerange(low, 65536)
 
 
+class Prepared:
+    """A process whose privileges are dropped, about to execve (``execute``)."""
+
+    def __init__(self, path: str, args: list[str], env: dict[str, str], seccomp_spec: Any) -> None:
+        self.path = path
+        self.args = args
+        self.env = env
+        self.seccomp_spec = seccomp_spec  # loaded last: no_new_privs is set, the filter is its own
+
+    def execute(self) -> None:
+        if self.seccomp_spec:
+            from wharf.runtime import seccomp
+
+            seccomp.load(self.seccomp_spec)
+        os.execve(self.path, self.args, self.env)
+
+
 def exec_process(
     process: dict[str, Any], spec: dict[str, Any], preserve_fds: int, keep_fds: tuple[int, ...] = ()
 ) -> None:
     """Become the container's process: drop privileges in runc's order, then execve."""
+    drop_privileges(process, spec, preserve_fds, keep_fds).execute()
+
+
+def drop_privileges(
+    process: dict[str, Any], spec: dict[str, Any], preserve_fds: int, keep_fds: tuple[int, ...] = ()
+) -> Prepared:
+    """runc's order up to the execve: fds swept, bounding set, [seccomp], user, capabilities,
+    cwd, no_new_privs (and then, in ``Prepared.execute``, [seccomp] when no_new_privs is set)."""
     path = resolve_executable(process)
     caps = capabilities.parse(process.get("capabilities"))
     seccomp_spec = spec.get("linux", {}).get("seccomp")
@@ -317,11 +346,7 @@ def exec_process(
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in process.get("env") or ())
     if "HOME" not in env:
         env["HOME"] = _home_of((process.get("user") or {}).get("uid", 0))
-    if seccomp_spec and nnp:
-        from wharf.runtime import seccomp
-
-        seccomp.load(seccomp_spec)
-    os.execve(path, process["args"], env)
+    return Prepared(path, process["args"], env, seccomp_spec if nnp else None)
 
 
 def _check_cwd_inside(cwd: str) -> None:
