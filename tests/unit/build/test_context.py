@@ -1,0 +1,107 @@
+"""build/context.py on real directories: a context tar in each of Docker's compressions, names
+that climb out, symlinks, the size limit, the Dockerfile's lookup and dockerd's removal of the
+.dockerignore and the Dockerfile."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from wharf.build import context
+from wharf.errors import InvalidArgument
+
+
+def _tar(entries: dict[str, bytes | str]) -> bytes:
+    """A tar of files (bytes) and symlinks ("-> target")."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, body in entries.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(body, str):
+                info.type, info.linkname = tarfile.SYMTYPE, body.removeprefix("-> ")
+                tar.addfile(info)
+            else:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    return buf.getvalue()
+
+
+COMPRESSIONS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda b: b,
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSIONS))
+def test_every_compression_unpacks(tmp_path: Path, kind: str) -> None:
+    body = COMPRESSIONS[kind](_tar({"Dockerfile": b"FROM scratch\n", "src/a.txt": b"a"}))
+    assert context.receive(io.BytesIO(body), str(tmp_path), 1 << 20) == 2
+    assert (tmp_path / "src/a.txt").read_bytes() == b"a"
+    assert context.read_dockerfile(str(tmp_path), "") == ("Dockerfile", "FROM scratch\n")
+
+
+def test_names_that_climb_out_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    with pytest.raises(InvalidArgument, match=r"'\.\./evil' is outside of '/'"):
+        context.receive(io.BytesIO(_tar({"../evil": b"x"})), str(tmp_path / "ctx"), 1 << 20)
+    assert not (tmp_path / "evil").exists()
+
+
+def test_a_symlink_out_is_kept_but_never_followed(tmp_path: Path) -> None:
+    body = _tar({"Dockerfile": "-> /etc/passwd", "out": "-> /", "out/x": b"through the link"})
+    context.receive(io.BytesIO(body), str(tmp_path), 1 << 20)
+    # "out/x" is resolved in the context: the link to / is its root there, as under dockerd's chroot
+    assert not Path("/x").exists() and (tmp_path / "x").read_bytes() == b"through the link"
+    assert os.readlink(tmp_path / "Dockerfile") == "/etc/passwd"
+    # the Dockerfile resolves inside the context, where /etc/passwd is not
+    with pytest.raises(InvalidArgument, match="Cannot locate specified Dockerfile: Dockerfile"):
+        context.read_dockerfile(str(tmp_path), "")
+
+
+def test_the_size_limit(tmp_path: Path) -> None:
+    body = gzip.compress(_tar({"big": b"\0" * (1 << 20)}))
+    with pytest.raises(context.ContextTooLarge, match="larger than 65536 bytes"):
+        context.receive(io.BytesIO(body), str(tmp_path), 1 << 16)
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument):
+        context.receive(io.BytesIO(gzip.compress(b"FROM scratch\n")), str(tmp_path), 1 << 20)
+
+
+def test_dockerfile_lookup(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/Dockerfile.dev").write_text("FROM busybox\n")
+    (tmp_path / "empty").write_text("")
+    assert context.read_dockerfile(str(tmp_path), "sub/Dockerfile.dev") == (
+        "sub/Dockerfile.dev",
+        "FROM busybox\n",
+    )
+    assert context.read_dockerfile(str(tmp_path), "./sub/../sub/Dockerfile.dev")[0] == "sub/Dockerfile.dev"
+    with pytest.raises(InvalidArgument, match="^Cannot locate specified Dockerfile: Dockerfile$"):
+        context.read_dockerfile(str(tmp_path), "")
+    with pytest.raises(InvalidArgument, match=r"^the Dockerfile \(empty\) cannot be empty$"):
+        context.read_dockerfile(str(tmp_path), "empty")
+
+
+def test_dockerignore_removes_itself_and_the_dockerfile_only(tmp_path: Path) -> None:
+    for name, text in {"Dockerfile": "FROM x\n", ".dockerignore": "Dockerfile\n.dockerignore\n*.log\n",
+                       "keep.log": "the client filters the rest"}.items():  # fmt: skip
+        (tmp_path / name).write_text(text)
+    context.drop_ignored(str(tmp_path), "Dockerfile")
+    assert sorted(os.listdir(tmp_path)) == ["keep.log"]
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    context.drop_ignored(str(tmp_path), "Dockerfile")  # no .dockerignore: nothing to do
+    assert (tmp_path / "Dockerfile").exists()
