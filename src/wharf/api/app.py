@@ -15,6 +15,7 @@ from wharf.api.backend import BACKEND, Backend
 from wharf.api.routes import (
     archive,
     attach,
+    build,
     containers,
     execs,
     images,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from wharf.engine.engine import Engine
 
 # registration order is the table's order (aiohttp tries resources as they were added)
-ROUTE_MODULES = (system, containers, attach, stats, archive, execs, networks, volumes, images, swarm)
+ROUTE_MODULES = (system, containers, attach, stats, archive, execs, networks, volumes, images, build, swarm)
 
 
 def make_app(backend: Backend) -> web.Application:

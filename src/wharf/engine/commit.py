@@ -23,7 +23,7 @@ from wharf.errors import InvalidArgument, Unsupported
 
 if TYPE_CHECKING:
     from wharf.engine.containers import Container
-    from wharf.images.store import ImageStore
+    from wharf.images.store import ImageRecord, ImageStore
 
 _CONFIG_KEYS = (
     "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
@@ -75,32 +75,51 @@ def commit(images: ImageStore, c: Container, req: CommitRequest) -> str:
     """Blocking (run it in an executor thread); returns the new image's ID."""
     from wharf.images.archive import apply_changes
     from wharf.images.ops import PARENT_LABEL
-    from wharf.images.store import DANGLING_PREFIX
-    from wharf.oci import descriptor as d
 
     ref = _reference(req.repo, req.tag)
     if not images.snapshots.overlay_whiteouts:
         raise Unsupported("commit needs the overlay snapshotter (the native one keeps no diff to commit)")
     record = images.resolve(c.image_id)
-    parent_manifest = images.manifest(record)
     parent_config = images.config(record)
     section = merge_config(apply_changes(dict(req.config or {}), list(req.changes)), c.config)
     section.pop("Image", None)
-    docker = parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
+    config = _image_config(parent_config, section, c, req)
+    labels = {PARENT_LABEL: c.image_id}
+    return write_image(images, record, config, images.snapshots.fs_dir(c.snapshot_key), ref, labels)
+
+
+def write_image(
+    images: ImageStore,
+    parent: ImageRecord | None,
+    config: dict[str, Any],
+    upper: str | None,
+    ref: str = "",
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Blocking: a new image of ``config`` (its rootfs the parent's layers), plus one layer of
+    the overlay upper directory ``upper`` (None: no layer, an ``empty_layer`` step), named
+    ``ref`` or dangling; returns its ID. The manifest keeps the parent's media-type family
+    (Docker's without a parent)."""
+    from wharf.images.store import DANGLING_PREFIX
+    from wharf.oci import descriptor as d
+
+    parent_manifest = images.manifest(parent) if parent is not None else {"layers": []}
+    docker = parent is None or parent_manifest.get("mediaType") == d.MEDIA_TYPE_DOCKER_MANIFEST
     with images.temp_dir() as tmp:
-        layer = _write_layer(images.snapshots.fs_dir(c.snapshot_key), tmp, images.snapshots.id_map)
-        config = _image_config(parent_config, section, c, req, layer.diff_id)
+        layer = _write_layer(upper, tmp, images.snapshots.id_map) if upper is not None else None
+        if layer is not None:
+            config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"], layer.diff_id]}
         cfg_bytes = json.dumps(config, separators=(",", ":")).encode()
         with images.lease():
-            with open(layer.path, "rb") as f:
-                images.content.put_file(f, layer.digest, layer.size)
+            if layer is not None:
+                with open(layer.path, "rb") as f:
+                    images.content.put_file(f, layer.digest, layer.size)
             cfg_digest: str = images.content.put_bytes(cfg_bytes)
             manifest = _manifest(parent_manifest, docker, cfg_digest, len(cfg_bytes), layer)
             m_bytes = json.dumps(manifest, separators=(",", ":")).encode()
             m_digest = images.content.put_bytes(m_bytes)
             images.unpack(m_digest)
             target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
-            labels = {PARENT_LABEL: c.image_id}
             images.set_image(ref or DANGLING_PREFIX + m_digest, target, labels=labels)
     return cfg_digest
 
@@ -129,7 +148,7 @@ def _write_layer(upper: str, tmp: str, ids: IdMap | None) -> _Layer:
 
 
 def _image_config(
-    parent: dict[str, Any], section: dict[str, Any], c: Container, req: CommitRequest, diff_id: str
+    parent: dict[str, Any], section: dict[str, Any], c: Container, req: CommitRequest
 ) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
     history = {"created": now, "created_by": " ".join(c.config.get("Cmd") or [])}
@@ -142,7 +161,7 @@ def _image_config(
         created=now,
         config=section,
         container=c.id,
-        rootfs={"type": "layers", "diff_ids": [*parent["rootfs"]["diff_ids"], diff_id]},
+        rootfs={"type": "layers", "diff_ids": list(parent["rootfs"]["diff_ids"])},
         history=[*(parent.get("history") or []), history],
     )
     for key, value in (("author", req.author), ("comment", req.comment)):
@@ -154,7 +173,7 @@ def _image_config(
 
 
 def _manifest(
-    parent: dict[str, Any], docker: bool, cfg_digest: str, cfg_size: int, layer: _Layer
+    parent: dict[str, Any], docker: bool, cfg_digest: str, cfg_size: int, layer: _Layer | None
 ) -> dict[str, Any]:
     from wharf.oci import descriptor as d
 
@@ -167,7 +186,10 @@ def _manifest(
             "digest": cfg_digest,
             "size": cfg_size,
         },
-        "layers": [*parent["layers"], {"mediaType": layer_type, "digest": layer.digest, "size": layer.size}],
+        "layers": [
+            *parent["layers"],
+            *([{"mediaType": layer_type, "digest": layer.digest, "size": layer.size}] if layer else []),
+        ],
     }
 
 

@@ -1,0 +1,137 @@
+"""POST /build: Docker's classic builder (version 1) over wharf.build.
+
+The request: the context as the body (a tar in any of Docker's compressions), the query's
+``dockerfile``, ``t`` (repeated), ``buildargs`` and ``labels`` (JSON objects), ``target``,
+``q``, ``networkmode``, ``extrahosts``, ``shmsize``, ``memory``/``memswap``/``cpu*``. What fails
+before the first step (a context that is not an archive, a Dockerfile that does not parse, a
+bad tag) is an HTTP error, as dockerd answers it; once the steps run, progress is dockerd's
+JSON stream: ``stream`` lines (``Step N/M : ...``, the steps' output, `` ---> <id>``), ``aux``
+with the image ID, ``Successfully built``/``tagged``, and a failure as ``errorDetail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any, cast
+
+from aiohttp import web
+
+from wharf.api.backend import BACKEND
+from wharf.api.server import Router, qbool
+from wharf.api.streams import body_reader, in_thread
+from wharf.errors import InvalidArgument, WharfError
+
+if TYPE_CHECKING:
+    from wharf.engine.engine import Engine
+
+CONTEXT_LIMIT = 8 << 30  # bytes unpacked; more is refused, not written until the disk is full
+_RESOURCES = {"memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares",
+              "cpusetcpus": "CpusetCpus", "cpuperiod": "CpuPeriod", "cpuquota": "CpuQuota",
+              "shmsize": "ShmSize"}  # fmt: skip
+
+
+def _json_map(raw: str | None, what: str) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} value: {raw}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {what} value: {raw}")
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _options(request: web.Request, dockerfile: str, ctx: str) -> Any:
+    from wharf.build.executor import BuildOptions
+    from wharf.oci.reference import parse_reference
+
+    q = request.query
+    tags = []
+    for t in q.getall("t", []):
+        try:
+            tags.append((t, str(parse_reference(t))))
+        except (InvalidArgument, ValueError):
+            raise InvalidArgument(f"invalid reference format: {t}") from None
+    host: dict[str, Any] = {}
+    for key, field in _RESOURCES.items():
+        if q.get(key) not in (None, "", "0"):
+            host[field] = q[key] if field == "CpusetCpus" else int(q[key])
+    extra = q.get("extrahosts") or ""
+    return BuildOptions(
+        dockerfile=dockerfile, context_dir=ctx, tags=tags,
+        build_args=_json_map(q.get("buildargs"), "buildargs"), labels=_json_map(q.get("labels"), "labels"),
+        target=q.get("target") or "", quiet=qbool(request, "q"), network_mode=q.get("networkmode") or "",
+        extra_hosts=[h for h in extra.split(",") if h], host_config=host,
+    )  # fmt: skip
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    from wharf.build import context
+    from wharf.build.executor import Builder
+    from wharf.build.parser import parse
+
+    engine = cast("Engine", request.app[BACKEND])
+    if request.query.get("remote"):
+        raise InvalidArgument("remote build contexts are not supported by this builder yet")
+    work = tempfile.mkdtemp(prefix="build-", dir=engine.core.paths.data_root)
+    try:
+        ctx = os.path.join(work, "context")
+        os.mkdir(ctx)
+        await in_thread(context.receive, body_reader(request), ctx, CONTEXT_LIMIT)
+        name, text = await in_thread(context.read_dockerfile, ctx, request.query.get("dockerfile") or "")
+        parse(text)  # a Dockerfile that does not parse is the request's error, not the stream's
+        await in_thread(context.drop_ignored, ctx, name)
+        opts = _options(request, text, ctx)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        writer = asyncio.ensure_future(_drain(resp, lines))
+        try:
+            builder = Builder(engine, opts, lines.put_nowait)
+            try:
+                image_id = await builder.build()
+                await _finish(engine, opts, image_id, lines.put_nowait)
+            except WharfError as exc:
+                lines.put_nowait({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+        finally:
+            lines.put_nowait(None)
+            await writer
+        await resp.write_eof()
+        return resp
+    finally:
+        await in_thread(shutil.rmtree, work, True)
+
+
+async def _drain(resp: web.StreamResponse, lines: asyncio.Queue[dict[str, Any] | None]) -> None:
+    while (msg := await lines.get()) is not None:
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+
+
+async def _finish(engine: Engine, opts: Any, image_id: str, emit: Any) -> None:
+    from wharf.engine.runner import blocking
+
+    if not image_id:
+        raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+    images = engine.images
+    target = (await blocking(images.resolve, image_id)).target
+    emit({"aux": {"ID": image_id}})
+    short = image_id.removeprefix("sha256:")[:12]
+    if opts.quiet:
+        emit({"stream": image_id + "\n"})
+    else:
+        emit({"stream": f"Successfully built {short}\n"})
+    for given, tag in opts.tags:
+        await blocking(images.set_image, tag, target)
+        engine.events.emit("image", "tag", image_id, {"name": tag})
+        if not opts.quiet:
+            shown = given if ":" in given.rpartition("/")[2] or "@" in given else f"{given}:latest"
+            emit({"stream": f"Successfully tagged {shown}\n"})
+
+
+def register(router: Router) -> None:
+    router.add("POST", "/build")(build)

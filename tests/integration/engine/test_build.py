@@ -1,0 +1,145 @@
+"""POST /build through real clients: Debian's docker CLI 20.10 and the CLI on PATH, both with
+the classic builder (``DOCKER_BUILDKIT=0``), against wharfd. The built image runs and shows its
+files and config; a failed step, a bad Dockerfile and a context with ``../`` names fail with
+dockerd's words, exit code 1, and leave no container behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.daemon import Daemon
+
+CLIENTS = ["/usr/bin/docker", "docker"]
+
+DOCKERFILE = """\
+FROM busybox:latest
+ARG GREETING=hello
+ENV APP=/app NAME="two words"
+LABEL org.test=yes
+WORKDIR $APP
+COPY hello.txt .
+COPY dir/ /data/
+ADD files.tar.gz /unpacked/
+RUN echo "$GREETING from RUN" && echo built > /app/built.txt
+USER 1000
+EXPOSE 8080
+CMD ["cat", "/app/hello.txt"]
+"""
+
+
+def _docker(d: Daemon, client: str, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = dict(d.env(), DOCKER_BUILDKIT="0")
+    r = subprocess.run([client, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check and r.returncode:
+        raise AssertionError(f"{client} {' '.join(args)} exited {r.returncode}: {r.stdout}{r.stderr}")
+    return r
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "hello.txt").write_text("hi there\n")
+    (tmp_path / "dir/sub").mkdir(parents=True)
+    (tmp_path / "dir/a").write_text("a\n")
+    (tmp_path / "dir/sub/b").write_text("b\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/x.txt").write_text("x\n")
+    subprocess.run(
+        ["tar", "-czf", str(tmp_path / "files.tar.gz"), "-C", str(tmp_path / "src"), "x.txt"], check=True
+    )
+    (tmp_path / ".dockerignore").write_text("src\n")
+    return tmp_path
+
+
+@pytest.fixture
+def images(wharfd: Daemon) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for name in made:
+        _docker(wharfd, "docker", "rmi", "-f", name)
+    assert _docker(wharfd, "docker", "ps", "-aq").stdout == "", "a build left a container behind"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_build_runs_and_its_image_has_the_files_and_config(
+    wharfd: Daemon, ctx: Path, images: list[str], client: str
+) -> None:
+    tag = f"built-{Path(client).name}:1"
+    images.append(tag)
+    r = _docker(wharfd, client, "build", "-t", tag, "--build-arg", "GREETING=bonjour", str(ctx), check=True)
+    out = r.stdout
+    assert "Step 1/12 : FROM busybox:latest" in out and "Step 12/12 : CMD" in out
+    assert "bonjour from RUN" in out and "Removing intermediate container" in out
+    assert f"Successfully tagged {tag}" in out
+    r = _docker(wharfd, client, "run", "--rm", tag, check=True)
+    assert r.stdout == "hi there\n"
+    script = "id -u; pwd; cat built.txt; ls /data /data/sub /unpacked; echo $NAME"
+    r = _docker(wharfd, client, "run", "--rm", tag, "sh", "-c", script, check=True)
+    assert r.stdout.split("\n") == [
+        "1000", "/app", "built", "/data:", "a", "sub", "", "/data/sub:", "b", "", "/unpacked:", "x.txt",
+        "two words", "",
+    ]  # fmt: skip
+    cfg = json.loads(_docker(wharfd, client, "inspect", "-f", "{{json .Config}}", tag, check=True).stdout)
+    assert cfg["User"] == "1000" and cfg["WorkingDir"] == "/app"
+    assert cfg["Cmd"] == ["cat", "/app/hello.txt"] and cfg["ExposedPorts"] == {"8080/tcp": {}}
+    assert "NAME=two words" in cfg["Env"] and "GREETING=bonjour" not in " ".join(cfg["Env"])
+    assert cfg["Labels"] == {"org.test": "yes"}
+    hist = _docker(wharfd, client, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag, check=True)
+    lines = hist.stdout.splitlines()
+    assert lines[0] == '/bin/sh -c #(nop)  CMD ["cat", "/app/hello.txt"]'
+    assert (
+        lines[3] == '|1 GREETING=bonjour /bin/sh -c echo "$GREETING from RUN" && echo built > /app/built.txt'
+    )
+    assert lines[5].startswith("/bin/sh -c #(nop) COPY dir:") and lines[5].endswith(" in /data/ ")
+    assert lines[7] == "/bin/sh -c #(nop)  WORKDIR /app"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        (
+            "FROM busybox:latest\nRUN echo partial; exit 3\n",
+            "The command '/bin/sh -c echo partial; exit 3' returned a non-zero code: 3",
+        ),
+        ("FROM busybox:latest\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO"),
+        (
+            "FROM busybox:latest\nCOPY missing.txt /\n",
+            "COPY failed: file not found in build context or excluded by .dockerignore: stat missing.txt: "
+            "file does not exist",
+        ),
+    ],
+    ids=["failing-run", "unknown-instruction", "missing-source"],
+)
+def test_a_failed_build_says_why_and_leaves_nothing(
+    wharfd: Daemon, tmp_path: Path, images: list[str], dockerfile: str, message: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    images.append("failed:1")
+    r = _docker(wharfd, "/usr/bin/docker", "build", "-t", "failed:1", str(tmp_path))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert message in r.stderr + r.stdout
+    assert _docker(wharfd, "docker", "image", "inspect", "failed:1").returncode == 1
+
+
+def test_a_context_with_names_out_of_it_is_refused(wharfd: Daemon) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, body in (("Dockerfile", b"FROM busybox:latest\n"), ("../escape", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    sock = wharfd.host.removeprefix("unix://")
+    r = subprocess.run(
+        ["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", sock, "-X", "POST", "-H",
+         "Content-Type: application/x-tar", "--data-binary", "@-", "http://wharf/v1.41/build"],
+        input=buf.getvalue(), capture_output=True, timeout=60,
+    )  # fmt: skip
+    body, _, status = r.stdout.decode().rpartition("\n")
+    assert status == "400"
+    assert json.loads(body)["message"] == "'../escape' is outside of '/'"
