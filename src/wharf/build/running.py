@@ -74,7 +74,7 @@ async def run_step(b: Builder, st: StageState, cmd: ins.Run, image_id: str) -> s
         await _stream_output(b, cid, exited)
         status = (await exited)["StatusCode"]
         if status != 0:
-            raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {status}")
+            raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {status}", status)
         c = engine.get(cid)
         history = {"created": now(), "created_by": created_by(st, argv)}
         upper = engine.images.snapshots.fs_dir(c.snapshot_key)
@@ -89,7 +89,8 @@ async def _stream_output(b: Builder, cid: str, exited: asyncio.Future[Any]) -> N
     from wharf.engine import logs
 
     path = b.engine.core.paths.log_path(cid)
-    async for _stream, _time, data in logs.read(
+    async for stream, _time, data in logs.read(
         path, streams={"stdout", "stderr"}, follow=True, stopped=exited.done
     ):
-        b.say(data.decode(errors="replace"))
+        text = data.decode(errors="replace")
+        b.say(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)  # dockerd's red stderr

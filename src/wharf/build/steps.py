@@ -22,7 +22,12 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 
 
 class BuildFailed(WharfError):
-    """A step failed: the message is the stream's ``errorDetail``."""
+    """A step failed: the message is the stream's ``errorDetail`` (with ``code``, a RUN's exit
+    code, as dockerd gives it)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def now() -> str:

@@ -61,7 +61,8 @@ def _options(request: web.Request, dockerfile: str, ctx: str) -> Any:
     for key, field in _RESOURCES.items():
         if q.get(key) not in (None, "", "0"):
             host[field] = q[key] if field == "CpusetCpus" else int(q[key])
-    extra = q.get("extrahosts") or ""
+    # repeated (docker-py) or one comma-separated value (the CLI)
+    extra = ",".join(q.getall("extrahosts", []))
     return BuildOptions(
         dockerfile=dockerfile, context_dir=ctx, tags=tags,
         build_args=_json_map(q.get("buildargs"), "buildargs"), labels=_json_map(q.get("labels"), "labels"),
@@ -74,6 +75,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     from wharf.build import context
     from wharf.build.executor import Builder
     from wharf.build.parser import parse
+    from wharf.build.steps import BuildFailed
 
     engine = cast("Engine", request.app[BACKEND])
     if request.query.get("remote"):
@@ -97,7 +99,10 @@ async def build(request: web.Request) -> web.StreamResponse:
                 image_id = await builder.build()
                 await _finish(engine, opts, image_id, lines.put_nowait)
             except WharfError as exc:
-                lines.put_nowait({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+                detail: dict[str, Any] = {"message": str(exc)}
+                if isinstance(exc, BuildFailed) and exc.code:
+                    detail = {"code": exc.code, "message": str(exc)}
+                lines.put_nowait({"errorDetail": detail, "error": str(exc)})
         finally:
             lines.put_nowait(None)
             await writer
