@@ -72,16 +72,9 @@ def in_netns(path: str, fn: Callable[[], T]) -> T:
     return value
 
 
-def socketin_netns(path: str, lo_up: bool = False) -> socket.socket:
-    """A NETLINK_ROUTE socket bound to the network namespace at ``path`` (``lo_up``: and its
-    loopback up, two ioctls while the thread is there: cheaper than a netlink request)."""
-
-    def made() -> socket.socket:
-        if lo_up:
-            _lo_up()
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
-
-    return in_netns(path, made)
+def socketin_netns(path: str) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to the network namespace at ``path``."""
+    return in_netns(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
 
 
 SIOCGIFFLAGS = 0x8913
