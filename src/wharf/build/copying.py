@@ -25,6 +25,7 @@ import glob
 import hashlib
 import os
 import posixpath
+import stat
 import tarfile
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -69,13 +70,17 @@ def select(root: str, sources: list[str]) -> list[tuple[str, str]]:
 
 
 def _owner(fs: ScopedFS, chown: str) -> tuple[int, int]:
-    """--chown's user[:group], names looked up in the image's files, as dockerd does."""
+    """--chown's user[:group], names looked up in the image's files, as dockerd does (a user
+    name alone: its primary group; a uid alone: the same number as the gid)."""
     user, _, group = chown.partition(":")
-    uid = _lookup(fs, "/etc/passwd", user, 2, "user")
-    gid = _lookup(fs, "/etc/group", group, 2, "group") if group else uid
-    if not group and not user.isdigit():
-        gid = int(_entry(fs, "/etc/passwd", user)[3])
-    return uid, gid
+    if user.isdigit():
+        uid = primary = int(user)
+    else:
+        fields = _entry(fs, "/etc/passwd", user)
+        uid, primary = int(fields[2]), int(fields[3])
+    if not group:
+        return uid, primary
+    return uid, int(group) if group.isdigit() else int(_entry(fs, "/etc/group", group)[2])
 
 
 def _entry(fs: ScopedFS, path: str, name: str) -> list[str]:
@@ -88,12 +93,6 @@ def _entry(fs: ScopedFS, path: str, name: str) -> list[str]:
             return fields
     what = "user" if path.endswith("passwd") else "group"
     raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: no such {what}: {name}")
-
-
-def _lookup(fs: ScopedFS, path: str, name: str, col: int, what: str) -> int:
-    if name.isdigit():
-        return int(name)
-    return int(_entry(fs, path, name)[col])
 
 
 def _is_archive(path: str) -> bool:
@@ -149,7 +148,7 @@ def _destination(st: StageState, cmd: ins.Copy | ins.Add) -> str:
 
 
 async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_id: str) -> str:
-    from wharf.build.steps import now
+    from wharf.base.times import now_rfc3339
     from wharf.engine.runner import blocking
 
     if isinstance(cmd, ins.Copy) and cmd.from_:
@@ -169,11 +168,11 @@ async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_i
         async with b.engine.container_fs(c, volumes=False) as fs:
             summary = await blocking(_put, b, fs, cmd, picked, dest, chmod, st.expand(cmd.chown))
         history = {
-            "created": now(),
+            "created": now_rfc3339(),
             "created_by": " ".join(st.shell()) + f" #(nop) {word} {summary} in {dest} ",
         }
         upper = b.engine.images.snapshots.fs_dir(c.snapshot_key)
-        return await b._write(st, image_id, history, upper)
+        return await b.write(st, image_id, history, upper)
     finally:
         await b.engine.remove(cid, force=True)
 
@@ -188,7 +187,7 @@ def _put(b: Builder, fs: ScopedFS, cmd: Any, picked: list[tuple[str, str]], dest
     from wharf.build.context import decompressed
 
     with fs.resolve(dest, follow=True) as node:
-        existing_dir = node.exists and os.path.isdir(os.path.join(fs.root, fs.real_path(dest).lstrip("/")))
+        existing_dir = node.exists and stat.S_ISDIR(node.lstat().st_mode)
     to_dir = (
         dest.endswith("/")
         or len(picked) > 1

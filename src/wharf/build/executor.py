@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.build import instructions as ins
 from wharf.build import steps
 from wharf.build.parser import parse
-from wharf.build.steps import BuildFailed, StageState, now
+from wharf.build.steps import BuildFailed, StageState
 from wharf.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
@@ -54,8 +54,6 @@ class Builder:
     def __init__(self, engine: Engine, opts: BuildOptions, emit: Emit) -> None:
         self.engine, self.opts, self._emit = engine, opts, emit
         self.stage_images: dict[str, str] = {}  # stage name or index → image ID
-        # the ARGs before the first FROM: a stage sees one only when it declares it again
-        self._meta = StageState(config={}, build_args=opts.build_args)
 
     def say(self, text: str) -> None:
         if not self.opts.quiet:
@@ -66,8 +64,8 @@ class Builder:
         df = parse(self.opts.dockerfile)
         parsed = ins.parse_file(df)
         stages = _up_to_target(parsed.stages, self.opts.target)
-        meta = self._meta
-        meta.escape = df.escape
+        # the ARGs before the first FROM: they expand FROM, and a stage sees one by declaring it
+        meta = StageState(config={}, escape=df.escape, build_args=self.opts.build_args)
         for a in parsed.meta_args:
             steps.apply(meta, a)
         total = sum(1 + len(s.commands) for s in stages)
@@ -91,35 +89,28 @@ class Builder:
     async def _from(self, stage: ins.Stage, meta: StageState, escape: str) -> tuple[StageState, str]:
         from wharf.engine.runner import blocking
 
+        images = self.engine.images
         base = meta.expand(stage.base)
-        if base.lower() in self.stage_images:
-            image_id = self.stage_images[base.lower()]
-        elif base == "scratch":
-            st = StageState(config=_scratch_config(), escape=escape, build_args=self.opts.build_args)
+        st = StageState(config={}, escape=escape, build_args=self.opts.build_args, meta=meta.arg_values())
+        if base == "scratch" and base not in self.stage_images:
+            st.config = _scratch_config()
             self.say(" ---> \n")
             return st, ""
-        else:
-            try:
-                image_id = (await blocking(self.engine.images.resolve, base)).id
-            except NotFound:
-                raise BuildFailed(
-                    f"pull access denied for {base}, repository does not exist or may require "
-                    "'docker login': the image is not in wharf's store and this builder does not pull"
-                ) from None
-        config = await blocking(lambda: self.engine.images.config(self.engine.images.resolve(image_id)))
-        config = {k: v for k, v in config.items() if k not in ("container", "container_config")}
-        st = StageState(config=config, escape=escape, build_args=self.opts.build_args)
-        self.say(f" ---> {_short(image_id)}\n")
-        return st, image_id
+        try:
+            record = await blocking(images.resolve, self.stage_images.get(base.lower(), base))
+        except NotFound:
+            raise BuildFailed(
+                f"pull access denied for {base}, repository does not exist or may require "
+                "'docker login': the image is not in wharf's store and this builder does not pull"
+            ) from None
+        config = await blocking(images.config, record)
+        st.config = {k: v for k, v in config.items() if k not in ("container", "container_config")}
+        self.say(f" ---> {_short(record.id)}\n")
+        return st, record.id
 
     async def _step(self, st: StageState, cmd: ins.Command, image_id: str) -> str:
-        if isinstance(cmd, ins.Arg):
-            for key, default in cmd.pairs:  # a meta ARG's value is the default of its redeclaration
-                if default is None and key in self._meta.args:
-                    st.args[key] = self._meta.arg_values().get(key)
         if type(cmd) in steps.HANDLERS:
-            text = steps.apply(st, cmd)
-            return await self._write(st, image_id, steps.history_entry(st, text, now(), True), None)
+            return await self.write(st, image_id, steps.history_entry(st, steps.apply(st, cmd)), None)
         if isinstance(cmd, ins.Run):
             from wharf.build.running import run_step
 
@@ -135,10 +126,12 @@ class Builder:
         labels.update(self.opts.labels)
         st.section["Labels"] = labels
         text = "LABEL " + " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items()))
-        return await self._write(st, image_id, steps.history_entry(st, text, now(), True), None)
+        return await self.write(st, image_id, steps.history_entry(st, text), None)
 
-    async def _write(self, st: StageState, parent: str, history: dict[str, Any], upper: str | None) -> str:
-        """The stage's next image: its config with ``history`` appended (and ``upper``'s layer)."""
+    async def write(self, st: StageState, parent: str, history: dict[str, Any], upper: str | None) -> str:
+        """The stage's next image: its config with ``history`` appended (and ``upper``'s layer,
+        whose DiffID ``write_image`` adds to the config's rootfs); the stage's config is then
+        that image's."""
         from wharf.engine.commit import write_image
         from wharf.engine.runner import blocking
 
@@ -149,10 +142,7 @@ class Builder:
         config["history"] = [*(config.get("history") or []), history]
         config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
         new_id: str = await blocking(write_image, images, record, config, upper)
-        st.config = {k: v for k, v in config.items()}
-        if upper is None:
-            return new_id
-        st.config = await blocking(lambda: images.config(images.resolve(new_id)))
+        st.config = config
         return new_id
 
 

@@ -59,7 +59,8 @@ def _container_body(b: Builder, st: StageState, argv: list[str], image_id: str) 
 
 
 async def run_step(b: Builder, st: StageState, cmd: ins.Run, image_id: str) -> str:
-    from wharf.build.steps import BuildFailed, now
+    from wharf.base.times import now_rfc3339
+    from wharf.build.steps import BuildFailed
     from wharf.engine.request import CreateRequest
 
     if not image_id:
@@ -76,9 +77,9 @@ async def run_step(b: Builder, st: StageState, cmd: ins.Run, image_id: str) -> s
         if status != 0:
             raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {status}", status)
         c = engine.get(cid)
-        history = {"created": now(), "created_by": created_by(st, argv)}
+        history = {"created": now_rfc3339(), "created_by": created_by(st, argv)}
         upper = engine.images.snapshots.fs_dir(c.snapshot_key)
-        new_id = await b._write(st, image_id, history, upper)
+        new_id = await b.write(st, image_id, history, upper)
     finally:
         await engine.remove(cid, force=True)
     b.say(f"Removing intermediate container {cid[:12]}\n")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.base.times import now_rfc3339
 from wharf.build import instructions as ins
 from wharf.build.shell import expand
 from wharf.errors import InvalidArgument, WharfError
@@ -30,13 +31,6 @@ class BuildFailed(WharfError):
         self.code = code
 
 
-def now() -> str:
-    """A history entry's time, as the image config writes it."""
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
-
-
 @dataclass
 class StageState:
     """Where a stage is: its image's config (the whole config object), the ARGs in scope and
@@ -46,6 +40,7 @@ class StageState:
     escape: str = "\\"
     args: dict[str, str | None] = field(default_factory=dict)  # declared in this stage
     build_args: dict[str, str] = field(default_factory=dict)  # --build-arg values
+    meta: dict[str, str] = field(default_factory=dict)  # the ARGs before the first FROM, valued
     cmd_set: bool = False  # a CMD of this stage (an ENTRYPOINT resets only an inherited one)
 
     @property
@@ -59,7 +54,7 @@ class StageState:
     def env(self) -> dict[str, str]:
         """The environment words expand in: the image's Env, then the ARGs in scope (an ENV of
         the same name wins over an ARG, as in BuildKit)."""
-        out = {k: v for k, v in self.arg_values().items()}
+        out = self.arg_values()
         for e in self.section.get("Env") or []:
             k, _, v = e.partition("=")
             out[k] = v
@@ -105,9 +100,11 @@ def _label(st: StageState, c: ins.Label) -> str:
 
 
 def _arg(st: StageState, c: ins.Arg) -> str:
+    """An ARG of the stage; one without a default takes the value of the ARG of that name
+    before the first FROM, if any (a stage sees those only by declaring them again)."""
     words = []
     for key, default in c.pairs:
-        st.args[key] = st.expand(default) if default is not None else None
+        st.args[key] = st.expand(default) if default is not None else st.meta.get(key)
         words.append(f"{key}={default}" if default is not None else key)
     return "ARG " + " ".join(words)
 
@@ -218,9 +215,7 @@ def apply(st: StageState, c: ins.Command) -> str:
     return HANDLERS[type(c)](st, c)
 
 
-def history_entry(st: StageState, text: str, created: str, empty: bool) -> dict[str, Any]:
-    """A history entry as the classic builder writes it."""
-    entry: dict[str, Any] = {"created": created, "created_by": " ".join(st.shell()) + " #(nop)  " + text}
-    if empty:
-        entry["empty_layer"] = True
-    return entry
+def history_entry(st: StageState, text: str) -> dict[str, Any]:
+    """The history entry of a configuration-only step, as the classic builder writes it."""
+    created_by = " ".join(st.shell()) + " #(nop)  " + text
+    return {"created": now_rfc3339(), "created_by": created_by, "empty_layer": True}

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import json
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -150,7 +149,9 @@ def _write_layer(upper: str, tmp: str, ids: IdMap | None) -> _Layer:
 def _image_config(
     parent: dict[str, Any], section: dict[str, Any], c: Container, req: CommitRequest
 ) -> dict[str, Any]:
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+    from wharf.base.times import now_rfc3339
+
+    now = now_rfc3339()
     history = {"created": now, "created_by": " ".join(c.config.get("Cmd") or [])}
     if req.author:
         history["author"] = req.author

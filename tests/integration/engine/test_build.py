@@ -146,3 +146,34 @@ def test_a_context_with_names_out_of_it_is_refused(wharfd: Daemon) -> None:
     body, _, status = r.stdout.decode().rpartition("\n")
     assert status == "400"
     assert json.loads(body)["message"] == "'../escape' is outside of '/'"
+
+
+def test_an_arg_before_from_reaches_a_stage_that_declares_it(
+    wharfd: Daemon, tmp_path: Path, images: list[str]
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE=busybox:latest\nARG V=meta\nARG UNSEEN=meta\nFROM $BASE\nARG V\n"
+        'RUN echo "v=$V unseen=$UNSEEN" > /v\nCMD ["cat", "/v"]\n'
+    )
+    images.append("meta-arg:1")
+    _docker(wharfd, "docker", "build", "-t", "meta-arg:1", str(tmp_path), check=True)
+    assert _docker(wharfd, "docker", "run", "--rm", "meta-arg:1", check=True).stdout == "v=meta unseen=\n"
+    _docker(
+        wharfd, "docker", "build", "-t", "meta-arg:1", "--build-arg", "V=given", str(tmp_path), check=True
+    )
+    assert _docker(wharfd, "docker", "run", "--rm", "meta-arg:1", check=True).stdout == "v=given unseen=\n"
+
+
+def test_copy_chown_by_name_and_by_number(wharfd: Daemon, tmp_path: Path, images: list[str]) -> None:
+    (tmp_path / "f").write_text("f\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox:latest\nCOPY --chown=nobody f /by-user\nCOPY --chown=nobody:tty f /by-both\n"
+        "COPY --chown=123 f /by-uid\nCOPY --chmod=600 f /by-mode\n"
+    )
+    images.append("chowned:1")
+    _docker(wharfd, "docker", "build", "-t", "chowned:1", str(tmp_path), check=True)
+    r = _docker(wharfd, "docker", "run", "--rm", "chowned:1", "stat", "-c", "%n %u:%g %a",
+                "/by-user", "/by-both", "/by-uid", "/by-mode", check=True)  # fmt: skip
+    assert r.stdout.splitlines() == [
+        "/by-user 65534:65534 644", "/by-both 65534:5 644", "/by-uid 123:123 644", "/by-mode 0:0 600",
+    ]  # fmt: skip
