@@ -109,8 +109,6 @@ def receive(body: Readable, dest: str, limit: int) -> int:
         try:
             return extract_tar(fs, "/", _Limited(decompressed(body), limit), ExtractOptions())
         except (EOFError, OSError, lzma.LZMAError) as exc:
-            if isinstance(exc, InvalidArgument):
-                raise
             raise InvalidArgument(f"the build context is not a valid archive: {exc}") from None
 
 
