@@ -26,6 +26,7 @@ from wharf.api.streams import body_reader, in_thread
 from wharf.errors import InvalidArgument, WharfError
 
 if TYPE_CHECKING:
+    from wharf.build.executor import BuildOptions, Emit
     from wharf.engine.engine import Engine
 
 CONTEXT_LIMIT = 8 << 30  # bytes unpacked; more is refused, not written until the disk is full
@@ -46,7 +47,7 @@ def _json_map(raw: str | None, what: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items() if v is not None}
 
 
-def _options(request: web.Request, dockerfile: str, ctx: str) -> Any:
+def _options(request: web.Request, dockerfile: str, ctx: str) -> BuildOptions:
     from wharf.build.executor import BuildOptions
     from wharf.oci.reference import parse_reference
 
@@ -117,7 +118,7 @@ async def _drain(resp: web.StreamResponse, lines: asyncio.Queue[dict[str, Any] |
         await resp.write(json.dumps(msg).encode() + b"\r\n")
 
 
-async def _finish(engine: Engine, opts: Any, image_id: str, emit: Any) -> None:
+async def _finish(engine: Engine, opts: BuildOptions, image_id: str, emit: Emit) -> None:
     from wharf.engine.runner import blocking
 
     if not image_id:
