@@ -149,6 +149,7 @@ def _destination(st: StageState, cmd: ins.Copy | ins.Add) -> str:
 
 async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_id: str) -> str:
     from wharf.base.times import now_rfc3339
+    from wharf.build.rootfs import scratch_container
     from wharf.engine.runner import blocking
 
     if isinstance(cmd, ins.Copy) and cmd.from_:
@@ -162,7 +163,9 @@ async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_i
     picked = await blocking(select, b.opts.context_dir, sources)
     dest = _destination(st, cmd)
     chmod = int(cmd.chmod, 8) if cmd.chmod else None
-    cid = await _scratch_container(b, image_id)
+    if not image_id:
+        raise InvalidArgument("COPY into a FROM scratch stage is not supported by this builder yet")
+    cid = await scratch_container(b.engine, image_id)
     try:
         c = b.engine.get(cid)
         async with b.engine.container_fs(c, volumes=False) as fs:
@@ -214,14 +217,3 @@ def _put(b: Builder, fs: ScopedFS, cmd: Any, picked: list[tuple[str, str]], dest
     one_dir = len(picked) == 1 and os.path.isdir(picked[0][1])
     kind = "multi" if len(picked) > 1 else ("dir" if one_dir else "file")
     return f"{kind}:{digest.hexdigest()}"
-
-
-async def _scratch_container(b: Builder, image_id: str) -> str:
-    """A container of ``image_id`` that is never started: the step's changes land in its layer."""
-    from wharf.engine.request import CreateRequest
-
-    if not image_id:
-        raise InvalidArgument("COPY into a FROM scratch stage is not supported by this builder yet")
-    body: dict[str, Any] = {"Image": image_id, "Cmd": ["#(nop)"], "Entrypoint": None, "Labels": {}}
-    cid, _ = await b.engine.create(CreateRequest.from_body(None, body))
-    return cid

@@ -55,6 +55,27 @@ class Builder:
         self.engine, self.opts, self._emit = engine, opts, emit
         self.stage_images: dict[str, str] = {}  # stage name or index → image ID
 
+    @property
+    def work_dir(self) -> str:
+        """The build's own directory (the context is ``context/`` in it): scratch files go here,
+        and are removed with it when the build ends."""
+        import os
+
+        return os.path.dirname(self.opts.context_dir)
+
+    async def stage_image(self, ref: str) -> str:
+        """The image ID ``COPY --from=ref`` / ``RUN --mount=from=ref`` names: an earlier stage
+        (by name or index) or an image of the store."""
+        from wharf.engine.runner import blocking
+
+        built = self.stage_images.get(ref.lower())
+        if built is not None:
+            return built
+        try:
+            return (await blocking(self.engine.images.resolve, ref)).id
+        except NotFound:
+            raise BuildFailed(f"failed to resolve source image {ref}: no such image or stage") from None
+
     def say(self, text: str) -> None:
         if not self.opts.quiet:
             self._emit({"stream": text})
