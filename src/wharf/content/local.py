@@ -230,7 +230,8 @@ class LocalContentStore:
         if os.path.exists(target):
             return digest
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{self.root}/ingest/{_PUT_PREFIX}{owner.me()}-{encoded(digest)[:16]}"
+        # one temporary file per writer: two threads may store the same bytes at once
+        tmp = f"{self.root}/ingest/{_PUT_PREFIX}{owner.me()}-{encoded(digest)[:16]}-{os.urandom(4).hex()}"
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -250,7 +251,9 @@ class LocalContentStore:
             src.seek(0)
         if self.exists(expected):
             return expected
-        w = self.writer(f"{_PUT_PREFIX}{expected}", expected, size)
+        w = self._own_writer(expected, size)
+        if w is None:
+            return expected  # another writer stored the same bytes meanwhile
         try:
             if w.offset:
                 w.abort()
@@ -260,6 +263,22 @@ class LocalContentStore:
             return w.commit()
         finally:
             w.close()
+
+    def _own_writer(self, expected: str, size: int | None, wait: float = 600.0) -> Writer | None:
+        """put_file's writer; while another one (another build's step making the same layer)
+        holds the ref, wait for it: None when it committed the blob."""
+        import time
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self.writer(f"{_PUT_PREFIX}{expected}", expected, size)
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    raise
+            if self.exists(expected):
+                return None
+            time.sleep(0.05)
 
     def writer(self, ref: str, expected: str, size: int | None = None) -> Writer:
         return Writer(self, ref, expected, size)

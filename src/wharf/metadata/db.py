@@ -27,6 +27,15 @@ Schema (update this drawing with every migration; a migration test MUST come wit
     ├── kind       TEXT                  "content" | "snapshot"
     └── ref        TEXT                  digest or snapshot key
 
+    build_cache                          (migration 3) a build step's key → the image it made
+    ├── key          TEXT PK             sha256 hex of the parent's key and the step (build.cache)
+    ├── config_digest TEXT               the step's image ID (its record: "wharf-build@..." or a tag)
+    ├── parent_key   TEXT                the previous step's key ("" for a FROM)
+    ├── description  TEXT                the instruction, as `system df -v` shows it
+    ├── created_at   REAL
+    ├── last_used_at REAL
+    └── usage_count  INTEGER             builds that used it (1 when made)
+
 Every change is one transaction (``with db.txn():``); WAL journal, ``synchronous=FULL``;
 opened and migrated by ``wharf.base.sqlite``.
 """
@@ -34,7 +43,9 @@ opened and migrated by ``wharf.base.sqlite``.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from wharf.base.sqlite import Migration, open_db, schema_version, transaction
 
@@ -70,7 +81,21 @@ def _m2_labels_leases(c: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1_images, _m2_labels_leases]
+def _m3_build_cache(c: sqlite3.Connection) -> None:
+    c.execute(
+        """CREATE TABLE build_cache (
+            key TEXT PRIMARY KEY,
+            config_digest TEXT NOT NULL,
+            parent_key TEXT NOT NULL,
+            description TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_used_at REAL NOT NULL,
+            usage_count INTEGER NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_m1_images, _m2_labels_leases, _m3_build_cache]
 
 
 class MetadataDB:
@@ -79,12 +104,18 @@ class MetadataDB:
     def __init__(self, path: str, migrations: list[Migration] | None = None):
         self.path = path
         self.conn = open_db(path, MIGRATIONS if migrations is None else migrations, foreign_keys=True)
+        self._lock = threading.RLock()
 
     def version(self) -> int:
         return schema_version(self.conn)
 
-    def txn(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.conn)
+    @contextmanager
+    def txn(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, one at a time: the connection is shared by the daemon's
+        worker threads (a lease opened by one while another tags an image), and SQLite has one
+        transaction per connection."""
+        with self._lock, transaction(self.conn) as c:
+            yield c
 
     def close(self) -> None:
         self.conn.close()
