@@ -26,7 +26,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from wharf.archive.compression import Readable
@@ -352,3 +352,20 @@ def _finish_dir(state: Applier, member: tarfile.TarInfo) -> None:
         set_meta_fd(state, member, fd)
     finally:
         os.close(fd)
+
+
+def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries, ending as Go's archive/tar ends: a stream that stops right after
+    the last entry's data, with neither its padding nor the end-of-archive blocks, is whole (the
+    docker CLI sends such a build context when the Dockerfile comes from stdin). A stream cut
+    inside an entry's data still fails, when that data is read."""
+    it = iter(tar)
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except tarfile.ReadError as exc:
+            if str(exc) == "unexpected end of data" and tar.offset > 0:
+                return
+            raise

@@ -494,7 +494,7 @@ def extract_tar(fs: ScopedFS, dest: str, stream: Readable, opts: ExtractOptions)
     count = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:  # type: ignore[call-overload]
-            for member in tar:
+            for member in apply.members(tar):
                 member.name = opts.rename(member.name)
                 if member.islnk():
                     member.linkname = opts.rename(member.linkname)
