@@ -7,6 +7,8 @@ here=$(pwd)
 
 export DEBIAN_FRONTEND=noninteractive
 pkgs="busybox-static runc libseccomp2 iproute2 nftables procps uidmap docker-registry skopeo gcc libc6-dev curl tini"
+# the test suite also drives wharfd with Debian's docker CLI 20.10 (scripts/test.sh asks for it)
+pkgs="$pkgs ${EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

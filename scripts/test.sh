@@ -2,7 +2,7 @@
 # Install what is needed, then run the linters, the type checker and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+EXTRA_PKGS="docker.io" bash scripts/install.sh
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
