@@ -157,3 +157,41 @@ def _remove_in(dest: str, rel: str) -> None:
             pass
         finally:
             os.close(fd)
+
+
+def fetch_remote(url: str, work: str, dest: str, dockerfile: str, limit: int) -> None:
+    """Blocking: ``remote``: the URL's body (http or https) downloaded into ``work``, then, as
+    dockerd does, unpacked into ``dest`` when it is an archive, else taken as the Dockerfile
+    (named ``dockerfile`` or ``Dockerfile``) of an otherwise empty context."""
+    import tarfile
+    import urllib.error
+    import urllib.request
+
+    if url.startswith(("git://", "git@", "github.com/")) or url.split("#")[0].endswith(".git"):
+        raise InvalidArgument("a git repository as the build context is not supported by this builder")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidArgument(f"unable to prepare context: unsupported remote context {url}")
+    path = os.path.join(work, "remote")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as out:
+            size = 0
+            while chunk := resp.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise ContextTooLarge(f"the remote context {url} is larger than {limit} bytes")
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise InvalidArgument(f"unable to prepare context: {url}: {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise InvalidArgument(
+            f"unable to prepare context: unable to download remote context {url}: {exc}"
+        ) from None
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith((GZIP_MAGIC, BZIP2_MAGIC, XZ_MAGIC, ZSTD_MAGIC)) or tarfile.is_tarfile(path):
+        with open(path, "rb") as f:
+            receive(f, dest, limit)
+        return
+    name = ignore.clean(dockerfile or DEFAULT_DOCKERFILE).lstrip("/") or DEFAULT_DOCKERFILE
+    os.makedirs(os.path.dirname(os.path.join(dest, name)), exist_ok=True)
+    os.replace(path, os.path.join(dest, name))

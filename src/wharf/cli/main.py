@@ -133,6 +133,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("changes", "cmd_export", "Export a container's filesystem as a tar archive"),
     "cp": ("copy", "cmd_cp", "Copy files/folders between a container and the local filesystem"),
     "commit": ("changes", "cmd_commit", "Create a new image from a container's changes"),
+    "build": ("build", "cmd_build", "Build an image from a Dockerfile"),
     "images": ("images", "cmd_images", "List images"),
     "pull": ("images", "cmd_pull", "Download an image from a registry"),
     "push": ("images", "cmd_push", "Upload an image to a registry"),
@@ -161,8 +162,9 @@ GROUPS: dict[str, dict[str, str]] = {
     "image": {
         "ls": "images", "list": "images", "pull": "pull", "push": "push", "tag": "tag", "rm": "rmi",
         "remove": "rmi", "save": "save", "load": "load", "import": "import", "history": "history",
-        "inspect": "image-inspect", "prune": "image-prune",
+        "inspect": "image-inspect", "prune": "image-prune", "build": "build",
     },
+    "builder": {"build": "build"},
     "network": {
         "create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
         "rm": "network-rm", "remove": "network-rm", "connect": "network-connect",
@@ -209,6 +211,7 @@ def usage() -> str:
         "",
         "Management Commands:",
         "  container   Manage containers",
+        "  builder     Manage builds",
         "  image       Manage images",
         "  network     Manage networks",
         "  volume      Manage volumes",

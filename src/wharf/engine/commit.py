@@ -94,11 +94,12 @@ def write_image(
     upper: str | None,
     ref: str = "",
     labels: dict[str, str] | None = None,
+    unnamed: str = "",
 ) -> str:
     """Blocking: a new image of ``config`` (its rootfs the parent's layers), plus one layer of
     the overlay upper directory ``upper`` (None: no layer, an ``empty_layer`` step), named
-    ``ref`` or dangling; returns its ID. The manifest keeps the parent's media-type family
-    (Docker's without a parent)."""
+    ``ref`` or ``unnamed`` + its manifest digest (default: dangling); returns its ID. The
+    manifest keeps the parent's media-type family (Docker's without a parent)."""
     from wharf.images.store import DANGLING_PREFIX
     from wharf.oci import descriptor as d
 
@@ -119,7 +120,7 @@ def write_image(
             m_digest = images.content.put_bytes(m_bytes)
             images.unpack(m_digest)
             target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
-            images.set_image(ref or DANGLING_PREFIX + m_digest, target, labels=labels)
+            images.set_image(ref or (unnamed or DANGLING_PREFIX) + m_digest, target, labels=labels)
     return cfg_digest
 
 

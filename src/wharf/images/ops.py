@@ -109,6 +109,8 @@ def list_images(store: ImageStore, filters: dict[str, list[str]]) -> list[dict[s
         if key not in LIST_FILTERS and key != "all":
             raise InvalidArgument(f"invalid filter '{key}'")
     groups = _by_id(store)
+    if "all" not in filters:  # build steps are intermediate images: shown by `images -a` only
+        groups = {iid: recs for iid, recs in groups.items() if not all(r.build_step() for r in recs)}
     out = [summary(store, iid, recs) for iid, recs in groups.items()]
     for key, values in filters.items():
         if key == "dangling":
@@ -339,9 +341,9 @@ def prune(
 ) -> dict[str, Any]:
     """`docker image prune [-a]`: dangling images (or all unused ones); returns what went."""
     deleted: list[dict[str, str]] = []
-    before = _disk_usage(store)
+    before = disk_usage(store)
     for iid, recs in _by_id(store).items():
-        if in_use(iid):
+        if in_use(iid) or all(r.build_step() for r in recs):  # the build cache's: `builder prune`
             continue
         is_dangling = all(r.dangling() for r in recs)
         if dangling_only and not is_dangling:
@@ -360,10 +362,10 @@ def prune(
         deleted.append({"Deleted": iid})
     if deleted:
         deleted += _collect(store)
-    return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - _disk_usage(store))}
+    return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - disk_usage(store))}
 
 
-def _disk_usage(store: ImageStore) -> int:
+def disk_usage(store: ImageStore) -> int:
     total = 0
     for _, size in store.content.list():
         total += size

@@ -41,6 +41,9 @@ from wharf.oci.reference import Reference, parse_reference
 from wharf.snapshots import open_snapshotter
 
 DANGLING_PREFIX = "moby-dangling@"
+BUILD_PREFIX = "wharf-build@"  # a build step's image: found by ID and by the build cache, not listed
+_UNNAMED = (DANGLING_PREFIX, BUILD_PREFIX)
+_NAMED_SQL = "name NOT LIKE 'moby-dangling@%' AND name NOT LIKE 'wharf-build@%'"
 LEASE_TTL = 24 * 3600.0
 TMP_PREFIX = "tmp-"  # then the owner (base.owner) and a random part
 _HEX = frozenset("0123456789abcdef")
@@ -62,8 +65,13 @@ class ImageRecord:
     def dangling(self) -> bool:
         return self.name.startswith(DANGLING_PREFIX)
 
+    def build_step(self) -> bool:
+        """A build step's record (``wharf-build@<manifest digest>``): the image of a step
+        other than the last, kept for the build cache and hidden from ``images`` without ``-a``."""
+        return self.name.startswith(BUILD_PREFIX)
+
     def reference(self) -> Reference | None:
-        return None if self.dangling() else parse_reference(self.name)
+        return None if self.name.startswith(_UNNAMED) else parse_reference(self.name)
 
 
 @dataclass
@@ -186,7 +194,7 @@ class ImageStore:
 
     def set_image(self, name: str, target: Descriptor, labels: dict[str, str] | None = None) -> None:
         """Point ``name`` at ``target`` (one transaction); the image it replaces may turn dangling."""
-        if not name.startswith(DANGLING_PREFIX):
+        if not name.startswith(_UNNAMED):
             name = str(parse_reference(name))
         config_digest = ociimage.manifest_config(self.platform_manifest(target)[1]).digest
         now = time.time()
@@ -208,7 +216,7 @@ class ImageStore:
                     json.dumps(labels or {}),
                 ),
             )
-            if not name.startswith(DANGLING_PREFIX):
+            if not name.startswith(_UNNAMED):
                 c.execute(
                     "DELETE FROM images WHERE config_digest = ? AND name LIKE 'moby-dangling@%'",
                     (config_digest,),
@@ -242,7 +250,7 @@ class ImageStore:
         return None if row is None else _record(row)
 
     def get_image(self, name: str) -> ImageRecord:
-        ref = parse_reference(name) if not name.startswith(DANGLING_PREFIX) else None
+        ref = parse_reference(name) if not name.startswith(_UNNAMED) else None
         record = self._get(str(ref) if ref else name)
         if record is None:
             raise NotFound(f"No such image: {ref.familiar() if ref else name}")
@@ -253,10 +261,9 @@ class ImageStore:
         return [_record(r) for r in rows]
 
     def names_of(self, image_id: str) -> list[ImageRecord]:
-        """The records (names, tags and digests) of one image ID, dangling ones excluded."""
+        """The records (names, tags and digests) of one image ID, dangling and build steps excluded."""
         rows = self.db.conn.execute(
-            f"SELECT {_COLUMNS} FROM images WHERE config_digest = ? AND name NOT LIKE 'moby-dangling@%'"
-            " ORDER BY name",
+            f"SELECT {_COLUMNS} FROM images WHERE config_digest = ? AND {_NAMED_SQL} ORDER BY name",
             (image_id,),
         )
         return [_record(r) for r in rows]

@@ -73,7 +73,8 @@ def test_a_build_runs_and_its_image_has_the_files_and_config(
 ) -> None:
     tag = f"built-{Path(client).name}:1"
     images.append(tag)
-    r = _docker(wharfd, client, "build", "-t", tag, "--build-arg", "GREETING=bonjour", str(ctx), check=True)
+    args = ["build", "--no-cache", "-t", tag, "--build-arg", "GREETING=bonjour", str(ctx)]
+    r = _docker(wharfd, client, *args, check=True)  # the other client's build would be all hits
     out = r.stdout
     assert "Step 1/12 : FROM busybox:latest" in out and "Step 12/12 : CMD" in out
     assert "bonjour from RUN" in out and "Removing intermediate container" in out
@@ -177,3 +178,68 @@ def test_copy_chown_by_name_and_by_number(wharfd: Daemon, tmp_path: Path, images
     assert r.stdout.splitlines() == [
         "/by-user 65534:65534 644", "/by-both 65534:5 644", "/by-uid 123:123 644", "/by-mode 0:0 600",
     ]  # fmt: skip
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on 127.0.0.1 serving ``tmp_path/www`` (stopped after the test)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_remote_context_is_a_dockerfile_or_an_archive_the_daemon_fetches(
+    wharfd: Daemon, served: tuple[str, Path], images: list[str]
+) -> None:
+    url, www = served
+    (www / "Dockerfile").write_text('FROM busybox:latest\nCMD ["echo", "remote dockerfile"]\n')
+    src = www / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text('FROM busybox:latest\nCOPY msg /msg\nCMD ["cat", "/msg"]\n')
+    (src / "msg").write_text("from a remote tar\n")
+    subprocess.run(["tar", "-czf", str(www / "ctx.tar.gz"), "-C", str(src), "."], check=True)
+    images += ["remote-df:1", "remote-tar:1"]
+    _docker(wharfd, "docker", "build", "-t", "remote-df:1", f"{url}/Dockerfile", check=True)
+    assert _docker(wharfd, "docker", "run", "--rm", "remote-df:1").stdout == "remote dockerfile\n"
+    _docker(wharfd, "/usr/bin/docker", "build", "-t", "remote-tar:1", f"{url}/ctx.tar.gz", check=True)
+    assert _docker(wharfd, "docker", "run", "--rm", "remote-tar:1").stdout == "from a remote tar\n"
+    missing = _docker(wharfd, "/usr/bin/docker", "build", f"{url}/nope.tar")
+    assert missing.returncode == 1 and "404" in missing.stderr, missing.stderr
+    from tests.integration.engine.conftest import WHARF
+
+    images.append("remote-wharf:1")
+    r = subprocess.run([WHARF, "build", "-q", "-t", "remote-wharf:1", f"{url}/ctx.tar.gz"],
+                       env=wharfd.env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+    assert _docker(wharfd, "docker", "run", "--rm", "remote-wharf:1").stdout == "from a remote tar\n"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_dockerfile_on_stdin_with_a_context_dir(
+    wharfd: Daemon, tmp_path: Path, images: list[str], client: str
+) -> None:
+    """``-f -``: the CLI appends the Dockerfile to the context's tar without padding (Go's
+    archive/tar reads that as whole, and so does wharfd)."""
+    (tmp_path / "f").write_text("context file\n")
+    tag = f"stdin-df-{Path(client).name}:1"
+    images.append(tag)
+    env = dict(wharfd.env(), DOCKER_BUILDKIT="0")
+    r = subprocess.run(
+        [client, "build", "-t", tag, "-f", "-", str(tmp_path)],
+        env=env, input='FROM busybox:latest\nCOPY f /f\nCMD ["cat", "/f"]\n',
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _docker(wharfd, "docker", "run", "--rm", tag).stdout == "context file\n"

@@ -91,7 +91,28 @@ def test_metadata_survives_reopen(tmp_path: Path) -> None:
     s2 = ImageStore(str(tmp_path / "images"))
     try:
         assert s2.resolve("persist:1").id == rec.id
-        assert s2.db.version() == 2
+        assert s2.db.version() == 3
+    finally:
+        s2.close()
+
+
+def test_migration_3_adds_the_build_cache_to_a_version_2_store(tmp_path: Path) -> None:
+    from wharf.build import cache
+    from wharf.metadata.db import MIGRATIONS, MetadataDB
+
+    os.makedirs(tmp_path / "images")
+    db = MetadataDB(str(tmp_path / "images" / "metadata.db"), MIGRATIONS[:2])  # as wharf wrote it before
+    assert db.version() == 2
+    db.close()
+    s2 = ImageStore(str(tmp_path / "images"))
+    try:
+        assert s2.db.version() == 3
+        rec = build_image(s2, "old:1", [{"f": b"1"}])
+        cache.record(s2, "k" * 64, "", rec.id, "RUN true")
+        assert cache.lookup(s2, "k" * 64) == rec.id
+        s2.delete_name("docker.io/library/old:1")
+        assert cache.lookup(s2, "k" * 64) is None  # the image went: a miss, and the row with it
+        assert s2.db.conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0] == 0
     finally:
         s2.close()
 

@@ -37,7 +37,7 @@ POST /networks/{id}/connect|POST /networks/{id}/disconnect
 GET /volumes|POST /volumes/create|POST /volumes/prune|GET /volumes/{name}|DELETE /volumes/{name}
 POST /auth|GET /images/json|POST /images/create|POST /images/load|GET /images/get|POST /images/prune
 GET /images/{name}/json|GET /images/{name}/history|GET /images/{name}/get|POST /images/{name}/tag
-POST /images/{name}/push|DELETE /images/{name}|POST /build
+POST /images/{name}/push|DELETE /images/{name}|POST /build|POST /build/prune
 GET /swarm|POST /swarm/init|POST /swarm/join|POST /swarm/leave|POST /swarm/update|GET /swarm/unlockkey
 POST /swarm/unlock|GET /nodes|GET /nodes/{id}|DELETE /nodes/{id}|POST /nodes/{id}/update
 GET /services|POST /services/create|GET /services/{id}|DELETE /services/{id}|POST /services/{id}/update

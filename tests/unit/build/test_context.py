@@ -52,6 +52,19 @@ def test_every_compression_unpacks(tmp_path: Path, kind: str) -> None:
     assert context.read_dockerfile(str(tmp_path), "") == ("Dockerfile", "FROM scratch\n")
 
 
+def test_a_tar_that_stops_after_its_last_data_is_whole_as_go_reads_it(tmp_path: Path) -> None:
+    """The docker CLI's context with a Dockerfile from stdin ends right after the Dockerfile's
+    bytes: no padding, no end-of-archive blocks. Cut inside an entry's data, it still fails."""
+    whole = _tar({"f": b"hi\n", ".dockerfile.x": b"FROM scratch\n"})
+    end = whole.index(b"FROM scratch\n") + len(b"FROM scratch\n")
+    (tmp_path / "a").mkdir()
+    assert context.receive(io.BytesIO(whole[:end]), str(tmp_path / "a"), 1 << 20) == 2
+    assert (tmp_path / "a/.dockerfile.x").read_bytes() == b"FROM scratch\n"
+    (tmp_path / "b").mkdir()
+    with pytest.raises(InvalidArgument, match="unexpected end of data"):
+        context.receive(io.BytesIO(whole[: end - 3]), str(tmp_path / "b"), 1 << 20)
+
+
 def test_names_that_climb_out_are_refused(tmp_path: Path) -> None:
     (tmp_path / "ctx").mkdir()
     with pytest.raises(InvalidArgument, match=r"'\.\./evil' is outside of '/'"):

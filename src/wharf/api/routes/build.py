@@ -2,7 +2,9 @@
 
 The request: the context as the body (a tar in any of Docker's compressions), the query's
 ``dockerfile``, ``t`` (repeated), ``buildargs`` and ``labels`` (JSON objects), ``target``,
-``q``, ``networkmode``, ``extrahosts``, ``shmsize``, ``memory``/``memswap``/``cpu*``. What fails
+``q``, ``nocache``, ``pull``, ``cachefrom``, ``networkmode``, ``extrahosts``, ``shmsize``,
+``memory``/``memswap``/``cpu*``, ``remote`` (a URL to a context archive or to a Dockerfile,
+fetched by the daemon). What fails
 before the first step (a context that is not an archive, a Dockerfile that does not parse, a
 bad tag) is an HTTP error, as dockerd answers it; once the steps run, progress is dockerd's
 JSON stream: ``stream`` lines (``Step N/M : ...``, the steps' output, `` ---> <id>``), ``aux``
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -69,7 +72,22 @@ def _options(request: web.Request, dockerfile: str, ctx: str) -> BuildOptions:
         build_args=_json_map(q.get("buildargs"), "buildargs"), labels=_json_map(q.get("labels"), "labels"),
         target=q.get("target") or "", quiet=qbool(request, "q"), network_mode=q.get("networkmode") or "",
         extra_hosts=[h for h in extra.split(",") if h], host_config=host,
+        no_cache=qbool(request, "nocache"), pull=qbool(request, "pull"),
+        cache_from=_json_list(q.get("cachefrom"), "cachefrom"),
     )  # fmt: skip
+
+
+def _json_list(raw: str | None, what: str) -> list[str] | None:
+    """``cachefrom``: a JSON array of image names (absent or empty: the local cache)."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} value: {raw}") from None
+    if not isinstance(value, list):
+        raise InvalidArgument(f"invalid {what} value: {raw}")
+    return [str(v) for v in value] or None
 
 
 async def build(request: web.Request) -> web.StreamResponse:
@@ -79,13 +97,16 @@ async def build(request: web.Request) -> web.StreamResponse:
     from wharf.build.steps import BuildFailed
 
     engine = cast("Engine", request.app[BACKEND])
-    if request.query.get("remote"):
-        raise InvalidArgument("remote build contexts are not supported by this builder yet")
+    remote = request.query.get("remote") or ""
     work = tempfile.mkdtemp(prefix="build-", dir=engine.core.paths.data_root)
     try:
         ctx = os.path.join(work, "context")
         os.mkdir(ctx)
-        await in_thread(context.receive, body_reader(request), ctx, CONTEXT_LIMIT)
+        if remote:
+            dockerfile = request.query.get("dockerfile") or ""
+            await in_thread(context.fetch_remote, remote, work, ctx, dockerfile, CONTEXT_LIMIT)
+        else:
+            await in_thread(context.receive, body_reader(request), ctx, CONTEXT_LIMIT)
         name, text = await in_thread(context.read_dockerfile, ctx, request.query.get("dockerfile") or "")
         parse(text)  # a Dockerfile that does not parse is the request's error, not the stream's
         await in_thread(context.drop_ignored, ctx, name)
@@ -104,6 +125,10 @@ async def build(request: web.Request) -> web.StreamResponse:
                 if isinstance(exc, BuildFailed) and exc.code:
                     detail = {"code": exc.code, "message": str(exc)}
                 lines.put_nowait({"errorDetail": detail, "error": str(exc)})
+            except Exception as exc:  # a bug: said in the stream (the response has begun), and logged
+                logging.getLogger("wharf.api").exception("POST /build")
+                text = f"internal error in the builder: {exc}"
+                lines.put_nowait({"errorDetail": {"message": text}, "error": text})
         finally:
             lines.put_nowait(None)
             await writer
@@ -123,8 +148,12 @@ async def _finish(engine: Engine, opts: BuildOptions, image_id: str, emit: Emit)
 
     if not image_id:
         raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+    from wharf.images.store import DANGLING_PREFIX
+
     images = engine.images
     target = (await blocking(images.resolve, image_id)).target
+    if not opts.tags and not await blocking(images.names_of, image_id):
+        await blocking(images.set_image, DANGLING_PREFIX + target.digest, target)  # listed: <none>
     emit({"aux": {"ID": image_id}})
     short = image_id.removeprefix("sha256:")[:12]
     if opts.quiet:
@@ -139,5 +168,44 @@ async def _finish(engine: Engine, opts: BuildOptions, image_id: str, emit: Emit)
             emit({"stream": f"Successfully tagged {shown}\n"})
 
 
+async def prune(request: web.Request) -> web.StreamResponse:
+    """POST /build/prune: the build cache forgotten (``all``, ``filters`` ``until``), its step
+    images and cache mounts removed; Docker's answer: ``CachesDeleted`` and ``SpaceReclaimed``."""
+    from wharf.api.server import qfilters
+    from wharf.build import cache
+
+    engine = cast("Engine", request.app[BACKEND])
+    filters = qfilters(request)
+    for key in filters:
+        if key not in ("until", "unused-for", "type", "id", "description", "inuse", "shared", "private"):
+            raise InvalidArgument(f"invalid filter '{key}'")
+    until = (filters.get("until") or filters.get("unused-for") or [""])[0]
+    since = _cutoff(until) if until else 0.0
+    gone, freed = await in_thread(cache.prune, engine.images, since)
+    freed += await in_thread(_prune_mounts, engine.core.paths.data_root, since)
+    return web.json_response({"CachesDeleted": gone or None, "SpaceReclaimed": freed})
+
+
+def _cutoff(until: str) -> float:
+    """``until``: a Go duration back from now (what the CLI sends: ``24h``) or a timestamp."""
+    import time
+
+    from wharf.base.times import parse_time_arg
+    from wharf.build.flags import FlagError, go_duration
+
+    try:
+        return time.time() - go_duration(until) / 1e9
+    except FlagError:
+        return parse_time_arg(until) or 0.0
+
+
+def _prune_mounts(data_root: str, since: float) -> int:
+    """The RUN --mount=type=cache directories' bytes freed (those last used before ``since``)."""
+    from wharf.build import mounts
+
+    return mounts.prune_cache_mounts(data_root, since)[1]
+
+
 def register(router: Router) -> None:
     router.add("POST", "/build")(build)
+    router.add("POST", "/build/prune")(prune)

@@ -98,7 +98,7 @@ async def info(request: web.Request) -> web.StreamResponse:
     running = sum(1 for c in cs if c.state.status is Status.RUNNING)
     paused = sum(1 for c in cs if c.state.status is Status.PAUSED)
     try:
-        n_images = len({r.id for r in b.images.list_images()})
+        n_images = len({r.id for r in b.images.list_images() if not r.build_step()})
     except Exception:
         n_images = 0
     mode = cgroups.mode()
@@ -243,9 +243,15 @@ async def system_df(request: web.Request) -> web.StreamResponse:
             "RefCount": len(b.volume_users(v.name)),
         }
         volumes.append(item)
+    from wharf.api.streams import in_thread
+    from wharf.build import cache
+
+    build_cache = await in_thread(cache.entries, b.images)
+    build_cache += await in_thread(cache.mount_entries, b.cfg.data_root)
     return web.json_response(
-        {"LayersSize": 0, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}
-    )
+        {"LayersSize": 0, "Images": images, "Containers": containers, "Volumes": volumes,
+         "BuildCache": build_cache}
+    )  # fmt: skip
 
 
 def register(router: Router) -> None:
