@@ -91,6 +91,7 @@ def main() -> int:
     base = base_image(ctx)
     have_docker = _client(args.docker_host, False, "info").returncode == 0
     work = Path(tempfile.mkdtemp(prefix="wharf-buildbench-"))
+    (work / "wharfd").mkdir()
     d = Daemon(work / "wharfd")
     try:
         d.start()

@@ -60,6 +60,7 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     cache_from: list[str] | None = None  # None: the local cache; a list: only these images'
+    work_dir: str = ""  # the build's scratch directory (default: the context's parent)
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Builder:
         and are removed with it when the build ends."""
         import os
 
-        return os.path.dirname(self.opts.context_dir)
+        return self.opts.work_dir or os.path.dirname(self.opts.context_dir)
 
     async def stage_image(self, ref: str) -> str:
         """The image ID ``COPY --from=ref`` / ``RUN --mount=from=ref`` names: an earlier stage

@@ -10,6 +10,7 @@ import io
 import lzma
 import os
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +119,45 @@ def test_dockerignore_removes_itself_and_the_dockerfile_only(tmp_path: Path) -> 
     (tmp_path / "Dockerfile").write_text("FROM x\n")
     context.drop_ignored(str(tmp_path), "Dockerfile")  # no .dockerignore: nothing to do
     assert (tmp_path / "Dockerfile").exists()
+
+
+def test_a_kept_context_directory_is_synced_to_each_tar(tmp_path: Path) -> None:
+    """sync: unchanged files stay (same inode), changed and racy ones are rewritten, what the tar
+    lacks goes, and no entry is written through a symlink of the context."""
+    from wharf.build import sync
+
+    ctx = tmp_path / "0" / "files"
+    ctx.mkdir(parents=True)
+
+    def tar(entries: dict[str, tuple[bytes, int]]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+            for name, (body, mtime) in entries.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(body), mtime, 0o644
+                t.addfile(info, io.BytesIO(body))
+        return buf.getvalue()
+
+    old = 1_600_000_000
+    assert sync.sync(io.BytesIO(tar({"a": (b"one", old), "d/b": (b"two", old)})), str(ctx), 1 << 20) == 2
+    inode = (ctx / "a").stat().st_ino
+    sync.sync(io.BytesIO(tar({"a": (b"one", old), "d/c": (b"three", old)})), str(ctx), 1 << 20)
+    assert (ctx / "a").stat().st_ino == inode  # kept: not written again
+    assert not (ctx / "d/b").exists() and (ctx / "d/c").read_bytes() == b"three"
+    now = int(time.time())
+    sync.sync(io.BytesIO(tar({"n": (b"AAA", now)})), str(ctx), 1 << 20)
+    sync.sync(io.BytesIO(tar({"n": (b"BBB", now)})), str(ctx), 1 << 20)  # same size and second
+    assert (ctx / "n").read_bytes() == b"BBB" and not (ctx / "a").exists()
+    (tmp_path / "outside").mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, str(tmp_path / "outside")
+        t.addfile(link)
+        f = tarfile.TarInfo("link/evil")
+        f.size = 1
+        t.addfile(f, io.BytesIO(b"x"))
+    sync.sync(io.BytesIO(buf.getvalue()), str(ctx), 1 << 20)
+    assert os.listdir(tmp_path / "outside") == [] and (ctx / "link/evil").read_bytes() == b"x"
+    with pytest.raises(InvalidArgument, match=r"'\.\./up' is outside of '/'"):
+        sync.sync(io.BytesIO(_tar({"../up": b"x"})), str(ctx), 1 << 20)

@@ -91,7 +91,7 @@ def _json_list(raw: str | None, what: str) -> list[str] | None:
 
 
 async def build(request: web.Request) -> web.StreamResponse:
-    from wharf.build import context
+    from wharf.build import context, sync
     from wharf.build.executor import Builder
     from wharf.build.parser import parse
     from wharf.build.steps import BuildFailed
@@ -99,18 +99,23 @@ async def build(request: web.Request) -> web.StreamResponse:
     engine = cast("Engine", request.app[BACKEND])
     remote = request.query.get("remote") or ""
     work = tempfile.mkdtemp(prefix="build-", dir=engine.core.paths.data_root)
+    held = None
     try:
-        ctx = os.path.join(work, "context")
-        os.mkdir(ctx)
         if remote:
+            ctx = os.path.join(work, "context")
+            os.mkdir(ctx)
             dockerfile = request.query.get("dockerfile") or ""
             await in_thread(context.fetch_remote, remote, work, ctx, dockerfile, CONTEXT_LIMIT)
-        else:
-            await in_thread(context.receive, body_reader(request), ctx, CONTEXT_LIMIT)
+        else:  # a kept context directory: a rebuild writes only the files that changed
+            key = sync.context_key(request.query.getall("t", []), request.query.get("dockerfile") or "")
+            held = await in_thread(sync.acquire, engine.core.paths.data_root, key)
+            ctx = held.path
+            await in_thread(sync.sync, body_reader(request), ctx, CONTEXT_LIMIT)
         name, text = await in_thread(context.read_dockerfile, ctx, request.query.get("dockerfile") or "")
         parse(text)  # a Dockerfile that does not parse is the request's error, not the stream's
         await in_thread(context.drop_ignored, ctx, name)
         opts = _options(request, text, ctx)
+        opts.work_dir = work
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await resp.prepare(request)
         lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -135,6 +140,8 @@ async def build(request: web.Request) -> web.StreamResponse:
         await resp.write_eof()
         return resp
     finally:
+        if held is not None:
+            held.release()
         await in_thread(shutil.rmtree, work, True)
 
 
