@@ -107,7 +107,7 @@ async def acquire(data_root: str, spec: CacheSpec, sharing: str = "shared") -> L
             looked_again = True
             await asyncio.sleep(_POLL)
             continue
-        lease = await blocking(_create, key_dir, spec, exclusive)
+        lease = await blocking(_create, key_dir, spec, exclusive, sharing == "private")
         if lease is not None:
             return lease
 
@@ -145,9 +145,11 @@ def _take_existing(key_dir: str, exclusive: bool) -> Lease | None:
     return None
 
 
-def _create(key_dir: str, spec: CacheSpec, exclusive: bool) -> Lease | None:
+def _create(key_dir: str, spec: CacheSpec, exclusive: bool, another: bool) -> Lease | None:
     """Blocking: a new instance, made aside and renamed to the next free number, its lock held
-    from the start. None when the key's directory was pruned meanwhile (the caller retries)."""
+    from the start. None when the key's directory was pruned meanwhile, or when (not making
+    ``another``: shared and locked caches have one instance) a concurrent build made one first:
+    the caller then takes or waits for that one."""
     try:
         os.makedirs(key_dir, 0o700, exist_ok=True)
         tmp = f"{key_dir}/.new-{secrets.token_hex(8)}"
@@ -162,7 +164,12 @@ def _create(key_dir: str, spec: CacheSpec, exclusive: bool) -> Lease | None:
         _make_data(f"{tmp}/data", spec)
         if not exclusive:
             fcntl.flock(fd, fcntl.LOCK_SH)  # nobody else can know of it yet
-        n = len(_instances(key_dir))
+        existing = _instances(key_dir)
+        if existing and not another:  # made meanwhile by a concurrent build: that one is it
+            os.close(fd)
+            trees.remove_tree(tmp, ignore_errors=True)
+            return None
+        n = len(existing)
         while True:
             try:
                 os.rename(tmp, f"{key_dir}/{n}")
@@ -170,6 +177,10 @@ def _create(key_dir: str, spec: CacheSpec, exclusive: bool) -> Lease | None:
             except OSError as e:
                 if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
+                if not another:
+                    os.close(fd)
+                    trees.remove_tree(tmp, ignore_errors=True)
+                    return None
                 n += 1
     except BaseException:
         os.close(fd)

@@ -259,11 +259,29 @@ def put(fs: ScopedFS, prep: Prepared) -> None:
     owner = _owner(fs, prep.chown) if prep.chown else None
     made = _missing(fs, base if to_dir else posixpath.dirname(base))
     plain = [s for s in prep.sources if s.kind != ARCHIVE]
-    _stream(fs, lambda out: _write_tar(out, prep, plain, base, to_dir, made, owner))
+    if not _direct(fs, prep, plain, base, to_dir, made, owner):
+        _stream(fs, lambda out: _write_tar(out, prep, plain, base, to_dir, made, owner))
     for s in prep.sources:
         if s.kind == ARCHIVE:
             with open(s.entries[0].path, "rb") as f:
                 extract_tar(fs, base, decompressed(f), ExtractOptions(owner=owner or (0, 0)))
+
+
+def _direct(fs: ScopedFS, prep: Prepared, plain: list[Source], base: str, to_dir: bool,
+            made: list[str], owner: tuple[int, int] | None) -> bool:  # fmt: skip
+    """The sources written by ``fastcopy`` when it can (the directories to make first, as the tar
+    would make them); False: the tar path is to take (it overwrites what this one wrote)."""
+    from wharf.build import fastcopy
+
+    if not fastcopy.supported(plain):
+        return False
+    if made:
+        _stream(fs, lambda out: _write_tar(out, prep, [], base, to_dir, made, owner))
+    try:
+        fastcopy.put(fs, plain, base, to_dir, fastcopy.Owners(fs, owner, prep.keep_owners, prep.chmod))
+    except fastcopy.Unsupported:
+        return False
+    return True
 
 
 def _kind(fs: ScopedFS, path: str) -> int | None:
