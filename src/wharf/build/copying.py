@@ -123,7 +123,7 @@ async def apply(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, prep: Prepa
         async with b.engine.container_fs(c, volumes=False) as fs:
             await blocking(put, fs, prep)
         upper = b.engine.images.snapshots.fs_dir(c.snapshot_key)
-        return await b.write(st, image_id, history, upper)
+        return await b.write(st, image_id, history, upper, adopt=c.snapshot_key)
     finally:
         await b.engine.remove(cid, force=True)
 

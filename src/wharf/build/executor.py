@@ -339,10 +339,13 @@ class Builder:
         new = await self.write(st, image_id, steps.history_entry(st, text), None)
         return await self._remember(run, parts, new, text)
 
-    async def write(self, st: StageState, parent: str, history: dict[str, Any], upper: str | None) -> str:
+    async def write(
+        self, st: StageState, parent: str, history: dict[str, Any], upper: str | None, adopt: str = ""
+    ) -> str:
         """The stage's next image: its config with ``history`` appended (and ``upper``'s layer,
         whose DiffID ``write_image`` adds to the config's rootfs), named as a build step; the
-        stage's config is then that image's."""
+        stage's config is then that image's. ``adopt``: the snapshot ``upper`` belongs to (a
+        container that never ran), taken as the layer's snapshot."""
         from wharf.engine.commit import write_image
         from wharf.engine.runner import blocking
         from wharf.images.ops import PARENT_LABEL
@@ -355,7 +358,9 @@ class Builder:
         config["history"] = [*(config.get("history") or []), history]
         config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
         labels = {PARENT_LABEL: parent} if parent else None
-        new_id: str = await blocking(write_image, images, record, config, upper, "", labels, BUILD_PREFIX)
+        new_id: str = await blocking(
+            write_image, images, record, config, upper, "", labels, BUILD_PREFIX, adopt
+        )
         st.config = config
         return new_id
 

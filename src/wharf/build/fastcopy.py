@@ -51,13 +51,14 @@ def put(fs: ScopedFS, plain: list[Source], base: str, to_dir: bool, owners: Owne
     """Blocking: every source of ``plain`` written under ``base`` (see the module text)."""
     for s in plain:
         at = posixpath.join(base, posixpath.basename(s.name)) if to_dir and s.kind == FILE else base
-        parent, top = posixpath.split(at.rstrip("/") or "/")
+        # a directory's contents land in ``at`` itself (made or there already); a file at its name
+        parent, top = (at, "") if s.kind == DIR else posixpath.split(at.rstrip("/") or "/")
         with fs.resolve(parent or "/", follow=True) as node:
             if not node.exists:
                 raise Unsupported(parent)
             pfd = os.open(node.name, _DIR, dir_fd=node.dir_fd)
         try:
-            _tree(fs, pfd, top, s.entries, owners)
+            _tree(pfd, top, s.entries, owners)
         finally:
             os.close(pfd)
 
@@ -79,8 +80,8 @@ class Owners:
         return stat.S_IMODE(e.mode)
 
 
-def _tree(fs: ScopedFS, pfd: int, top: str, entries: list[Entry], owners: Owners) -> None:
-    fds: dict[str, int] = {}
+def _tree(pfd: int, top: str, entries: list[Entry], owners: Owners) -> None:
+    fds: dict[str, int] = {} if top else {"": os.dup(pfd)}
     dirs: list[tuple[int, Entry]] = []
     try:
         for e in entries:
@@ -89,10 +90,10 @@ def _tree(fs: ScopedFS, pfd: int, top: str, entries: list[Entry], owners: Owners
                 dfd = fds.get(parent) if parent else fds.get("")
                 if dfd is None:
                     raise Unsupported(e.rel)
-            else:
+            elif top:
                 dfd, name = pfd, top
-            if not name:  # the landing directory is the root itself
-                fds[""] = os.dup(pfd)
+            else:  # the landing directory itself: its metadata is the source directory's
+                dirs.append((fds[""], e))
                 continue
             fd = _one(dfd, name, e, owners)
             if fd is not None:

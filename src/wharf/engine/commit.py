@@ -95,11 +95,15 @@ def write_image(
     ref: str = "",
     labels: dict[str, str] | None = None,
     unnamed: str = "",
+    adopt: str = "",
 ) -> str:
     """Blocking: a new image of ``config`` (its rootfs the parent's layers), plus one layer of
     the overlay upper directory ``upper`` (None: no layer, an ``empty_layer`` step), named
     ``ref`` or ``unnamed`` + its manifest digest (default: dangling); returns its ID. The
-    manifest keeps the parent's media-type family (Docker's without a parent)."""
+    manifest keeps the parent's media-type family (Docker's without a parent). ``adopt``: the
+    active snapshot whose upper directory ``upper`` is (a container that never ran, unmounted):
+    it becomes the new layer's snapshot as it is, instead of the layer unpacked again (and an
+    empty one of the same key is left for the container's removal)."""
     from wharf.images.store import DANGLING_PREFIX
     from wharf.oci import descriptor as d
 
@@ -118,10 +122,29 @@ def write_image(
             manifest = _manifest(parent_manifest, docker, cfg_digest, len(cfg_bytes), layer)
             m_bytes = json.dumps(manifest, separators=(",", ":")).encode()
             m_digest = images.content.put_bytes(m_bytes)
+            if adopt and layer is not None:
+                _adopt(images, manifest, adopt, upper or "")
             images.unpack(m_digest)
             target = d.Descriptor(str(manifest["mediaType"]), m_digest, len(m_bytes))
             images.set_image(ref or (unnamed or DANGLING_PREFIX) + m_digest, target, labels=labels)
     return cfg_digest
+
+
+def _adopt(images: ImageStore, manifest: dict[str, Any], key: str, upper: str) -> None:
+    """The container snapshot ``key`` committed as the manifest's top layer (see write_image),
+    when that layer has no snapshot yet and the upper holds nothing the runtime made."""
+    from wharf.engine.files import runtime_only
+    from wharf.errors import AlreadyExists
+
+    snaps = images.snapshots
+    top = images.layers(manifest)[-1]
+    if not snaps.overlay_whiteouts or snaps.exists(top.chain_id) or runtime_only(upper):
+        return
+    try:
+        snaps.commit(top.chain_id, key)
+    except AlreadyExists:  # another build made the same layer meanwhile: unpack finds it
+        return
+    snaps.prepare(key, top.chain_id)
 
 
 def _reference(repo: str, tag: str) -> str:
