@@ -8,20 +8,26 @@ the same client, Debian's docker CLI 20.10 (``/usr/bin/docker``), with the ancho
 - ``buildkit``: dockerd with ``DOCKER_BUILDKIT=1``;
 - ``legacy``: dockerd with ``DOCKER_BUILDKIT=0`` (the classic builder);
 - ``wharf``: a wharfd of this run (its own data root, the debian base pulled from the anchors'
-  registry first) with ``DOCKER_BUILDKIT=0`` (wharf is a classic-builder endpoint).
+  registry first) with ``DOCKER_BUILDKIT=0`` (wharf is a classic-builder endpoint);
+- ``floor``: the same client against a stub that reads the context and answers a finished
+  build at once: what the client itself costs (reading and sending 1,000 files), which no
+  classic-builder engine can go under.
 
 "Cold" is ``--no-cache`` with the base image present; "fully cached" is the same command again
-after a warm-up build. The engines take turns (A B C A B C), medians are printed with the
+after a warm-up build. The engines take turns, each run started by the next one (A B C, B C A,
+C A B: a build that deletes thousands of files slows the file creation of the build after it on
+this ext4), medians are printed with the
 spread, and the ratios wharf/BuildKit against the issue's goals (cold at most 0.8, cached at
 most 0.5). At the end the images made are removed from dockerd by ID (those whose Env holds
 ``BENCH_ENV=1``, as the anchors' notes do) and wharfd's data root is deleted.
 
-    .venv/bin/python bench/build.py [--runs 5] [--docker-host unix:///run/docker.sock]
+    .venv/bin/python bench/build.py [--runs 6] [--docker-host unix:///run/docker.sock]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -58,6 +65,57 @@ def timed_build(host: str, buildkit: bool, name: str, ctx: Path, cold: bool) -> 
     return elapsed
 
 
+class StubDaemon:
+    """The client's own share, the floor of every engine here: a unix socket that answers
+    /_ping, reads the build's whole context and answers a finished build at once."""
+
+    def __init__(self, path: str) -> None:
+        import socket
+        import threading
+
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX)
+        self._sock.bind(path)
+        self._sock.listen(8)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: Any) -> None:
+        with conn, conn.makefile("rb") as f:
+            first, headers = f.readline(), {}
+            while (line := f.readline()) not in (b"\r\n", b""):
+                k, _, v = line.decode().partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if b"/build" not in first:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK")
+                return
+            while headers.get("transfer-encoding") == "chunked":
+                n = int(f.readline(), 16)
+                f.read(n + 2)
+                if n == 0:
+                    break
+            image = "sha256:" + "0" * 64
+            body = json.dumps({"aux": {"ID": image}}).encode() + b"\r\n"
+            body += json.dumps({"stream": image + "\n"}).encode() + b"\r\n"
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            conn.sendall(head.encode() + body)
+
+    def close(self) -> None:
+        self._sock.close()
+        os.unlink(self.path)
+
+
 def base_image(ctx: Path) -> str:
     for line in (ctx / "Dockerfile").read_text().splitlines():
         if line.upper().startswith("FROM "):
@@ -80,7 +138,7 @@ def _cell(values: list[float]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=6)
     p.add_argument("--docker-host", default=os.environ.get("DOCKER_BENCH_HOST", "unix:///run/docker.sock"))
     p.add_argument("--context", default=str(STATE / "build-ctx"))
     args = p.parse_args()
@@ -104,11 +162,17 @@ def main() -> int:
             engines += [("buildkit", args.docker_host, True), ("legacy", args.docker_host, False)]
         else:
             print("dockerd is not answering on --docker-host: wharf's figures alone, no ratio")
+        stub = StubDaemon(str(work / "stub.sock"))
+        engines.append(("floor", f"unix://{stub.path}", False))
         results: dict[str, dict[str, list[float]]] = {e: {"cold": [], "cached": []} for e, _, _ in engines}
         for name, host, buildkit in engines:  # warm-up: every engine has built it once
             timed_build(host, buildkit, name, ctx, cold=False)
         for i in range(args.runs):
-            for name, host, buildkit in engines:
+            # each engine in turn goes first: a build that deletes thousands of files (the legacy
+            # builder's containers) slows the file creation of whichever build comes next (ext4
+            # keeps deleted inodes from reuse for a while), so no engine always follows it
+            turn = engines[i % len(engines) :] + engines[: i % len(engines)]
+            for name, host, buildkit in turn:
                 cold = timed_build(host, buildkit, name, ctx, cold=True)
                 cached = timed_build(host, buildkit, name, ctx, cold=False)
                 results[name]["cold"].append(cold)
@@ -117,6 +181,7 @@ def main() -> int:
                     f"run {i + 1}: {name:<8} cold {cold * 1000:6.0f} ms   cached {cached * 1000:6.0f} ms",
                     flush=True,
                 )
+        stub.close()
         print(f"\ncontext {ctx}, base {base}, {args.runs} runs, client {CLI} (medians, min-max)")
         print(f"{'builder':<10} {'cold (--no-cache)':<28} fully cached")
         for name, r in results.items():

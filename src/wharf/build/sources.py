@@ -334,7 +334,7 @@ def checksum(header: list[str], sources: list[Source]) -> tuple[str, str]:
                 content.update(b"%d\0" % len(e.data))
                 content.update(e.data)
             elif e.path:
-                _hash_file(content, e.path)
+                content.update(_file_digest(e.path))
     digest = content.hexdigest()
     key = json.dumps([*header, digest], ensure_ascii=False).encode(_ENC, "surrogateescape")
     return hashlib.sha256(key).hexdigest(), digest
@@ -342,6 +342,31 @@ def checksum(header: list[str], sources: list[Source]) -> tuple[str, str]:
 
 class _Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int, int], bytes] = {}  # by path and stat data
+_FILE_FILE_DIGESTS_MAX = 1 << 18
+
+
+def _file_digest(path: str) -> bytes:
+    """The SHA-256 of a file's size and bytes; remembered by its path, inode, size, mtime and
+    ctime (a write or a chmod moves ctime, which no one can set back), but only once its ctime
+    is a second old, so that a change within the clock's granularity is never hidden."""
+    import time
+
+    st = os.stat(path, follow_symlinks=False)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    got = _FILE_DIGESTS.get(key)
+    if got is not None:
+        return got
+    h = hashlib.sha256()
+    _hash_file(h, path)
+    digest = h.digest()
+    if st.st_ctime < time.time() - 1:
+        if len(_FILE_DIGESTS) >= _FILE_FILE_DIGESTS_MAX:
+            _FILE_DIGESTS.clear()
+        _FILE_DIGESTS[key] = digest
+    return digest
 
 
 def _hash_file(h: _Hasher, path: str) -> None:

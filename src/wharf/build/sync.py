@@ -138,7 +138,7 @@ class _Reader:
         parts = [self._buf[self._pos :]]
         have = len(parts[0])
         while have < n:
-            chunk = self._src.read(max(1 << 16, n - have))
+            chunk = self._src.read(max(1 << 20, n - have))  # few crossings of the loop
             if not chunk:
                 break
             self.total += len(chunk)
