@@ -110,3 +110,32 @@ def convert_whiteouts(root: str) -> None:
                 else:
                     raise TarFailed(f"{d.path(target)}: both a file and its whiteout in one layer")
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=d.fd)
+
+
+def create_layer(upper: str, out_path: str) -> bool:
+    """The layer tar of an overlay upper directory that holds no whiteout (no 0/0 character
+    device, no opaque directory), written by GNU tar into ``out_path``: what the Python writer
+    writes (numeric owners, xattrs but overlay's, no atime/ctime), several times faster. False
+    when this path cannot be taken (the caller writes it itself)."""
+    if TAR is None:
+        return False
+    for d in trees.walk(upper):
+        try:
+            if os.getxattr(d.fd, OVERLAY_OPAQUE_XATTR) == b"y":
+                return False
+        except OSError:
+            pass
+        for name in d.files:
+            st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return False
+    names = sorted(os.listdir(upper))
+    if not names:
+        return False
+    argv = [
+        TAR, "--create", f"--file={out_path}", f"--directory={upper}", "--numeric-owner",
+        "--format=posix", "--pax-option=delete=atime,delete=ctime", "--sort=name", "--xattrs",
+        "--xattrs-include=*", "--xattrs-exclude=trusted.overlay.*", "--", *names,
+    ]  # fmt: skip
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return r.returncode == 0

@@ -159,9 +159,14 @@ def _reference(repo: str, tag: str) -> str:
 
 
 def _write_layer(upper: str, tmp: str, ids: IdMap | None) -> _Layer:
+    from wharf.archive import gnutar
+    from wharf.engine.files import runtime_only
+
     raw, gz = f"{tmp}/layer.tar", f"{tmp}/layer.tar.gz"
-    with open(raw, "wb") as f:
-        layer_of(upper, f, ids)
+    fast = ids is None and not runtime_only(upper) and gnutar.create_layer(upper, raw)
+    if not fast:
+        with open(raw, "wb") as f:
+            layer_of(upper, f, ids)
     diff_id = _sha256_file(raw)
     with open(raw, "rb") as src, open(gz, "wb") as dst:
         with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=1, mtime=0) as z:
