@@ -121,11 +121,24 @@ async def apply(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, prep: Prepa
     try:
         c = b.engine.get(cid)
         async with b.engine.container_fs(c, volumes=False) as fs:
-            await blocking(put, fs, prep)
+            where = await blocking(placement, fs, prep)
+            direct = upper_only(where, prep)
+            if not direct:
+                await blocking(put, fs, prep)
         upper = b.engine.images.snapshots.fs_dir(c.snapshot_key)
+        if direct:  # the overlay is unmounted: its upper directory is a plain one now
+            await blocking(_into_upper, b, upper, prep, where)
         return await b.write(st, image_id, history, upper, adopt=c.snapshot_key)
     finally:
         await b.engine.remove(cid, force=True)
+
+
+def _into_upper(b: Builder, upper: str, prep: Prepared, where: Placement) -> None:
+    from wharf.archive.scoped import ScopedFS
+    from wharf.base.idmap import IDENTITY
+
+    with ScopedFS(upper, ids=b.engine.images.snapshots.id_map or IDENTITY) as fs:
+        put_upper(fs, prep, where)
 
 
 async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_id: str) -> str:
@@ -244,11 +257,18 @@ def _history(st: StageState, prep: Prepared) -> dict[str, Any]:
 # --- into the image's files (blocking) ---------------------------------------------------------
 
 
-def put(fs: ScopedFS, prep: Prepared) -> None:
-    """Blocking: ``prep``'s sources written into ``fs`` at their destination."""
-    from wharf.archive.scoped import ExtractOptions, extract_tar
-    from wharf.build.context import decompressed
+@dataclass
+class Placement:
+    """Where ``prep``'s sources land in an image's view, as ``put`` works it out."""
 
+    base: str
+    to_dir: bool
+    owner: tuple[int, int] | None
+    made: list[str]  # the directories to make, from the first missing one down
+    plain: list[Source]
+
+
+def placement(fs: ScopedFS, prep: Prepared) -> Placement:
     base = prep.dest.rstrip("/") or "/"
     to_dir = (
         prep.dest.endswith("/")
@@ -258,7 +278,38 @@ def put(fs: ScopedFS, prep: Prepared) -> None:
     )
     owner = _owner(fs, prep.chown) if prep.chown else None
     made = _missing(fs, base if to_dir else posixpath.dirname(base))
-    plain = [s for s in prep.sources if s.kind != ARCHIVE]
+    return Placement(base, to_dir, owner, made, [s for s in prep.sources if s.kind != ARCHIVE])
+
+
+def upper_only(where: Placement, prep: Prepared) -> bool:
+    """Whether everything lands under a new top-level directory of the image (the first one to
+    make is at the root): then it is written into a fresh container's upper directory itself,
+    not through the overlay (plain files cost about half there), and nothing else can be."""
+    from wharf.build import fastcopy
+
+    whole = len(where.plain) == len(prep.sources)
+    return (
+        whole
+        and bool(where.made)
+        and posixpath.dirname(where.made[0]) == "/"
+        and fastcopy.supported(where.plain)
+    )
+
+
+def put_upper(upper: ScopedFS, prep: Prepared, where: Placement) -> None:
+    """Blocking: ``put`` into the upper directory of a container that never ran (``upper_only``)."""
+    if not _direct(upper, prep, where.plain, where.base, where.to_dir, where.made, where.owner):
+        _stream(upper, lambda out: _write_tar(out, prep, where.plain, where.base, where.to_dir,
+                                              where.made, where.owner))  # fmt: skip
+
+
+def put(fs: ScopedFS, prep: Prepared) -> None:
+    """Blocking: ``prep``'s sources written into ``fs`` at their destination."""
+    from wharf.archive.scoped import ExtractOptions, extract_tar
+    from wharf.build.context import decompressed
+
+    where = placement(fs, prep)
+    base, to_dir, owner, made, plain = where.base, where.to_dir, where.owner, where.made, where.plain
     if not _direct(fs, prep, plain, base, to_dir, made, owner):
         _stream(fs, lambda out: _write_tar(out, prep, plain, base, to_dir, made, owner))
     for s in prep.sources:
