@@ -147,7 +147,8 @@ class Builder:
             await asyncio.gather(*tasks)
         finally:
             for t in tasks:
-                t.cancel()
+                if not t.done() and not t.cancelling():  # cancelled once only: its clean-up runs
+                    t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for f in self._done.values():
                 if f.done() and not f.cancelled():

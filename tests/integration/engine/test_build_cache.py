@@ -169,3 +169,30 @@ def test_onbuild_triggers_run_in_the_child_build(own_daemon: Daemon, tmp_path: P
     onbuild = _docker(d, "inspect", "-f", "{{json .Config.OnBuild}}", "onbuild-child:1").stdout.strip()
     assert onbuild in ("null", "[]")
     _docker(d, "rmi", "onbuild-child:1", "onbuild-parent:1")
+
+
+def test_a_client_that_goes_away_cancels_the_build(own_daemon: Daemon, tmp_path: Path) -> None:
+    """Ctrl-C of the client (its connection closes): the running RUN's container is removed, its
+    mounts go, no step image of the unfinished step is left."""
+    import time
+
+    d = own_daemon
+    (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nRUN echo started && sleep 60\n")
+    env = dict(d.env(), DOCKER_BUILDKIT="0")
+    client = subprocess.Popen([CLI, "build", str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        for line in client.stdout:
+            if line.strip() == "started":  # the RUN's own output, not its Step line
+                break
+        assert _docker(d, "ps", "-q").stdout.strip(), "the RUN step's container is not running"
+    finally:
+        client.send_signal(signal.SIGINT)
+        client.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _docker(d, "ps", "-aq").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _docker(d, "ps", "-aq").stdout == "", "the cancelled build left its container"
+    with open("/proc/self/mountinfo") as f:
+        left = [line.split()[4] for line in f if d.data_root in line.split()[4] and "/containers/" in line]
+    assert not left, left

@@ -92,9 +92,7 @@ def _json_list(raw: str | None, what: str) -> list[str] | None:
 
 async def build(request: web.Request) -> web.StreamResponse:
     from wharf.build import context, sync
-    from wharf.build.executor import Builder
     from wharf.build.parser import parse
-    from wharf.build.steps import BuildFailed
 
     engine = cast("Engine", request.app[BACKEND])
     remote = request.query.get("remote") or ""
@@ -116,38 +114,77 @@ async def build(request: web.Request) -> web.StreamResponse:
         await in_thread(context.drop_ignored, ctx, name)
         opts = _options(request, text, ctx)
         opts.work_dir = work
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        writer = asyncio.ensure_future(_drain(resp, lines))
-        try:
-            builder = Builder(engine, opts, lines.put_nowait)
-            try:
-                image_id = await builder.build()
-                await _finish(engine, opts, image_id, lines.put_nowait)
-            except WharfError as exc:
-                detail: dict[str, Any] = {"message": str(exc)}
-                if isinstance(exc, BuildFailed) and exc.code:
-                    detail = {"code": exc.code, "message": str(exc)}
-                lines.put_nowait({"errorDetail": detail, "error": str(exc)})
-            except Exception as exc:  # a bug: said in the stream (the response has begun), and logged
-                logging.getLogger("wharf.api").exception("POST /build")
-                text = f"internal error in the builder: {exc}"
-                lines.put_nowait({"errorDetail": {"message": text}, "error": text})
-        finally:
-            lines.put_nowait(None)
-            await writer
-        await resp.write_eof()
-        return resp
+        return await _stream(request, engine, opts)
     finally:
         if held is not None:
             held.release()
         await in_thread(shutil.rmtree, work, True)
 
 
+async def _stream(request: web.Request, engine: Engine, opts: BuildOptions) -> web.StreamResponse:
+    """The build, its progress streamed; a client that goes away (Ctrl-C) cancels it: every
+    step's clean-up runs (its container removed, its mounts released) before this returns."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    writer = asyncio.ensure_future(_drain(resp, lines))
+    job = asyncio.ensure_future(_build(engine, opts, lines.put_nowait))
+    gone = asyncio.ensure_future(_client_gone(request))
+    left = False
+    try:
+        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+        left = gone.done()
+        if not job.done():
+            job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    finally:
+        gone.cancel()
+        lines.put_nowait(None)
+        await asyncio.gather(writer, return_exceptions=True)
+    if left:
+        return resp
+    try:
+        await resp.write_eof()
+    except ConnectionError:
+        pass
+    return resp
+
+
+async def _build(engine: Engine, opts: BuildOptions, emit: Emit) -> None:
+    from wharf.build.executor import Builder
+    from wharf.build.steps import BuildFailed
+
+    try:
+        image_id = await Builder(engine, opts, emit).build()
+        await _finish(engine, opts, image_id, emit)
+    except WharfError as exc:
+        detail: dict[str, Any] = {"message": str(exc)}
+        if isinstance(exc, BuildFailed) and exc.code:
+            detail = {"code": exc.code, "message": str(exc)}
+        emit({"errorDetail": detail, "error": str(exc)})
+    except Exception as exc:  # a bug: said in the stream (the response has begun), and logged
+        logging.getLogger("wharf.api").exception("POST /build")
+        text = f"internal error in the builder: {exc}"
+        emit({"errorDetail": {"message": text}, "error": text})
+
+
+async def _client_gone(request: web.Request) -> None:
+    """Returns when the client's connection closed (aiohttp does not cancel the handler)."""
+    while True:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _drain(resp: web.StreamResponse, lines: asyncio.Queue[dict[str, Any] | None]) -> None:
     while (msg := await lines.get()) is not None:
-        await resp.write(json.dumps(msg).encode() + b"\r\n")
+        try:
+            await resp.write(json.dumps(msg).encode() + b"\r\n")
+        except ConnectionError:  # the client went away: what is left is read and dropped
+            while await lines.get() is not None:
+                pass
+            return
 
 
 async def _finish(engine: Engine, opts: BuildOptions, image_id: str, emit: Emit) -> None:
