@@ -117,13 +117,25 @@ def test_a_build_runs_and_its_image_has_the_files_and_config(
             "file does not exist",
             1,
         ),
+        (
+            "FROM busybox:latest\nCOPY\n",
+            "dockerfile parse error on line 2: COPY requires at least two arguments",
+            1,
+        ),
+        (
+            "FROM busybox:latest\nCOPY out /x\n",  # out -> /etc/passwd: resolved in the context
+            "COPY failed: file not found in build context or excluded by .dockerignore: stat out: "
+            "file does not exist",
+            1,
+        ),
     ],
-    ids=["failing-run", "unknown-instruction", "missing-source"],
+    ids=["failing-run", "unknown-instruction", "missing-source", "syntax-error", "symlink-out"],
 )
 def test_a_failed_build_says_why_and_leaves_nothing(
     wharfd: Daemon, tmp_path: Path, images: list[str], dockerfile: str, message: str, code: int
 ) -> None:
     (tmp_path / "Dockerfile").write_text(dockerfile)
+    (tmp_path / "out").symlink_to("/etc/passwd")
     images.append("failed:1")
     r = _docker(wharfd, "/usr/bin/docker", "build", "-t", "failed:1", str(tmp_path))
     assert r.returncode == code, r.stdout + r.stderr

@@ -161,3 +161,12 @@ def test_a_kept_context_directory_is_synced_to_each_tar(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "outside") == [] and (ctx / "link/evil").read_bytes() == b"x"
     with pytest.raises(InvalidArgument, match=r"'\.\./up' is outside of '/'"):
         sync.sync(io.BytesIO(_tar({"../up": b"x"})), str(ctx), 1 << 20)
+
+
+def test_a_context_past_the_limit_is_refused_while_it_arrives(tmp_path: Path) -> None:
+    from wharf.build import sync
+
+    (tmp_path / "0").mkdir()
+    body = _tar({"big": b"x" * 100_000})
+    with pytest.raises(context.ContextTooLarge, match="larger than 50000 bytes"):
+        sync.sync(io.BytesIO(body), str(tmp_path / "0"), 50_000)
