@@ -471,3 +471,31 @@ def cmd_build(client: Client, prog: str, args: list[str]) -> int:
         except OSError as exc:
             die(f"error writing {o.iidfile}: {exc.strerror or exc}")
     return 0
+
+
+def cmd_builder_prune(client: Client, prog: str, args: list[str]) -> int:
+    """``builder prune``: POST /build/prune, Docker's words and report."""
+    from wharf.cli.common import confirm, filters_arg, print_reclaimed
+
+    p = parser(prog, f"{prog} [OPTIONS]", "Remove build cache")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--keep-storage", default="")
+    o = p.parse_args(args)
+    warning = (
+        "WARNING! This will remove all build cache."
+        if o.all
+        else "WARNING! This will remove all dangling build cache."
+    )
+    if not confirm(warning, o.force):
+        return 0
+    query: dict[str, Any] = {"all": "1" if o.all else None, "filters": filters_arg(o.filter)}
+    res = client.call("POST", "/build/prune", {k: v for k, v in query.items() if v})
+    deleted = res.get("CachesDeleted") or []
+    if deleted:
+        print("Deleted build cache objects:")
+        print("\n".join(deleted))
+        print()
+    print_reclaimed(res.get("SpaceReclaimed") or 0)
+    return 0

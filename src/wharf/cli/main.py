@@ -164,7 +164,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "remove": "rmi", "save": "save", "load": "load", "import": "import", "history": "history",
         "inspect": "image-inspect", "prune": "image-prune", "build": "build",
     },
-    "builder": {"build": "build"},
+    "builder": {"build": "build", "prune": "builder-prune"},
     "network": {
         "create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
         "rm": "network-rm", "remove": "network-rm", "connect": "network-connect",
@@ -180,6 +180,7 @@ GROUPS: dict[str, dict[str, str]] = {
 HIDDEN: dict[str, tuple[str, str]] = {
     "container-prune": ("changes", "cmd_container_prune"),
     "image-prune": ("images", "cmd_image_prune"),
+    "builder-prune": ("build", "cmd_builder_prune"),
     "image-inspect": ("images", "cmd_image_inspect"),
     "system-df": ("system", "cmd_df"),
     "network-create": ("networks", "cmd_network_create"),
