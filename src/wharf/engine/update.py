@@ -63,4 +63,21 @@ async def update(core: Core, ref: str, body: HostConfig) -> list[str]:
     c.host_config.update(body)
     core.store.save(c)
     core.emit(c, "update")
+    if body.get("BlkioWeight") and not _blkio_weight():
+        return [
+            "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+        ]
     return []
+
+
+def _blkio_weight() -> bool:
+    """Whether this host's blkio controller (v1) or io controller (v2) takes a weight."""
+    base = "/sys/fs/cgroup"
+    v1 = (f"{base}/blkio/blkio.weight", f"{base}/blkio/blkio.bfq.weight")
+    if any(os.path.exists(p) for p in v1):
+        return True
+    try:
+        with open(f"{base}/cgroup.controllers") as f:
+            return "io" in f.read().split()
+    except OSError:
+        return False

@@ -116,6 +116,13 @@ def test_exec_options_update_rename_diff_export(wharf: CLI, tmp_path: Path) -> N
             "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "box"
         ).stdout.split()
         assert limits == [str(64 << 20), "50"]
+        if not any(
+            os.path.exists(f"/sys/fs/cgroup/blkio/{f}") for f in ("blkio.weight", "blkio.bfq.weight")
+        ):
+            r = subprocess.run(["docker", "update", "--blkio-weight", "100", "box"], env=wharf.d.env(),
+                               capture_output=True, text=True)  # fmt: skip
+            assert r.returncode == 0, r.stderr  # a kernel without a blkio weight: discarded, as dockerd
+            assert "Your kernel does not support Block I/O weight" in r.stdout + r.stderr
         wharf("rename", "box", "crate")
         wharf("exec", "crate", "sh", "-c", "echo x > /made-here")
         assert "A /made-here" in wharf("diff", "crate").stdout.splitlines()

@@ -175,6 +175,8 @@ def _cpu(d: str, cpu: dict[str, Any]) -> None:
 def _blkio(d: str, bio: dict[str, Any]) -> None:
     bfq = not exists(d, "blkio.weight") and exists(d, "blkio.bfq.weight")
     prefix = "blkio.bfq." if bfq else "blkio."
+    if not bfq and not exists(d, "blkio.weight"):  # no weight in this kernel: discarded, as Docker
+        bio = {k: v for k, v in bio.items() if k not in ("weight", "weightDevice")}
     if bio.get("weight"):
         write(d, prefix + "weight", str(bio["weight"]))
     if bio.get("leafWeight") and exists(d, "blkio.leaf_weight"):
