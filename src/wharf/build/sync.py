@@ -93,13 +93,18 @@ def context_key(tags: list[str], dockerfile: str) -> str:
 
 
 def _try_lock(path: str) -> int | None:
-    fd = os.open(os.path.join(path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(os.path.join(path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:  # pruned meanwhile
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if os.stat(os.path.join(path, "lock")).st_ino != os.fstat(fd).st_ino:
+            raise FileNotFoundError  # pruned between the open and the lock: not this one
+        os.makedirs(os.path.join(path, "files"), exist_ok=True)
+    except (BlockingIOError, FileNotFoundError):
         os.close(fd)
         return None
-    os.makedirs(os.path.join(path, "files"), exist_ok=True)
     return fd
 
 
@@ -395,3 +400,25 @@ def _remove_others(dest: str, seen: set[str]) -> None:
                     _unlink(path, os.lstat(path))
                 except FileNotFoundError:
                     pass
+
+
+def prune(data_root: str) -> int:
+    """Blocking: ``builder prune``: the kept context directories no build holds, removed; the
+    bytes freed."""
+    import shutil
+
+    from wharf.build.cachemounts import disk_usage
+
+    root = os.path.join(data_root, "builder", "contexts")
+    freed = 0
+    for n in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        path = os.path.join(root, n)
+        fd = _try_lock(path) if n.isdigit() else None
+        if fd is None:
+            continue  # in use by a build
+        try:
+            freed += disk_usage(path)
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+    return freed

@@ -170,3 +170,16 @@ def test_a_context_past_the_limit_is_refused_while_it_arrives(tmp_path: Path) ->
     body = _tar({"big": b"x" * 100_000})
     with pytest.raises(context.ContextTooLarge, match="larger than 50000 bytes"):
         sync.sync(io.BytesIO(body), str(tmp_path / "0"), 50_000)
+
+
+def test_prune_removes_the_kept_context_directories_no_build_holds(tmp_path: Path) -> None:
+    from wharf.build import sync
+
+    held = sync.acquire(str(tmp_path), "a")
+    free = sync.acquire(str(tmp_path), "b")
+    (Path(free.path) / "f").write_bytes(b"x" * 1000)
+    free.release()
+    assert sync.prune(str(tmp_path)) >= 1000
+    names = os.listdir(tmp_path / "builder" / "contexts")
+    assert names == [os.path.basename(os.path.dirname(held.path))]  # the one in use stays
+    held.release()

@@ -244,10 +244,12 @@ def _cutoff(until: str) -> float:
 
 
 def _prune_mounts(data_root: str, since: float) -> int:
-    """The RUN --mount=type=cache directories' bytes freed (those last used before ``since``)."""
-    from wharf.build import mounts
+    """The RUN --mount=type=cache directories' bytes freed (those last used before ``since``),
+    and the kept context directories' (when all goes)."""
+    from wharf.build import mounts, sync
 
-    return mounts.prune_cache_mounts(data_root, since)[1]
+    freed = mounts.prune_cache_mounts(data_root, since)[1]
+    return freed + (sync.prune(data_root) if not since else 0)  # kept contexts: with the rest
 
 
 def register(router: Router) -> None:
