@@ -54,3 +54,12 @@ def no_space(exc: BaseException) -> NoSpace | None:
     if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
         return NoSpace("write metadata: no space left on device")
     return None
+
+
+def read_text(path: str) -> str:
+    """A small file's text; "" when it cannot be read (gone, or never there)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""

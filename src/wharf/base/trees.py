@@ -354,3 +354,18 @@ def _clear(fd: int, failed: Callable[[OSError, str], None]) -> list[str]:
         except OSError as e:
             failed(e, name)
     return subdirs
+
+
+def disk_usage(path: str) -> int:
+    """The bytes of the files under ``path`` (a hardlinked file counted once)."""
+    total, seen = 0, set()
+    for d in walk(path):
+        for name in d.files:
+            try:
+                st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total

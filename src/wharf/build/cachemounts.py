@@ -221,7 +221,7 @@ def cache_mounts_usage(data_root: str) -> list[CacheUsage]:
                     ident = f.read()
             except OSError:
                 continue  # pruned meanwhile
-            out.append(CacheUsage(ident, disk_usage(f"{inst}/data"), last_used, in_use))
+            out.append(CacheUsage(ident, trees.disk_usage(f"{inst}/data"), last_used, in_use))
     return out
 
 
@@ -235,7 +235,7 @@ def prune_cache_mounts(data_root: str, keep_used_since: float = 0.0) -> tuple[in
     for key in _listdir(root):
         key_dir = f"{root}/{key}"
         if key.startswith(".trash-"):
-            freed += disk_usage(key_dir)
+            freed += trees.disk_usage(key_dir)
             trees.remove_tree(key_dir, ignore_errors=True)
             continue
         for inst in _instances(key_dir):
@@ -250,7 +250,7 @@ def prune_cache_mounts(data_root: str, keep_used_since: float = 0.0) -> tuple[in
             finally:
                 os.close(fd)
             count += 1
-            freed += disk_usage(f"{trash}/data")
+            freed += trees.disk_usage(f"{trash}/data")
             trees.remove_tree(trash, ignore_errors=True)
         _sweep_half_made(key_dir, now)
         try:
@@ -276,18 +276,3 @@ def _listdir(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-def disk_usage(path: str) -> int:
-    """The bytes of the files under ``path`` (a hardlinked file counted once)."""
-    total, seen = 0, set()
-    for d in trees.walk(path):
-        for name in d.files:
-            try:
-                st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total

@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wharf.archive.compression import Readable
+from wharf.base import trees
+from wharf.base.files import read_text
 from wharf.errors import InvalidArgument
 
 KEEP = 4  # context directories kept
@@ -71,7 +73,7 @@ def acquire(data_root: str, key: str) -> ContextDir:
     root = os.path.join(data_root, "builder", "contexts")
     os.makedirs(root, exist_ok=True)
     names = sorted((n for n in os.listdir(root) if n.isdigit()), key=int)
-    owners = {n: _read(os.path.join(root, n, "key")) for n in names}
+    owners = {n: read_text(os.path.join(root, n, "key")) for n in names}
     order = sorted(names, key=lambda n: (owners[n] != key, _mtime(os.path.join(root, n, "key"))))
     for n in order:
         got = _try_lock(os.path.join(root, n))
@@ -106,14 +108,6 @@ def _try_lock(path: str) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _mtime(path: str) -> float:
@@ -250,7 +244,7 @@ def sync(body: Readable, dest: str, limit: int) -> int:
     stamp = os.path.join(os.path.dirname(dest), "synced")
     # mtimes from here on may hide a change: the client read those files about when the last
     # sync began (it streams the tar as it reads), maybe in the second they changed again
-    racy = int(_number(_read(stamp))) - 2
+    racy = int(_number(read_text(stamp))) - 2
     with open(stamp, "w") as f:
         f.write(repr(time.time()))
     seen: set[str] = set()
@@ -302,9 +296,7 @@ def _parents(dest: str, rel: str, dirs: set[str], seen: set[str]) -> None:
 
 def _unlink(path: str, st: os.stat_result) -> None:
     if stat.S_ISDIR(st.st_mode):
-        import shutil
-
-        shutil.rmtree(path)
+        trees.remove_tree(path)
     else:
         os.unlink(path)
 
@@ -405,10 +397,6 @@ def _remove_others(dest: str, seen: set[str]) -> None:
 def prune(data_root: str) -> int:
     """Blocking: ``builder prune``: the kept context directories no build holds, removed; the
     bytes freed."""
-    import shutil
-
-    from wharf.build.cachemounts import disk_usage
-
     root = os.path.join(data_root, "builder", "contexts")
     freed = 0
     for n in sorted(os.listdir(root)) if os.path.isdir(root) else ():
@@ -417,8 +405,8 @@ def prune(data_root: str) -> int:
         if fd is None:
             continue  # in use by a build
         try:
-            freed += disk_usage(path)
-            shutil.rmtree(path, ignore_errors=True)
+            freed += trees.disk_usage(path)
+            trees.remove_tree(path, ignore_errors=True)
         finally:
             os.close(fd)
     return freed

@@ -7,6 +7,7 @@ import subprocess
 import time
 from typing import Any
 
+from wharf.base.files import read_text
 from wharf.base.times import now_rfc3339
 from wharf.engine.containers import Container
 from wharf.errors import Conflict, InvalidArgument
@@ -19,16 +20,8 @@ def manager(c: Container, parent: str) -> cgroups.Manager:
     return cgroups.open_manager(f"{parent.rstrip('/')}/{c.id}", c.id, None)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def _int(path: str) -> int:
-    text = _read(path).strip()
+    text = read_text(path).strip()
     if not text or text == "max":
         return 0
     try:
@@ -39,7 +32,7 @@ def _int(path: str) -> int:
 
 def _kv(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for line in _read(path).splitlines():
+    for line in read_text(path).splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
@@ -82,7 +75,7 @@ def _cpu(m: cgroups.Manager) -> dict[str, Any]:
     cpu: dict[str, Any]
     if "cpuacct" in v1:
         d = v1["cpuacct"]
-        percpu = [int(x) for x in _read(f"{d}/cpuacct.usage_percpu").split()]
+        percpu = [int(x) for x in read_text(f"{d}/cpuacct.usage_percpu").split()]
         st = _kv(f"{d}/cpuacct.stat")
         tick = 1_000_000_000 // CLK_TCK
         cpu = {
@@ -138,7 +131,7 @@ def _memory(m: cgroups.Manager) -> dict[str, Any]:
 def _pids(m: cgroups.Manager) -> dict[str, Any]:
     pids_dir = m.v1_paths.get("pids") or m.v2_path or ""
     pids = {"current": _int(f"{pids_dir}/pids.current")}
-    pmax = _read(f"{pids_dir}/pids.max").strip()
+    pmax = read_text(f"{pids_dir}/pids.max").strip()
     if pmax and pmax != "max":
         pids["limit"] = int(pmax)
     return pids
@@ -169,7 +162,7 @@ def _net(c: Container) -> dict[str, Any]:
     if not c.state.pid:
         return {}
     out: dict[str, Any] = {}
-    for line in _read(f"/proc/{c.state.pid}/net/dev").splitlines()[2:]:
+    for line in read_text(f"/proc/{c.state.pid}/net/dev").splitlines()[2:]:
         name, _, rest = line.partition(":")
         name = name.strip()
         f = rest.split()

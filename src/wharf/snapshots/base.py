@@ -221,7 +221,7 @@ class BaseSnapshotter:
                 self._removing.difference_update(names)
 
     def usage(self, key: str) -> int:
-        return _du(self.apply_dir(key))
+        return trees.disk_usage(self.apply_dir(key))
 
     def _sweep_orphans(self) -> None:
         ids = {str(r[0]) for r in self._db.execute("SELECT id FROM snapshots")}
@@ -257,21 +257,6 @@ class _Txn:
                 commit(self._db)
         finally:
             self._lock.release()
-
-
-def _du(path: str) -> int:
-    """The bytes of the files under ``path`` (a hardlinked file counted once)."""
-    total, seen = 0, set()
-    for d in trees.walk(path):
-        for name in d.files:
-            try:
-                st = os.stat(name, dir_fd=d.fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
 
 
 FS_IOC_GETFLAGS = 0x80086601
