@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wharf.cli.main import UsageError, die, parser
-from wharf.client import APIError, Client, Response
+from wharf.client import Client, Response
 
 if TYPE_CHECKING:
     import tarfile
@@ -388,35 +388,7 @@ def post_context(client: Client, query: dict[str, Any], chunks: Iterable[bytes],
                  sent: Callable[[int, bool], None]) -> Response:  # fmt: skip
     """``POST /build`` with the context as a chunked body, produced as it is sent (``sent`` hears
     the bytes so far); -> the response, whose body is the build's progress."""
-    from wharf.client import API, encode_query, message_of
-
-    head = (
-        f"POST {API}/build{encode_query(query)} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wharf-cli/0.1\r\n"
-        "Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    sock = client.connect()
-    try:
-        total = 0
-        try:
-            sock.sendall(head.encode("latin-1"))
-            for chunk in _batched(chunks):
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                total += len(chunk)
-                sent(total, False)
-            sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the daemon stopped reading: its answer says why
-        sent(total, True)
-        resp = Response(sock)
-    except OSError as exc:
-        sock.close()
-        raise APIError(500, f"the daemon closed the connection while the context was sent: {exc}") from None
-    except BaseException:
-        sock.close()
-        raise
-    if resp.status >= 400:
-        raise APIError(resp.status, message_of(resp.read()))
-    return resp
+    return client.upload("/build", query, _batched(chunks), "application/x-tar", sent=sent)
 
 
 # ---------------------------------------------------------------- the command

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 DEFAULT_HOST = "unix:///run/wharf/wharf.sock"
@@ -217,21 +217,45 @@ class Client:
         return resp
 
     def upload(
-        self, path: str, query: dict[str, Any] | None, src: Any, content_type: str, method: str = "POST"
+        self,
+        path: str,
+        query: dict[str, Any] | None,
+        src: Any,
+        content_type: str,
+        method: str = "POST",
+        sent: Callable[[int, bool], None] | None = None,
     ) -> Response:
-        """Send a stream (a file or stdin) as a chunked body; returns the response."""
+        """Send a stream (a file or stdin, or an iterable of byte chunks) as a chunked body;
+        returns the response. A daemon that answers before the body's end (an error: a bad
+        archive) stops reading: its answer is what is returned, not the broken pipe.
+        ``sent(total, done)`` hears the bytes sent so far."""
         url = API + path + encode_query(query)
         head = (
-            f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wharf-cli/0.1\r\n"
+            f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         )
+        chunks = iter(lambda: src.read(1 << 20), b"") if hasattr(src, "read") else src
         sock = self.connect()
         try:
-            sock.sendall(head.encode())
-            while chunk := src.read(1 << 20):
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            sock.sendall(b"0\r\n\r\n")
+            total = 0
+            try:
+                sock.sendall(head.encode("latin-1"))
+                for chunk in chunks:
+                    if not chunk:
+                        continue
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    total += len(chunk)
+                    if sent is not None:
+                        sent(total, False)
+                sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon stopped reading: its answer says why
+            if sent is not None:
+                sent(total, True)
             resp = Response(sock)
+        except OSError as exc:
+            sock.close()
+            raise APIError(500, f"the daemon closed the connection while the body was sent: {exc}") from None
         except BaseException:
             sock.close()
             raise
