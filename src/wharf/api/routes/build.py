@@ -38,16 +38,21 @@ _RESOURCES = {"memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShar
               "shmsize": "ShmSize"}  # fmt: skip
 
 
-def _json_map(raw: str | None, what: str) -> dict[str, str]:
-    if not raw:
-        return {}
+def _json(raw: str, what: str, kind: type) -> Any:
+    """A JSON query parameter, which must be of ``kind`` (Docker's words otherwise)."""
     try:
         value = json.loads(raw)
     except ValueError:
         raise InvalidArgument(f"invalid {what} value: {raw}") from None
-    if not isinstance(value, dict):
+    if not isinstance(value, kind):
         raise InvalidArgument(f"invalid {what} value: {raw}")
-    return {str(k): str(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _json_map(raw: str | None, what: str) -> dict[str, str]:
+    if not raw:
+        return {}
+    return {str(k): str(v) for k, v in _json(raw, what, dict).items() if v is not None}
 
 
 def _options(request: web.Request, dockerfile: str, ctx: str) -> BuildOptions:
@@ -81,13 +86,7 @@ def _json_list(raw: str | None, what: str) -> list[str] | None:
     """``cachefrom``: a JSON array of image names (absent or empty: the local cache)."""
     if not raw:
         return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid {what} value: {raw}") from None
-    if not isinstance(value, list):
-        raise InvalidArgument(f"invalid {what} value: {raw}")
-    return [str(v) for v in value] or None
+    return [str(v) for v in _json(raw, what, list)] or None
 
 
 async def build(request: web.Request) -> web.StreamResponse:
