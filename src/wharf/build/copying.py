@@ -138,7 +138,7 @@ def _into_upper(b: Builder, upper: str, prep: Prepared, where: Placement) -> Non
     from wharf.base.idmap import IDENTITY
 
     with ScopedFS(upper, ids=b.engine.images.snapshots.id_map or IDENTITY) as fs:
-        put_upper(fs, prep, where)
+        put_plain(fs, prep, where)
 
 
 async def copy_step(b: Builder, st: StageState, cmd: ins.Copy | ins.Add, image_id: str) -> str:
@@ -296,11 +296,13 @@ def upper_only(where: Placement, prep: Prepared) -> bool:
     )
 
 
-def put_upper(upper: ScopedFS, prep: Prepared, where: Placement) -> None:
-    """Blocking: ``put`` into the upper directory of a container that never ran (``upper_only``)."""
-    if not _direct(upper, prep, where.plain, where.base, where.to_dir, where.made, where.owner):
-        _stream(upper, lambda out: _write_tar(out, prep, where.plain, where.base, where.to_dir,
-                                              where.made, where.owner))  # fmt: skip
+def put_plain(fs: ScopedFS, prep: Prepared, where: Placement) -> None:
+    """Blocking: the sources that are not archives to unpack, written where ``where`` says (the
+    direct path when it can, else a tar); also into the upper directory of a container that
+    never ran (``upper_only``)."""
+    if not _direct(fs, prep, where.plain, where.base, where.to_dir, where.made, where.owner):
+        _stream(fs, lambda out: _write_tar(out, prep, where.plain, where.base, where.to_dir,
+                                           where.made, where.owner))  # fmt: skip
 
 
 def put(fs: ScopedFS, prep: Prepared) -> None:
@@ -309,13 +311,11 @@ def put(fs: ScopedFS, prep: Prepared) -> None:
     from wharf.build.context import decompressed
 
     where = placement(fs, prep)
-    base, to_dir, owner, made, plain = where.base, where.to_dir, where.owner, where.made, where.plain
-    if not _direct(fs, prep, plain, base, to_dir, made, owner):
-        _stream(fs, lambda out: _write_tar(out, prep, plain, base, to_dir, made, owner))
+    put_plain(fs, prep, where)
     for s in prep.sources:
         if s.kind == ARCHIVE:
             with open(s.entries[0].path, "rb") as f:
-                extract_tar(fs, base, decompressed(f), ExtractOptions(owner=owner or (0, 0)))
+                extract_tar(fs, where.base, decompressed(f), ExtractOptions(owner=where.owner or (0, 0)))
 
 
 def _direct(fs: ScopedFS, prep: Prepared, plain: list[Source], base: str, to_dir: bool,

@@ -80,6 +80,7 @@ class Builder:
     def __init__(self, engine: Engine, opts: BuildOptions, emit: Emit) -> None:
         self.engine, self.opts, self._emit = engine, opts, emit
         self._stages: list[ins.Stage] = []
+        self._index: dict[str, int] = {}  # stage name → its index
         self._done: dict[int, asyncio.Future[str]] = {}  # stage index → its image ID
         self._out = plan.Ordered(self._say_now, 1)
         self._sources: list[dict[str, Any]] | None = None  # --cache-from images' configs
@@ -98,15 +99,14 @@ class Builder:
         (by name or index; waits until it is built) or an image of the store."""
         from wharf.engine.runner import blocking
 
-        index = {s.name: i for i, s in enumerate(self._stages) if s.name}
         current = _INDEX.get()
-        later = index.get(ref.lower(), int(ref) if ref.isdigit() else -1)
+        later = self._index.get(ref.lower(), int(ref) if ref.isdigit() else -1)
         if later >= current:
             name = self._stages[current].name or str(current)
             raise BuildFailed(
                 f'cannot copy from stage "{ref}", it needs to be defined before current stage "{name}"'
             )
-        j = plan.stage_index(ref, index, current)
+        j = plan.stage_index(ref, self._index, current)
         if j is not None:
             if j not in self._done:
                 raise BuildFailed(f"stage {ref} is not part of this build's plan")
@@ -128,6 +128,7 @@ class Builder:
         df = parse(self.opts.dockerfile)
         parsed = ins.parse_file(df)
         self._stages = parsed.stages
+        self._index = {s.name: i for i, s in enumerate(parsed.stages) if s.name}
         # the ARGs before the first FROM: they expand FROM, and a stage sees one by declaring it
         meta = StageState(config={}, escape=df.escape, build_args=self.opts.build_args)
         for a in parsed.meta_args:
@@ -188,13 +189,12 @@ class Builder:
 
         base = meta.expand(run.stage.base)
         st = StageState(config={}, escape=escape, build_args=self.opts.build_args, meta=meta.arg_values())
-        index = {s.name: i for i, s in enumerate(self._stages) if s.name}
-        if base == "scratch" and "scratch" not in index:
+        if base == "scratch" and "scratch" not in self._index:
             st.config = _scratch_config()
             run.key = cache.step_key("", ["FROM", "scratch"])
             self.say(" ---> \n")
             return st, ""
-        if plan.stage_index(base, index, run.index) is not None:
+        if plan.stage_index(base, self._index, run.index) is not None:
             image_id = await self.stage_image(base)
         else:
             image_id = await self._base_image(base)
@@ -255,12 +255,9 @@ class Builder:
         args = sorted(st.arg_values().items()) if not isinstance(cmd, ins.Arg) else []
         if type(cmd) in steps.HANDLERS:
             text = steps.apply(st, cmd)
-            parts = ["config", text, repr(args)]
-            hit = await self._cached(run, st, parts)
-            if hit:
-                return hit
-            new = await self.write(st, image_id, steps.history_entry(st, text), None)
-            return await self._remember(run, parts, new, cmd.original)
+            return await self._config_step(
+                run, st, image_id, text, ["config", text, repr(args)], cmd.original
+            )
         if isinstance(cmd, ins.Run):
             from wharf.build import running
 
@@ -269,29 +266,40 @@ class Builder:
                 from wharf.build.mounts import source_key_parts
 
                 parts += await source_key_parts(self, st, cmd)
-            hit = await self._cached(run, st, parts)
+            key = cache.step_key(run.key, parts)
+            hit = await self._cached(run, st, key)
             if hit:
                 return hit
             new = await running.run_step(self, st, cmd, image_id)
-            return await self._remember(run, parts, new, cmd.original)
+            return await self._remember(run, key, new, cmd.original)
         if isinstance(cmd, (ins.Copy, ins.Add)):
             from wharf.build import copying
 
             async with copying.prepared(self, st, cmd) as prep:
-                parts = [type(cmd).__name__, cmd.original, prep.checksum, repr(args)]
-                hit = await self._cached(run, st, parts)
+                key = cache.step_key(run.key, [type(cmd).__name__, cmd.original, prep.checksum, repr(args)])
+                hit = await self._cached(run, st, key)
                 if hit:
                     return hit
                 new = await copying.apply(self, st, cmd, prep, image_id)
-            return await self._remember(run, parts, new, cmd.original)
+            return await self._remember(run, key, new, cmd.original)
         raise InvalidArgument(f"{cmd.original.split()[0].upper()} is not supported by this builder yet")
 
-    async def _cached(self, run: _Stage, st: StageState, parts: list[str]) -> str:
-        """The cached image of the step ``parts`` after ``run.key`` ("" on a miss); on a hit the
-        stage's config becomes that image's and its key moves on."""
+    async def _config_step(
+        self, run: _Stage, st: StageState, image_id: str, text: str, parts: list[str], description: str
+    ) -> str:
+        """A step that changes the config only (``text`` its history), from the cache or written."""
+        key = cache.step_key(run.key, parts)
+        hit = await self._cached(run, st, key)
+        if hit:
+            return hit
+        new = await self.write(st, image_id, steps.history_entry(st, text), None)
+        return await self._remember(run, key, new, description)
+
+    async def _cached(self, run: _Stage, st: StageState, key: str) -> str:
+        """The image cached under the step's ``key`` ("" on a miss); on a hit the stage's config
+        becomes that image's and its key moves on."""
         from wharf.engine.runner import blocking
 
-        key = cache.step_key(run.key, parts)
         if self.opts.no_cache:
             return ""
         images = self.engine.images
@@ -306,10 +314,9 @@ class Builder:
         self.say(" ---> Using cache\n")
         return image_id
 
-    async def _remember(self, run: _Stage, parts: list[str], image_id: str, text: str) -> str:
+    async def _remember(self, run: _Stage, key: str, image_id: str, text: str) -> str:
         from wharf.engine.runner import blocking
 
-        key = cache.step_key(run.key, parts)
         await blocking(cache.record, self.engine.images, key, run.key, image_id, text)
         run.key = key
         return image_id
@@ -333,12 +340,7 @@ class Builder:
         labels.update(self.opts.labels)
         st.section["Labels"] = labels
         text = "LABEL " + " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items()))
-        parts = ["config", text]
-        hit = await self._cached(run, st, parts)
-        if hit:
-            return hit
-        new = await self.write(st, image_id, steps.history_entry(st, text), None)
-        return await self._remember(run, parts, new, text)
+        return await self._config_step(run, st, image_id, text, ["config", text], text)
 
     async def write(
         self, st: StageState, parent: str, history: dict[str, Any], upper: str | None, adopt: str = ""
